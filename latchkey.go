@@ -1,0 +1,182 @@
+// Package latchkey is a login API: users exchange a username and password
+// for an opaque bearer token, and every later request is authenticated from
+// a cache keyed by the token's digest.
+//
+// This root package holds the domain (users, sessions, tokens, errors), the
+// interfaces that have several implementations (Store, Cache,
+// PasswordHasher) and the Authenticator that ties them together. It imports
+// only the standard library; the mechanisms live in packages named for
+// them: sqlite, cache/memory, password, api, cmd/latchkey.
+package latchkey
+
+import (
+	"context"
+	"time"
+)
+
+// User is an account. PasswordHash is an encoded hash (PHC string or a
+// Django encoding); it never leaves the server.
+type User struct {
+	ID           int64
+	Username     string
+	Email        string
+	FirstName    string
+	LastName     string
+	PasswordHash string
+	Active       bool
+	LastLogin    time.Time // zero when the user never logged in
+	DateJoined   time.Time
+}
+
+// Session is one issued token: one device or client of a user. The token
+// itself is not kept, only its digest.
+type Session struct {
+	ID         string // public, random; names the session in the API
+	UserID     int64
+	Digest     Digest
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	ExpiresAt  time.Time
+	IP         string
+	UserAgent  string
+}
+
+// CachedSession is what the token cache keeps for a digest: enough to
+// authenticate without the store.
+type CachedSession struct {
+	SessionID  string
+	UserID     int64
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	LastUsedAt time.Time
+}
+
+// Cached returns the part of s that the token cache keeps.
+func (s Session) Cached() CachedSession {
+	return CachedSession{
+		SessionID:  s.ID,
+		UserID:     s.UserID,
+		CreatedAt:  s.CreatedAt,
+		ExpiresAt:  s.ExpiresAt,
+		LastUsedAt: s.LastUsedAt,
+	}
+}
+
+// Change is one entry of a store's change feed: a revoked session (Session
+// true, Digest set) or a changed user record (Session false). Processes that
+// share a store read the feed to evict what another process changed.
+type Change struct {
+	Seq     int64
+	UserID  int64
+	Session bool
+	Digest  Digest
+}
+
+// LoginUpdate is what a successful login writes besides the new session.
+type LoginUpdate struct {
+	// ExpectHash is the password hash the password was verified against. The
+	// login fails with ErrConflict if it changed meanwhile, or if the user
+	// was disabled meanwhile.
+	ExpectHash string
+	// NewHash, when not empty, replaces the stored hash (a rehash to
+	// stronger parameters).
+	NewHash   string
+	LastLogin time.Time
+}
+
+// PasswordUpdate replaces a user's password hash and revokes every session
+// of the user.
+type PasswordUpdate struct {
+	// ExpectHash, when not empty, must equal the stored hash or the update
+	// fails with ErrConflict (the password changed concurrently).
+	ExpectHash string
+	NewHash    string
+	// Session, when not nil, is created in the same transaction, after the
+	// revocation: the caller's new session.
+	Session *Session
+}
+
+// Store keeps users and sessions. Every method that changes sessions or a
+// user writes Change entries in the same transaction, so that the change
+// feed never misses a revocation. Errors are *Error values of kind
+// NotFound, Conflict or Internal; implementations translate driver errors.
+type Store interface {
+	CreateUser(ctx context.Context, u User) (User, error)
+	UserByID(ctx context.Context, id int64) (User, error)
+	UserByUsername(ctx context.Context, username string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	// SetActive enables or disables a user; disabling revokes every
+	// session of the user and returns their digests.
+	SetActive(ctx context.Context, userID int64, active bool) ([]Digest, error)
+	// SetPassword applies u and returns the digests of the revoked sessions.
+	SetPassword(ctx context.Context, userID int64, u PasswordUpdate) ([]Digest, error)
+
+	// CreateSession records a login: the session, the user's last login
+	// and, optionally, a rehashed password, in one transaction.
+	CreateSession(ctx context.Context, s Session, u LoginUpdate) error
+	// SessionByDigest finds a session and its user with one indexed query.
+	// It returns sessions whether expired or not; ErrNotFound when absent.
+	SessionByDigest(ctx context.Context, d Digest) (Session, User, error)
+	// ListSessions returns the user's sessions that expire after now,
+	// newest first.
+	ListSessions(ctx context.Context, userID int64, now time.Time) ([]Session, error)
+	// DeleteSession revokes one session of the user that expires after
+	// now; ErrNotFound when there is none with that id.
+	DeleteSession(ctx context.Context, userID int64, sessionID string, now time.Time) (Digest, error)
+	// DeleteSessions revokes every session of the user except keep (when
+	// not nil) and returns the revoked digests.
+	DeleteSessions(ctx context.Context, userID int64, keep *Digest) ([]Digest, error)
+	// TouchSessions records last use times. A session's time is only moved
+	// forward, and only when it is at least minInterval older.
+	TouchSessions(ctx context.Context, touches map[Digest]time.Time, minInterval time.Duration) error
+	// DeleteExpired removes sessions that expired before t, and change
+	// entries older than t (always keeping the newest).
+	DeleteExpired(ctx context.Context, t time.Time) (int64, error)
+
+	// Changes returns up to limit change entries with Seq > after, oldest
+	// first. It returns ErrChangesLost when entries after `after` were
+	// already pruned; the reader must then drop everything it cached.
+	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+	// LastChange returns the newest change sequence number (0 when none).
+	LastChange(ctx context.Context) (int64, error)
+
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// ErrChangesLost reports a gap in a change feed read.
+var ErrChangesLost = &Error{Kind: KindInternal, Code: "changes_lost", Detail: "change feed entries were pruned"}
+
+// Cache holds authenticated sessions by digest and users by id, so that a
+// token check costs no store query. Entries are bounded in number, and a
+// session entry is never returned after its ExpiresAt.
+type Cache interface {
+	Session(ctx context.Context, d Digest) (CachedSession, bool, error)
+	PutSession(ctx context.Context, d Digest, s CachedSession) error
+	// TouchSession moves an existing entry's LastUsedAt forward; it never
+	// creates an entry.
+	TouchSession(ctx context.Context, d Digest, at time.Time) error
+	DeleteSessions(ctx context.Context, ds ...Digest) error
+
+	// User returns a cached user. Cached users carry no password hash.
+	User(ctx context.Context, id int64) (User, bool, error)
+	PutUser(ctx context.Context, u User) error
+	DeleteUser(ctx context.Context, id int64) error
+
+	// Purge drops every entry.
+	Purge(ctx context.Context) error
+	Ping(ctx context.Context) error
+}
+
+// PasswordHasher hashes new passwords and verifies given ones against an
+// encoded hash, choosing the algorithm from the encoding. Implementations
+// bound how many hashes run at once and return ErrOverloaded when a caller
+// waited too long.
+type PasswordHasher interface {
+	Hash(ctx context.Context, pw Password) (string, error)
+	// Verify reports whether pw matches encoded, and whether encoded
+	// should be replaced by a fresh Hash (weaker parameters or another
+	// algorithm). An empty or unusable encoded hash costs the same time as
+	// a real check and never matches.
+	Verify(ctx context.Context, pw Password, encoded string) (ok, rehash bool, err error)
+}
