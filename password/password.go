@@ -1,0 +1,211 @@
+// Package password hashes new passwords, verifies given ones against stored
+// hashes, and checks new passwords against a policy.
+//
+// Hasher implements latchkey.PasswordHasher. It writes Argon2id hashes in the
+// PHC string form of the reference argon2 tool and passlib, and reads them
+// back with caps on their parameters, so that a crafted hash cannot choose
+// what a check costs. Each Argon2id computation takes its memory parameter
+// (19 MiB by default), so the Hasher also bounds how many run at once: a
+// flood of logins queues briefly and is then refused with
+// latchkey.ErrOverloaded instead of exhausting memory. Formats imported from
+// other systems plug in as Schemes and are replaced on the next login.
+package password
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+)
+
+// Scheme verifies one encoding of password hashes. Schemes let hashes
+// imported from another system (Django's pbkdf2_sha256, bcrypt) be checked
+// until the next login replaces them with a fresh Argon2id hash.
+type Scheme interface {
+	// Identify reports whether encoded is in the scheme's format, judging
+	// from its prefix alone.
+	Identify(encoded string) bool
+	// Verify reports whether pw matches encoded, and whether encoded's
+	// parameters are weaker than those the scheme wants for new hashes.
+	// It returns an error (wrapping ErrMalformed) only when encoded cannot
+	// be checked, and then before deriving any key: the Hasher does the
+	// dummy derivation instead, so a bad hash costs what a good one does.
+	Verify(pw latchkey.Password, encoded string) (ok, weaker bool, err error)
+}
+
+// ErrMalformed is wrapped by Scheme.Verify errors for hashes that cannot be
+// checked: unparsable, or with parameters beyond the scheme's caps. The
+// Hasher reports such hashes as a mismatch, never as an error, because a
+// stored hash that cannot be checked must refuse the login, not fail it.
+var ErrMalformed = errors.New("password: malformed hash")
+
+// Options configures a Hasher. Zero values take the defaults.
+type Options struct {
+	// Params are the Argon2id parameters of new hashes; a stored hash with
+	// weaker ones is reported for rehashing. Default DefaultArgon2id.
+	Params Argon2id
+	// Schemes verify hashes of other formats. A password that matches one
+	// of them is always reported for rehashing.
+	Schemes []Scheme
+	// MaxConcurrent bounds the hashes computed at once, and so the memory
+	// they take (MaxConcurrent × Params.Memory). Default GOMAXPROCS: more
+	// would only share the same CPUs.
+	MaxConcurrent int
+	// MaxQueue bounds the callers waiting for a slot; a caller beyond it
+	// gets latchkey.ErrOverloaded at once. Default 8 × MaxConcurrent;
+	// negative: nobody waits.
+	MaxQueue int
+	// QueueTimeout is how long a caller waits for a slot before it gets
+	// latchkey.ErrOverloaded. Default 1s.
+	QueueTimeout time.Duration
+	// Rand is the source of salts; it must be safe for concurrent use.
+	// Default crypto/rand.Reader.
+	Rand io.Reader
+	// OnCompute, when not nil, is called once for each key derivation,
+	// real or dummy, while its slot is still held: tests count the work
+	// an unknown user costs with it, and metrics can count hashes.
+	OnCompute func()
+}
+
+// Hasher hashes and verifies passwords under a concurrency bound. It is
+// safe for concurrent use.
+type Hasher struct {
+	params    Argon2id
+	schemes   []Scheme // schemes[0] is params: the scheme of new hashes
+	dummy     phc      // verified when there is nothing real to verify
+	slots     chan struct{}
+	waiting   atomic.Int64
+	maxQueue  int64
+	timeout   time.Duration
+	rand      io.Reader
+	onCompute func()
+}
+
+var _ latchkey.PasswordHasher = (*Hasher)(nil)
+
+// New returns a Hasher. It panics when opts.Params fail Validate: a
+// configuration that writes hashes the Hasher would itself refuse to read
+// must stop the program at start, not lock users out later. Callers that
+// take parameters from configuration call Validate first.
+func New(opts Options) *Hasher {
+	if opts.Params == (Argon2id{}) {
+		opts.Params = DefaultArgon2id
+	}
+	if err := opts.Params.Validate(); err != nil {
+		panic(fmt.Sprintf("password: %v", err))
+	}
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = runtime.GOMAXPROCS(0)
+	}
+	switch {
+	case opts.MaxQueue == 0:
+		opts.MaxQueue = 8 * opts.MaxConcurrent
+	case opts.MaxQueue < 0:
+		opts.MaxQueue = 0
+	}
+	if opts.QueueTimeout <= 0 {
+		opts.QueueTimeout = time.Second
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
+	if opts.OnCompute == nil {
+		opts.OnCompute = func() {}
+	}
+	p := opts.Params
+	return &Hasher{
+		params:  p,
+		schemes: append([]Scheme{p}, opts.Schemes...),
+		// The dummy's salt and key are zero: its result is thrown away, and
+		// only its cost, which depends on the parameters alone, matters.
+		dummy:     phc{params: p, salt: make([]byte, p.SaltLen), key: make([]byte, p.KeyLen)},
+		slots:     make(chan struct{}, opts.MaxConcurrent),
+		maxQueue:  int64(opts.MaxQueue),
+		timeout:   opts.QueueTimeout,
+		rand:      opts.Rand,
+		onCompute: opts.OnCompute,
+	}
+}
+
+// Hash returns a new Argon2id PHC string for pw with a fresh salt.
+func (h *Hasher) Hash(ctx context.Context, pw latchkey.Password) (string, error) {
+	if err := h.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer h.release()
+	salt := make([]byte, h.params.SaltLen)
+	if _, err := io.ReadFull(h.rand, salt); err != nil {
+		return "", fmt.Errorf("password: read salt: %w", err)
+	}
+	key := h.params.derive(pw, salt)
+	h.onCompute()
+	return h.params.encode(salt, key), nil
+}
+
+// Verify reports whether pw matches encoded, and whether encoded should be
+// replaced by a fresh Hash: it matched with weaker parameters or in another
+// scheme. An empty, unusable ("!…", Django's mark), unknown or malformed
+// hash never matches and costs one dummy derivation with the configured
+// parameters, the same as a wrong password, so that response times do not
+// tell which usernames exist. The only errors are latchkey.ErrOverloaded
+// and the context's.
+func (h *Hasher) Verify(ctx context.Context, pw latchkey.Password, encoded string) (ok, rehash bool, err error) {
+	if err := h.acquire(ctx); err != nil {
+		return false, false, err
+	}
+	defer h.release()
+	defer h.onCompute()
+	if encoded != "" && !strings.HasPrefix(encoded, "!") {
+		for i, s := range h.schemes {
+			if !s.Identify(encoded) {
+				continue
+			}
+			ok, weaker, err := s.Verify(pw, encoded)
+			if err != nil {
+				break // malformed: do the dummy work below
+			}
+			return ok, ok && (weaker || i > 0), nil
+		}
+	}
+	h.dummy.verify(pw)
+	return false, false, nil
+}
+
+// acquire takes a hashing slot. A caller waits at most the queue timeout,
+// and only when fewer than MaxQueue callers already wait: under a flood a
+// refused caller learns at once to retry, instead of joining a queue that
+// would only grow.
+func (h *Hasher) acquire(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("password: %w", err)
+	}
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if h.waiting.Add(1) > h.maxQueue {
+		h.waiting.Add(-1)
+		return fmt.Errorf("password: hash queue full: %w", latchkey.ErrOverloaded)
+	}
+	defer h.waiting.Add(-1)
+	t := time.NewTimer(h.timeout)
+	defer t.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("password: no hash slot within %v: %w", h.timeout, latchkey.ErrOverloaded)
+	case <-ctx.Done():
+		return fmt.Errorf("password: waiting for a hash slot: %w", ctx.Err())
+	}
+}
+
+func (h *Hasher) release() { <-h.slots }
