@@ -1,0 +1,427 @@
+// Package memory is the in-process cache, the embedded default: sessions by
+// token digest and users by id, kept in this process's memory, bounded in
+// number and safe for use by many goroutines.
+//
+// Every authenticated request does one Session and one User lookup, so
+// those two are the design: a read lock on one of many shards and one probe
+// into an open-addressing table, with no allocation. Shards are picked from
+// the digest's bytes (already uniformly random) and from a mix of the user
+// id, so that goroutines on different cores rarely meet on a lock. Entries
+// are compact values (times as unix microseconds, the precision every store
+// keeps) stored in the table's slots beside their keys, so that a hit on a
+// cache too large for the CPU's caches costs one trip to memory.
+//
+// Each shard holds a fixed share of MaxEntries. Inserting into a full shard
+// first drops its expired sessions, at most once per quarter of the shard's
+// capacity of inserts so that the sweep costs O(1) amortised, and otherwise
+// evicts by sampling: of a few entries from a random place, an expired one,
+// or else the least recently used one. Reads never reorder anything, so a
+// hit takes no write lock.
+package memory
+
+import (
+	"context"
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/latchkeyhq/latchkey"
+)
+
+// DefaultMaxEntries is the default bound on cached sessions, and
+// separately on cached users.
+const DefaultMaxEntries = 1_000_000
+
+const (
+	// maxShards bounds the shards of sessions, and of users. It is a
+	// power of two no larger than 256, so that one digest byte picks a
+	// session shard.
+	maxShards = 256
+	// minShardEntries keeps shards large enough that uneven filling
+	// wastes little of MaxEntries: small caches get fewer shards.
+	minShardEntries = 64
+	// evictSample is how many entries an eviction looks at.
+	evictSample = 5
+	// cacheLine pads shards apart so that locking one never invalidates
+	// the line holding its neighbour (128: adjacent-line prefetch).
+	cacheLine = 128
+)
+
+// Options configures a Cache. Zero values take the defaults.
+type Options struct {
+	// MaxEntries bounds the cached sessions, and separately the cached
+	// users; default DefaultMaxEntries. A cached session costs about 140
+	// bytes in a full cache and up to about 260 in one still growing (see
+	// BenchmarkMemoryPerSession): 1,000,000 sessions take about 140 MB.
+	MaxEntries int
+	// Now is the clock session expiry is checked against; default time.Now.
+	Now func() time.Time
+}
+
+// Cache is a latchkey.Cache in this process's memory. The zero value is
+// not usable; call New.
+//
+// Its methods never wait on anything but a shard lock held for a few table
+// operations, so they ignore their context: there is nothing to cancel,
+// and an eviction must not be skipped because a request went away.
+type Cache struct {
+	now      func() time.Time
+	sessions []sessionShard
+	users    []userShard
+	mask     uint64 // shards - 1
+}
+
+var _ latchkey.Cache = (*Cache)(nil)
+
+// New returns an empty cache.
+func New(opts Options) *Cache {
+	if opts.MaxEntries <= 0 {
+		opts.MaxEntries = DefaultMaxEntries
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	n := shardCount(opts.MaxEntries)
+	c := &Cache{
+		now:      opts.Now,
+		sessions: make([]sessionShard, n),
+		users:    make([]userShard, n),
+		mask:     uint64(n - 1),
+	}
+	for i := range n {
+		// Shares that add up to exactly MaxEntries.
+		limit := opts.MaxEntries / n
+		if i < opts.MaxEntries%n {
+			limit++
+		}
+		c.sessions[i].t = newTable[latchkey.Digest, sessionEntry](limit, sessionHash)
+		c.users[i].t = newTable[int64, userEntry](limit, userHash)
+	}
+	return c
+}
+
+// shardCount returns the largest power of two up to maxShards that leaves
+// each shard at least minShardEntries of max (and at least 1 shard).
+func shardCount(max int) int {
+	n := 1
+	for n < maxShards && max/(2*n) >= minShardEntries {
+		n *= 2
+	}
+	return n
+}
+
+// sessionShard is one lock and table of sessions, padded to its own cache
+// lines.
+type sessionShard struct {
+	sessionShardState
+	_ [cacheLine - unsafe.Sizeof(sessionShardState{})%cacheLine]byte
+}
+
+type sessionShardState struct {
+	mu sync.RWMutex
+	t  table[latchkey.Digest, sessionEntry]
+	// untilSweep counts down the inserts before a full shard may again
+	// sweep out every expired entry.
+	untilSweep int
+}
+
+// sessionEntry is a CachedSession with times as unix microseconds.
+type sessionEntry struct {
+	id                         string
+	user                       int64
+	created, expires, lastUsed int64
+}
+
+// userShard is one lock and table of users, padded to its own cache lines.
+type userShard struct {
+	userShardState
+	_ [cacheLine - unsafe.Sizeof(userShardState{})%cacheLine]byte
+}
+
+type userShardState struct {
+	mu sync.RWMutex
+	t  table[int64, userEntry]
+}
+
+// userEntry is a User without its id (the key) and password hash. The four
+// strings share one allocation: text holds them end to end and ends marks
+// where the first three end.
+type userEntry struct {
+	text                  string
+	ends                  [3]uint32
+	active                bool
+	lastLogin, dateJoined int64
+}
+
+// sessionHash spreads digests over table slots. Digests are SHA-256
+// outputs: any eight of their bytes are uniformly random already. Byte 0
+// picks the shard; bytes 8 to 15 place the entry in the shard's table. A
+// client can grind tokens to choose where its lookups start, but only
+// sessions the server issued are ever inserted, so it cannot lengthen the
+// runs it probes.
+func sessionHash(d latchkey.Digest) uint64 { return binary.LittleEndian.Uint64(d[8:16]) }
+
+// userHash mixes a user id (sequential, or strided) into 64 well-spread
+// bits: the low ones pick the shard, the high ones the slot (splitmix64's
+// finalizer).
+func userHash(id int64) uint64 {
+	z := uint64(id) * 0x9e3779b97f4a7c15
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}
+
+func (c *Cache) sessionShard(d latchkey.Digest) *sessionShard {
+	return &c.sessions[uint64(d[0])&c.mask]
+}
+
+// Session returns the live entry for d. An entry at or past its ExpiresAt
+// is a miss, and is dropped.
+func (c *Cache) Session(_ context.Context, d latchkey.Digest) (latchkey.CachedSession, bool, error) {
+	now := c.now().UnixMicro()
+	sh := c.sessionShard(d)
+	h := sessionHash(d)
+	sh.mu.RLock()
+	p := sh.t.get(h, d)
+	if p == nil {
+		sh.mu.RUnlock()
+		return latchkey.CachedSession{}, false, nil
+	}
+	e := *p
+	sh.mu.RUnlock()
+	if now >= e.expires {
+		sh.mu.Lock()
+		if p := sh.t.get(h, d); p != nil && now >= p.expires {
+			sh.t.delete(h, d)
+		}
+		sh.mu.Unlock()
+		return latchkey.CachedSession{}, false, nil
+	}
+	return latchkey.CachedSession{
+		SessionID:  e.id,
+		UserID:     e.user,
+		CreatedAt:  fromMicro(e.created),
+		ExpiresAt:  fromMicro(e.expires),
+		LastUsedAt: fromMicro(e.lastUsed),
+	}, true, nil
+}
+
+// PutSession caches s under d, replacing any entry. Times are kept at
+// microsecond precision. An s already expired is not kept, and removes
+// the entry it would have replaced.
+func (c *Cache) PutSession(_ context.Context, d latchkey.Digest, s latchkey.CachedSession) error {
+	now := c.now().UnixMicro()
+	e := sessionEntry{
+		user:     s.UserID,
+		created:  s.CreatedAt.UnixMicro(),
+		expires:  s.ExpiresAt.UnixMicro(),
+		lastUsed: s.LastUsedAt.UnixMicro(),
+	}
+	sh := c.sessionShard(d)
+	h := sessionHash(d)
+	if now >= e.expires {
+		sh.mu.Lock()
+		sh.t.delete(h, d)
+		sh.mu.Unlock()
+		return nil
+	}
+	// A copy, so that a substring of a larger buffer does not keep the
+	// buffer alive.
+	e.id = strings.Clone(s.SessionID)
+	sh.mu.Lock()
+	if p := sh.t.get(h, d); p != nil {
+		*p = e
+	} else {
+		if sh.untilSweep > 0 {
+			sh.untilSweep--
+		}
+		if sh.t.n >= sh.t.limit {
+			sh.makeRoom(now)
+		}
+		sh.t.insert(h, d, e)
+	}
+	sh.mu.Unlock()
+	return nil
+}
+
+// makeRoom frees at least one entry of a full shard. The caller holds the
+// write lock.
+func (sh *sessionShard) makeRoom(now int64) {
+	t := &sh.t
+	if sh.untilSweep <= 0 {
+		sh.untilSweep = max(t.limit/4, 1)
+		t.removeIf(func(e *sessionEntry) bool { return now >= e.expires })
+		if t.n < t.limit {
+			return
+		}
+	}
+	// Of a few entries from a random place, the first expired one, or else
+	// the least recently used.
+	victim, oldest := -1, int64(0)
+	i := rand.IntN(len(t.slots))
+	for range min(evictSample, t.n) {
+		i = t.next(i)
+		e := &t.slots[i].val
+		if now >= e.expires {
+			victim = i
+			break
+		}
+		if victim < 0 || e.lastUsed < oldest {
+			victim, oldest = i, e.lastUsed
+		}
+		if i++; i == len(t.slots) {
+			i = 0
+		}
+	}
+	t.removeAt(victim)
+}
+
+// TouchSession moves the LastUsedAt of d's entry forward to at. It never
+// moves it backward and never creates an entry.
+func (c *Cache) TouchSession(_ context.Context, d latchkey.Digest, at time.Time) error {
+	us := at.UnixMicro()
+	sh := c.sessionShard(d)
+	sh.mu.Lock()
+	if p := sh.t.get(sessionHash(d), d); p != nil && us > p.lastUsed {
+		p.lastUsed = us
+	}
+	sh.mu.Unlock()
+	return nil
+}
+
+// DeleteSessions drops the entries of ds; unknown digests are ignored.
+func (c *Cache) DeleteSessions(_ context.Context, ds ...latchkey.Digest) error {
+	for _, d := range ds {
+		sh := c.sessionShard(d)
+		sh.mu.Lock()
+		sh.t.delete(sessionHash(d), d)
+		sh.mu.Unlock()
+	}
+	return nil
+}
+
+// User returns the cached user id, without password hash.
+func (c *Cache) User(_ context.Context, id int64) (latchkey.User, bool, error) {
+	h := userHash(id)
+	sh := &c.users[h&c.mask]
+	sh.mu.RLock()
+	p := sh.t.get(h, id)
+	if p == nil {
+		sh.mu.RUnlock()
+		return latchkey.User{}, false, nil
+	}
+	e := *p
+	sh.mu.RUnlock()
+	return latchkey.User{
+		ID:         id,
+		Username:   e.text[:e.ends[0]],
+		Email:      e.text[e.ends[0]:e.ends[1]],
+		FirstName:  e.text[e.ends[1]:e.ends[2]],
+		LastName:   e.text[e.ends[2]:],
+		Active:     e.active,
+		LastLogin:  fromMicro(e.lastLogin),
+		DateJoined: fromMicro(e.dateJoined),
+	}, true, nil
+}
+
+// PutUser caches u without its password hash, replacing any entry. Times
+// are kept at microsecond precision.
+func (c *Cache) PutUser(_ context.Context, u latchkey.User) error {
+	h := userHash(u.ID)
+	sh := &c.users[h&c.mask]
+	n := len(u.Username) + len(u.Email) + len(u.FirstName) + len(u.LastName)
+	if uint64(n) > math.MaxUint32 {
+		// Not representable, and surely not a real user: not cached.
+		sh.mu.Lock()
+		sh.t.delete(h, u.ID)
+		sh.mu.Unlock()
+		return nil
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(u.Username)
+	b.WriteString(u.Email)
+	b.WriteString(u.FirstName)
+	b.WriteString(u.LastName)
+	e := userEntry{
+		text:       b.String(),
+		active:     u.Active,
+		lastLogin:  u.LastLogin.UnixMicro(),
+		dateJoined: u.DateJoined.UnixMicro(),
+	}
+	e.ends[0] = uint32(len(u.Username))
+	e.ends[1] = e.ends[0] + uint32(len(u.Email))
+	e.ends[2] = e.ends[1] + uint32(len(u.FirstName))
+	sh.mu.Lock()
+	if p := sh.t.get(h, u.ID); p != nil {
+		*p = e
+	} else {
+		if sh.t.n >= sh.t.limit {
+			// Users neither expire nor carry a use time: evict a
+			// random one.
+			sh.t.removeAt(sh.t.next(rand.IntN(len(sh.t.slots))))
+		}
+		sh.t.insert(h, u.ID, e)
+	}
+	sh.mu.Unlock()
+	return nil
+}
+
+// DeleteUser drops the entry of id, if any.
+func (c *Cache) DeleteUser(_ context.Context, id int64) error {
+	h := userHash(id)
+	sh := &c.users[h&c.mask]
+	sh.mu.Lock()
+	sh.t.delete(h, id)
+	sh.mu.Unlock()
+	return nil
+}
+
+// Purge drops every entry and gives back the memory the tables had grown
+// to.
+func (c *Cache) Purge(_ context.Context) error {
+	for i := range c.sessions {
+		sh := &c.sessions[i]
+		sh.mu.Lock()
+		sh.t.reset()
+		sh.untilSweep = 0
+		sh.mu.Unlock()
+	}
+	for i := range c.users {
+		sh := &c.users[i]
+		sh.mu.Lock()
+		sh.t.reset()
+		sh.mu.Unlock()
+	}
+	return nil
+}
+
+// Ping reports that the cache answers, which it always does.
+func (c *Cache) Ping(context.Context) error { return nil }
+
+// Len returns how many sessions and users the cache holds, counting
+// expired sessions not yet dropped. It is for tests and metrics: it takes
+// every shard's lock in turn.
+func (c *Cache) Len() (sessions, users int) {
+	for i := range c.sessions {
+		sh := &c.sessions[i]
+		sh.mu.RLock()
+		sessions += sh.t.n
+		sh.mu.RUnlock()
+	}
+	for i := range c.users {
+		sh := &c.users[i]
+		sh.mu.RLock()
+		users += sh.t.n
+		sh.mu.RUnlock()
+	}
+	return sessions, users
+}
+
+// fromMicro is the inverse of time.Time.UnixMicro, in UTC. The zero
+// time.Time survives the round trip.
+func fromMicro(us int64) time.Time { return time.UnixMicro(us).UTC() }
