@@ -200,6 +200,8 @@ func (a *Authenticator) fill(ctx context.Context, gen uint64, d Digest, cs Cache
 // evict removes revoked sessions and a changed user from the cache.
 // userID 0 evicts no user.
 func (a *Authenticator) evict(ctx context.Context, userID int64, ds ...Digest) {
+	// A revocation must reach the cache even if the client hung up.
+	ctx = context.WithoutCancel(ctx)
 	a.gen.Add(1)
 	if len(ds) > 0 {
 		if err := a.cache.DeleteSessions(ctx, ds...); err != nil {

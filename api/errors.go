@@ -1,0 +1,77 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+)
+
+// errorBody is the JSON shape of every error.
+type errorBody struct {
+	Code   string              `json:"code"`
+	Detail string              `json:"detail"`
+	Fields map[string][]string `json:"fields,omitempty"`
+}
+
+// status maps an error kind to its HTTP status. It is the one place where
+// that mapping lives.
+func status(k latchkey.Kind) int {
+	switch k {
+	case latchkey.KindInvalid:
+		return http.StatusBadRequest
+	case latchkey.KindUnauthenticated:
+		return http.StatusUnauthorized
+	case latchkey.KindNotFound:
+		return http.StatusNotFound
+	case latchkey.KindConflict:
+		return http.StatusConflict
+	case latchkey.KindUnavailable:
+		return http.StatusServiceUnavailable
+	case latchkey.KindTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case latchkey.KindUnsupported:
+		return http.StatusUnsupportedMediaType
+	case latchkey.KindThrottled:
+		return http.StatusTooManyRequests
+	}
+	return http.StatusInternalServerError
+}
+
+// writeError answers with err as JSON. Internal errors get a generic body
+// and are logged here, once; their cause is never echoed.
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := latchkey.AsError(err)
+	code := status(e.Kind)
+	body := errorBody{Code: e.Code, Detail: e.Detail, Fields: e.Fields}
+	if code >= 500 {
+		s.log.LogAttrs(r.Context(), logLevel(e), "request failed",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("code", e.Code), slog.Any("err", err))
+	}
+	if code == http.StatusInternalServerError {
+		body = errorBody{Code: latchkey.CodeInternal, Detail: "Internal server error."}
+	}
+	h := w.Header()
+	if code == http.StatusUnauthorized {
+		challenge := `Bearer realm="latchkey"`
+		if e.Code == latchkey.CodeInvalidToken || e.Code == latchkey.CodeTokenExpired {
+			challenge += `, error="invalid_token"`
+		}
+		h.Set("WWW-Authenticate", challenge)
+	}
+	if e.RetryAfter > 0 && (code == http.StatusServiceUnavailable || code == http.StatusTooManyRequests) {
+		h.Set("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
+	}
+	writeJSON(w, code, body)
+}
+
+func logLevel(e *latchkey.Error) slog.Level {
+	if errors.Is(e, latchkey.ErrOverloaded) {
+		return slog.LevelWarn
+	}
+	return slog.LevelError
+}

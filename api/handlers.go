@@ -1,0 +1,201 @@
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+)
+
+// userJSON is the public shape of a user.
+type userJSON struct {
+	ID         int64   `json:"id"`
+	Username   string  `json:"username"`
+	Email      string  `json:"email"`
+	FirstName  string  `json:"first_name"`
+	LastName   string  `json:"last_name"`
+	LastLogin  *string `json:"last_login"`
+	DateJoined string  `json:"date_joined"`
+}
+
+func timeJSON(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func newUserJSON(u latchkey.User) userJSON {
+	j := userJSON{
+		ID: u.ID, Username: u.Username, Email: u.Email,
+		FirstName: u.FirstName, LastName: u.LastName,
+		DateJoined: timeJSON(u.DateJoined),
+	}
+	if !u.LastLogin.IsZero() {
+		s := timeJSON(u.LastLogin)
+		j.LastLogin = &s
+	}
+	return j
+}
+
+type issuedJSON struct {
+	Token     string   `json:"token"`
+	TokenType string   `json:"token_type"`
+	ExpiresAt string   `json:"expires_at"`
+	SessionID string   `json:"session_id"`
+	User      userJSON `json:"user"`
+}
+
+// writeIssued answers with a new token; such responses are never cached.
+func writeIssued(w http.ResponseWriter, is latchkey.Issued) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, http.StatusOK, issuedJSON{
+		Token:     is.Token.Reveal(),
+		TokenType: "Bearer",
+		ExpiresAt: timeJSON(is.Session.ExpiresAt),
+		SessionID: is.Session.ID,
+		User:      newUserJSON(is.User),
+	})
+}
+
+// authedHandler is a handler that runs for an authenticated principal.
+type authedHandler func(w http.ResponseWriter, r *http.Request, p latchkey.Principal)
+
+// authed checks the request's token before calling h.
+func (s *server) authed(h authedHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, err := token(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		p, err := s.auth.Authenticate(r.Context(), tok)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		h(w, r, p)
+	})
+}
+
+func (s *server) handleLogin() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, err := decode(w, r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		v, err := f.require("username", "password")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		c := clientOf(r)
+		is, err := s.auth.Login(r.Context(), v[0], latchkey.Password(v[1]), c)
+		outcome := "success"
+		if err != nil {
+			outcome = latchkey.AsError(err).Code
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "login",
+			slog.String("outcome", outcome), slog.String("username", v[0]), slog.String("ip", c.IP))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeIssued(w, is)
+	})
+}
+
+func (s *server) handleMe() authedHandler {
+	return func(w http.ResponseWriter, r *http.Request, p latchkey.Principal) {
+		writeJSON(w, http.StatusOK, newUserJSON(p.User))
+	}
+}
+
+func (s *server) handleLogout() authedHandler {
+	return func(w http.ResponseWriter, r *http.Request, p latchkey.Principal) {
+		scope := latchkey.LogoutScope(r.URL.Query().Get("scope"))
+		if err := s.auth.Logout(r.Context(), p, scope); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (s *server) handlePassword() authedHandler {
+	return func(w http.ResponseWriter, r *http.Request, p latchkey.Principal) {
+		f, err := decode(w, r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		v, err := f.require("old_password", "new_password")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		is, err := s.auth.ChangePassword(r.Context(), p, latchkey.Password(v[0]), latchkey.Password(v[1]), clientOf(r))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeIssued(w, is)
+	}
+}
+
+type sessionJSON struct {
+	ID         string `json:"id"`
+	CreatedAt  string `json:"created_at"`
+	LastUsedAt string `json:"last_used_at"`
+	ExpiresAt  string `json:"expires_at"`
+	IP         string `json:"ip"`
+	UserAgent  string `json:"user_agent"`
+	Current    bool   `json:"current"`
+}
+
+func (s *server) handleSessions() authedHandler {
+	return func(w http.ResponseWriter, r *http.Request, p latchkey.Principal) {
+		ss, err := s.auth.Sessions(r.Context(), p)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out := make([]sessionJSON, 0, len(ss))
+		for _, x := range ss {
+			out = append(out, sessionJSON{
+				ID:         x.ID,
+				CreatedAt:  timeJSON(x.CreatedAt),
+				LastUsedAt: timeJSON(x.LastUsedAt),
+				ExpiresAt:  timeJSON(x.ExpiresAt),
+				IP:         x.IP,
+				UserAgent:  x.UserAgent,
+				Current:    x.ID == p.Session.SessionID,
+			})
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
+	}
+}
+
+func (s *server) handleDeleteSession() authedHandler {
+	return func(w http.ResponseWriter, r *http.Request, p latchkey.Principal) {
+		if err := s.auth.RevokeSession(r.Context(), p, r.PathValue("id")); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (s *server) handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+func (s *server) handleReadyz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.auth.Ready(r.Context()); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}

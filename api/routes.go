@@ -1,0 +1,17 @@
+package api
+
+import "net/http"
+
+// routes registers every route of the API. Patterns live here and only
+// here, so a conflict between two of them panics in the test that builds
+// the server.
+func (s *server) routes(mux *http.ServeMux) {
+	mux.Handle("POST /v1/login", s.handleLogin())
+	mux.Handle("GET /v1/me", s.authed(s.handleMe()))
+	mux.Handle("POST /v1/logout", s.authed(s.handleLogout()))
+	mux.Handle("POST /v1/password", s.authed(s.handlePassword()))
+	mux.Handle("GET /v1/sessions", s.authed(s.handleSessions()))
+	mux.Handle("DELETE /v1/sessions/{id}", s.authed(s.handleDeleteSession()))
+	mux.Handle("GET /healthz", s.handleHealthz())
+	mux.Handle("GET /readyz", s.handleReadyz())
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func serveConfig(t *testing.T, getenv func(string) string, args ...string) (*Config, error) {
+	t.Helper()
+	fs, cfg, err := newFlagSet("serve", getenv, io.Discard, serveSettings(), settings())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	return cfg, cfg.validateServe()
+}
+
+func TestConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		env   []string
+		args  []string
+		check func(c *Config) bool
+	}{
+		{"defaults", nil, nil, func(c *Config) bool {
+			return c.Addr == "127.0.0.1:8080" && c.DatabaseURL == "sqlite:latchkey.db" && c.CacheURL == "memory" &&
+				c.TokenTTL == 24*time.Hour && c.IdleTimeout == 0 && c.PasswordMinLength == 12
+		}},
+		{"environment", []string{"LATCHKEY_ADDR", ":9000", "LATCHKEY_TOKEN_TTL", "720h", "LATCHKEY_TOKEN_IDLE_TIMEOUT", "15m", "LATCHKEY_PASSWORD_MIN_LENGTH", "16"}, nil, func(c *Config) bool {
+			return c.Addr == ":9000" && c.TokenTTL == 720*time.Hour && c.IdleTimeout == 15*time.Minute && c.PasswordMinLength == 16
+		}},
+		{"flag beats environment", []string{"LATCHKEY_TOKEN_TTL", "1h"}, []string{"--token-ttl", "2h"}, func(c *Config) bool { return c.TokenTTL == 2*time.Hour }},
+		{"seconds alias", []string{"TOKEN_EXPIRY_IN_SECONDS", "3600"}, nil, func(c *Config) bool { return c.TokenTTL == time.Hour }},
+		{"main variable beats alias", []string{"TOKEN_EXPIRY_IN_SECONDS", "3600", "LATCHKEY_TOKEN_TTL", "5m"}, nil, func(c *Config) bool { return c.TokenTTL == 5*time.Minute }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := serveConfig(t, envOf(tc.env...), tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(c) {
+				t.Fatalf("config %+v", c)
+			}
+		})
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"bad duration", []string{"LATCHKEY_TOKEN_TTL", "a day"}, nil, "token-ttl"},
+		{"bad alias", []string{"TOKEN_EXPIRY_IN_SECONDS", "1.5"}, nil, "TOKEN_EXPIRY_IN_SECONDS"},
+		{"ttl too short", nil, []string{"--token-ttl", "10ms"}, "token-ttl"},
+		{"min length zero", []string{"LATCHKEY_PASSWORD_MIN_LENGTH", "0"}, nil, "password-min-length"},
+		{"unknown cache", []string{"LATCHKEY_CACHE_URL", "memcached://x"}, nil, "cache-url"},
+		{"unknown flag", nil, []string{"--nope"}, "nope"},
+		{"bad log format", nil, []string{"--log-format", "xml"}, "log-format"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := serveConfig(t, envOf(tc.env...), tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSqlitePath(t *testing.T) {
+	for in, want := range map[string]string{
+		"sqlite:latchkey.db":     "latchkey.db",
+		"sqlite:///var/lib/x.db": "/var/lib/x.db",
+		"sqlite:/tmp/x.db":       "/tmp/x.db",
+		"sqlite://rel/x.db":      "rel/x.db",
+	} {
+		if got, err := sqlitePath(in); err != nil || got != want {
+			t.Errorf("sqlitePath(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"postgres://localhost/x", "sqlite:", "latchkey.db"} {
+		if _, err := sqlitePath(in); err == nil {
+			t.Errorf("sqlitePath(%q) accepted", in)
+		}
+	}
+}
+
+func TestRunUsage(t *testing.T) {
+	var u usageError
+	for _, args := range [][]string{nil, {"frobnicate"}, {"user"}, {"user", "add"}, {"user", "remove", "x"}, {"serve", "extra"}} {
+		err := run(t.Context(), args, envOf(), strings.NewReader(""), io.Discard, io.Discard)
+		if !errors.As(err, &u) {
+			t.Errorf("run(%q) = %v, want a usage error", args, err)
+		}
+	}
+}

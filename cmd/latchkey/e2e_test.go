@@ -1,0 +1,335 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The end-to-end tests run the real binary, as a user would.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds latchkey once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "latchkey-e2e-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "latchkey")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// cli runs one latchkey command to completion.
+func cli(t *testing.T, env []string, stdin string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	url  string
+	logs *bytes.Buffer
+	mu   *sync.Mutex
+	done chan error
+}
+
+// serve starts `latchkey serve` on a free port and waits until it listens.
+func serve(t *testing.T, env []string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--log-format", "json")
+	cmd.Env = append(os.Environ(), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, logs: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan error, 1)}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Bytes()
+			p.mu.Lock()
+			p.logs.Write(line)
+			p.logs.WriteByte('\n')
+			p.mu.Unlock()
+			var m map[string]any
+			if json.Unmarshal(line, &m) == nil && m["msg"] == "listening" {
+				addr <- m["addr"].(string)
+			}
+		}
+	}()
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.done
+	})
+	select {
+	case a := <-addr:
+		p.url = "http://" + a
+	case err := <-p.done:
+		t.Fatalf("serve exited: %v\n%s", err, p.output())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("serve did not listen\n%s", p.output())
+	}
+	return p
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+func (p *proc) call(t *testing.T, method, path, token string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, p.url+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	json.NewDecoder(res.Body).Decode(&m)
+	return res.StatusCode, m
+}
+
+func (p *proc) login(t *testing.T, user, pw string) string {
+	t.Helper()
+	st, m := p.call(t, "POST", "/v1/login", "", map[string]string{"username": user, "password": pw})
+	if st != 200 {
+		t.Fatalf("login %s: %d %v", user, st, m)
+	}
+	return m["token"].(string)
+}
+
+// refusedWithin polls GET /v1/me until the token is refused, failing if
+// that takes longer than d.
+func (p *proc) refusedWithin(t *testing.T, token string, d time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		st, m := p.call(t, "GET", "/v1/me", token, nil)
+		if st == 401 {
+			if m["code"] != "invalid_token" {
+				t.Fatalf("refused with %v", m)
+			}
+			return time.Since(start)
+		}
+		if st != 200 {
+			t.Fatalf("me: %d %v", st, m)
+		}
+		if time.Since(start) > d {
+			t.Fatalf("token still accepted %v after its revocation", d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+const (
+	e2ePassword = "correct horse battery staple"
+	e2eNewPass  = "a brand new passphrase"
+)
+
+func dbEnv(t *testing.T) []string {
+	return []string{"LATCHKEY_DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "e2e.db")}
+}
+
+func addUser(t *testing.T, env []string, name string) {
+	t.Helper()
+	out, err := cli(t, env, e2ePassword+"\n", "user", "add", name, "--email", name+"@example.com", "--password-stdin")
+	if err != nil {
+		t.Fatalf("user add: %v\n%s", err, out)
+	}
+}
+
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	env := dbEnv(t)
+	addUser(t, env, "alice")
+	out, err := cli(t, env, "short\n", "user", "add", "bob", "--password-stdin")
+	if err == nil || !strings.Contains(out, "password") {
+		t.Fatalf("a short password was accepted: %v %s", err, out)
+	}
+	if out, err := cli(t, env, "", "user", "list"); err != nil || !strings.Contains(out, "alice") || strings.Contains(out, "bob") {
+		t.Fatalf("user list: %v\n%s", err, out)
+	}
+
+	p := serve(t, env)
+	tok := p.login(t, "alice", e2ePassword)
+	if !strings.HasPrefix(tok, "lk_") {
+		t.Fatalf("token %q", tok)
+	}
+	if st, m := p.call(t, "GET", "/v1/me", tok, nil); st != 200 || m["username"] != "alice" || m["last_login"] == nil {
+		t.Fatalf("me: %d %v", st, m)
+	}
+	if st, m := p.call(t, "GET", "/v1/sessions", tok, nil); st != 200 || len(m["sessions"].([]any)) != 1 {
+		t.Fatalf("sessions: %d %v", st, m)
+	}
+	st, m := p.call(t, "POST", "/v1/password", tok, map[string]string{"old_password": e2ePassword, "new_password": e2eNewPass})
+	if st != 200 {
+		t.Fatalf("password: %d %v", st, m)
+	}
+	newTok := m["token"].(string)
+	if st, _ := p.call(t, "GET", "/v1/me", tok, nil); st != 401 {
+		t.Fatalf("old token after password change: %d", st)
+	}
+	if st, _ := p.call(t, "GET", "/v1/me", newTok, nil); st != 200 {
+		t.Fatalf("new token: %d", st)
+	}
+	if st, _ := p.call(t, "POST", "/v1/logout", newTok, nil); st != 204 {
+		t.Fatalf("logout: %d", st)
+	}
+	if st, _ := p.call(t, "GET", "/v1/me", newTok, nil); st != 401 {
+		t.Fatalf("token after logout: %d", st)
+	}
+
+	// Revocation by a separate CLI process reaches the running server.
+	tok = p.login(t, "alice", e2eNewPass)
+	p.call(t, "GET", "/v1/me", tok, nil) // cached now
+	if out, err := cli(t, env, "", "user", "disable", "alice"); err != nil {
+		t.Fatalf("disable: %v %s", err, out)
+	}
+	d := p.refusedWithin(t, tok, time.Second)
+	t.Logf("CLI disable reached the server in %v", d)
+	if st, _ := p.call(t, "POST", "/v1/login", "", map[string]string{"username": "alice", "password": e2eNewPass}); st != 401 {
+		t.Fatalf("disabled user logged in: %d", st)
+	}
+	if out, err := cli(t, env, "", "user", "enable", "alice"); err != nil {
+		t.Fatalf("enable: %v %s", err, out)
+	}
+	tok = p.login(t, "alice", e2eNewPass)
+	p.call(t, "GET", "/v1/me", tok, nil)
+	if out, err := cli(t, env, e2ePassword+"\n", "user", "passwd", "alice", "--password-stdin"); err != nil {
+		t.Fatalf("passwd: %v %s", err, out)
+	}
+	p.refusedWithin(t, tok, time.Second)
+	p.login(t, "alice", e2ePassword)
+
+	// Graceful stop on SIGTERM.
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.output())
+		}
+		p.done <- nil // for the cleanup
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+	if !strings.Contains(p.output(), `"msg":"stopped"`) {
+		t.Fatalf("no clean stop in the log:\n%s", p.output())
+	}
+	for _, secret := range []string{e2ePassword, e2eNewPass, tok[3:]} {
+		if strings.Contains(p.output(), secret) {
+			t.Fatal("a secret reached the log")
+		}
+	}
+}
+
+func TestEndToEndExpiry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	env := dbEnv(t)
+	addUser(t, env, "alice")
+	p := serve(t, append(env, "LATCHKEY_TOKEN_TTL=2s"))
+	tok := p.login(t, "alice", e2ePassword)
+	if st, _ := p.call(t, "GET", "/v1/me", tok, nil); st != 200 {
+		t.Fatalf("fresh token: %d", st)
+	}
+	time.Sleep(2100 * time.Millisecond)
+	if st, m := p.call(t, "GET", "/v1/me", tok, nil); st != 401 || m["code"] != "token_expired" {
+		t.Fatalf("after the TTL: %d %v", st, m)
+	}
+	// The seconds alias works too.
+	q := serve(t, append(env, "TOKEN_EXPIRY_IN_SECONDS=1"))
+	tok = q.login(t, "alice", e2ePassword)
+	_, m := q.call(t, "POST", "/v1/login", "", map[string]string{"username": "alice", "password": e2ePassword})
+	exp, _ := time.Parse(time.RFC3339, m["expires_at"].(string))
+	if d := time.Until(exp); d > time.Second || d < -time.Second {
+		t.Fatalf("expires in %v with TOKEN_EXPIRY_IN_SECONDS=1", d)
+	}
+}
+
+func TestEndToEndTwoServers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	env := dbEnv(t)
+	addUser(t, env, "alice")
+	a, b := serve(t, env), serve(t, env)
+	for _, scope := range []string{"local", "global"} {
+		tok := a.login(t, "alice", e2ePassword)
+		for _, p := range []*proc{a, b} {
+			if st, _ := p.call(t, "GET", "/v1/me", tok, nil); st != 200 {
+				t.Fatalf("token on %s: %d", p.url, st)
+			}
+		}
+		if st, _ := a.call(t, "POST", "/v1/logout?scope="+scope, tok, nil); st != 204 {
+			t.Fatalf("logout: %d", st)
+		}
+		d := b.refusedWithin(t, tok, time.Second)
+		t.Logf("logout (%s) on one server reached the other in %v", scope, d)
+	}
+}
+
+func TestServeHelp(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"serve", "--help"}, func(string) string { return "" }, nil, io.Discard, &stderr)
+	if err == nil {
+		t.Fatal("--help did not stop")
+	}
+	for _, want := range []string{"LATCHKEY_ADDR", "127.0.0.1:8080", "LATCHKEY_DATABASE_URL", "sqlite:latchkey.db", "LATCHKEY_CACHE_URL", "LATCHKEY_TOKEN_TTL", "24h", "TOKEN_EXPIRY_IN_SECONDS", "LATCHKEY_TOKEN_IDLE_TIMEOUT", "LATCHKEY_PASSWORD_MIN_LENGTH"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/api"
+	"github.com/latchkeyhq/latchkey/cache/memory"
+	"github.com/latchkeyhq/latchkey/password"
+	"github.com/latchkeyhq/latchkey/sqlite"
+)
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs, cfg, err := newFlagSet("latchkey serve", getenv, stderr, serveSettings(), settings())
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("serve takes no arguments, got %q", pos)}
+	}
+	if err := cfg.validateServe(); err != nil {
+		return usageError{err.Error()}
+	}
+	log := cfg.logger(stderr)
+
+	store, err := openStore(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	cache := memory.New(memory.Options{MaxEntries: cfg.CacheMaxEntries})
+	auth := newAuthenticator(cfg, store, cache, log)
+	if err := auth.Start(ctx); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           api.NewServer(auth, log),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	bgDone := make(chan error, 1)
+	go func() { bgDone <- auth.Run(bgCtx) }()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "database", redactURL(cfg.DatabaseURL), "cache", cfg.CacheURL)
+
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+		err = srv.Shutdown(sctx)
+		cancel()
+	}
+	stopBg()
+	if bgErr := <-bgDone; bgErr != nil {
+		log.Warn("background work ended with an error", "err", bgErr)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// openStore opens the configured database and, when migrate is set,
+// applies its migrations.
+func openStore(ctx context.Context, cfg *Config, migrate bool) (*sqlite.Store, error) {
+	path, err := sqlitePath(cfg.DatabaseURL)
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	store, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if migrate {
+		if err := store.Migrate(ctx); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
+	return store, nil
+}
+
+func newAuthenticator(cfg *Config, store latchkey.Store, cache latchkey.Cache, log *slog.Logger) *latchkey.Authenticator {
+	hasher := password.New(password.Options{
+		MaxConcurrent: cfg.HashConcurrency,
+		QueueTimeout:  cfg.HashQueueTimeout,
+	})
+	policy := password.Policy{MinLength: cfg.PasswordMinLength}
+	return latchkey.NewAuthenticator(store, cache, hasher, latchkey.Options{
+		TokenTTL:      cfg.TokenTTL,
+		IdleTimeout:   cfg.IdleTimeout,
+		SyncInterval:  cfg.SyncInterval,
+		MaxStaleness:  cfg.CacheMaxStaleness,
+		CheckPassword: policy.Check,
+		Logger:        log,
+	})
+}
+
+// redactURL drops a password from a database URL before it is logged.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "[unparsable]"
+	}
+	return u.Redacted()
+}

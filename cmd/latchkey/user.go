@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/cache/memory"
+)
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cfg, err := newFlagSet("latchkey migrate", getenv, stderr, settings())
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{"migrate takes no arguments"}
+	}
+	if err := cfg.validate(); err != nil {
+		return usageError{err.Error()}
+	}
+	store, err := openStore(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	fmt.Fprintln(stdout, "migrations applied")
+	return nil
+}
+
+func runUser(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"user: expected add, passwd, disable, enable or list"}
+	}
+	sub := args[0]
+	fs, cfg, err := newFlagSet("latchkey user "+sub, getenv, stderr, settings())
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	var nu latchkey.NewUser
+	var pwStdin bool
+	switch sub {
+	case "add":
+		fs.StringVar(&nu.Email, "email", "", "email address")
+		fs.StringVar(&nu.FirstName, "first-name", "", "first name")
+		fs.StringVar(&nu.LastName, "last-name", "", "last name")
+		fs.BoolVar(&pwStdin, "password-stdin", false, "read the password from standard input")
+	case "passwd":
+		fs.BoolVar(&pwStdin, "password-stdin", false, "read the password from standard input")
+	case "disable", "enable", "list":
+	default:
+		return usageError{fmt.Sprintf("user: unknown command %q", sub)}
+	}
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	want := 1
+	if sub == "list" {
+		want = 0
+	}
+	if len(pos) != want {
+		if want == 0 {
+			return usageError{"user list takes no arguments"}
+		}
+		return usageError{fmt.Sprintf("user %s needs exactly one user name", sub)}
+	}
+	if err := cfg.validate(); err != nil {
+		return usageError{err.Error()}
+	}
+	store, err := openStore(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	auth := newAuthenticator(cfg, store, memory.New(memory.Options{MaxEntries: 16}), cfg.logger(stderr))
+
+	switch sub {
+	case "add":
+		nu.Username = pos[0]
+		pw, err := readPassword(stdin, stderr, pwStdin)
+		if err != nil {
+			return err
+		}
+		u, err := auth.AddUser(ctx, nu, pw)
+		if err != nil {
+			return describe(err)
+		}
+		fmt.Fprintf(stdout, "user %s added (id %d)\n", u.Username, u.ID)
+	case "passwd":
+		pw, err := readPassword(stdin, stderr, pwStdin)
+		if err != nil {
+			return err
+		}
+		if err := auth.SetUserPassword(ctx, pos[0], pw); err != nil {
+			return describe(err)
+		}
+		fmt.Fprintf(stdout, "password of %s changed; every session of the user was revoked\n", pos[0])
+	case "disable":
+		if err := auth.SetUserActive(ctx, pos[0], false); err != nil {
+			return describe(err)
+		}
+		fmt.Fprintf(stdout, "user %s disabled; every session of the user was revoked\n", pos[0])
+	case "enable":
+		if err := auth.SetUserActive(ctx, pos[0], true); err != nil {
+			return describe(err)
+		}
+		fmt.Fprintf(stdout, "user %s enabled\n", pos[0])
+	case "list":
+		us, err := auth.Users(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tUSERNAME\tEMAIL\tACTIVE\tLAST LOGIN\tJOINED")
+		for _, u := range us {
+			last := "never"
+			if !u.LastLogin.IsZero() {
+				last = u.LastLogin.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%t\t%s\t%s\n", u.ID, u.Username, u.Email, u.Active, last, u.DateJoined.UTC().Format(time.RFC3339))
+		}
+		return tw.Flush()
+	}
+	return nil
+}
+
+// describe turns a domain error into a message for the terminal.
+func describe(err error) error {
+	var e *latchkey.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	if errors.Is(err, latchkey.ErrNotFound) {
+		return errors.New("no such user")
+	}
+	if len(e.Fields) > 0 {
+		var parts []string
+		for f, msgs := range e.Fields {
+			parts = append(parts, f+": "+strings.Join(msgs, " "))
+		}
+		return errors.New(strings.Join(parts, "; "))
+	}
+	return err
+}
+
+// readPassword reads a new password: one line from stdin with
+// --password-stdin, else twice from the terminal without echo.
+func readPassword(stdin io.Reader, stderr io.Writer, fromStdin bool) (latchkey.Password, error) {
+	if fromStdin {
+		line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		return latchkey.Password(strings.TrimRight(line, "\r\n")), nil
+	}
+	f, ok := stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", usageError{"standard input is not a terminal: use --password-stdin"}
+	}
+	fmt.Fprint(stderr, "Password: ")
+	a, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(stderr)
+	if err != nil {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	fmt.Fprint(stderr, "Password (again): ")
+	b, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(stderr)
+	if err != nil {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	if string(a) != string(b) {
+		return "", errors.New("the passwords do not match")
+	}
+	return latchkey.Password(a), nil
+}
+
