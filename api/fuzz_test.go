@@ -104,4 +104,3 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
-

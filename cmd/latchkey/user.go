@@ -188,4 +188,3 @@ func readPassword(stdin io.Reader, stderr io.Writer, fromStdin bool) (latchkey.P
 	}
 	return latchkey.Password(a), nil
 }
-
