@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -520,5 +521,54 @@ func TestStaleCacheNotServedWhenFeedFails(t *testing.T) {
 	f.auth.Authenticate(ctx, is.Token.Reveal())
 	if f.store.byDigest.Load() != before {
 		t.Fatal("after a sync the cache was not used")
+	}
+}
+
+func TestLoginRehashesWeakerHash(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, latchkey.Options{})
+	weak := password.New(password.Options{Params: password.Argon2id{Memory: 32, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
+	h, err := weak.Hash(ctx, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := f.store.CreateUser(ctx, latchkey.User{Username: "old", PasswordHash: h, Active: true, DateJoined: f.clock.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.login(t, "old")
+	got, err := f.store.UserByID(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.PasswordHash == h || !strings.HasPrefix(got.PasswordHash, "$argon2id$v=19$m=64,t=1,p=1$") {
+		t.Fatalf("hash after login = %q, want a rehash with the configured parameters", got.PasswordHash)
+	}
+	f.login(t, "old") // and the new hash works
+}
+
+func TestUnknownUserCostsOneHash(t *testing.T) {
+	ctx := context.Background()
+	var computed atomic.Int64
+	path := filepath.Join(t.TempDir(), "latchkey.db")
+	c := newClock()
+	st := openStore(t, path)
+	h := password.New(password.Options{
+		Params:    password.Argon2id{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
+		OnCompute: func() { computed.Add(1) },
+	})
+	a := latchkey.NewAuthenticator(st, memory.New(memory.Options{Now: c.Now}), h, latchkey.Options{Now: c.Now})
+	if _, err := a.AddUser(ctx, latchkey.NewUser{Username: "alice"}, pw); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, user string }{{"unknown user", "nobody"}, {"wrong password", "alice"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := computed.Load()
+			_, err := a.Login(ctx, tc.user, "wrong passphrase", latchkey.Client{})
+			wantErr(t, err, latchkey.ErrInvalidCredentials)
+			if n := computed.Load() - before; n != 1 {
+				t.Fatalf("%d hashes computed, want 1", n)
+			}
+		})
 	}
 }
