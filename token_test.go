@@ -53,17 +53,17 @@ func TestSecretsRedacted(t *testing.T) {
 
 func TestValidTokenSyntax(t *testing.T) {
 	for s, want := range map[string]bool{
-		"lk_abc-_DEF012":                           true,
+		"lk_abc-_DEF012": true,
 		"273b9388c232eac87fc9a4d02a3fb3a4ec9d78d4": true,
-		"abc==":                                    true,
-		"":                                         false,
-		"=abc":                                     false,
-		"ab=c":                                     false,
-		"a b":                                      false,
-		"a\x00":                                    false,
-		"é":                                        false,
-		strings.Repeat("a", 256):                   true,
-		strings.Repeat("a", 257):                   false,
+		"abc==":                  true,
+		"":                       false,
+		"=abc":                   false,
+		"ab=c":                   false,
+		"a b":                    false,
+		"a\x00":                  false,
+		"é":                      false,
+		strings.Repeat("a", 256): true,
+		strings.Repeat("a", 257): false,
 	} {
 		if got := latchkey.ValidTokenSyntax(s); got != want {
 			t.Errorf("ValidTokenSyntax(%q) = %v, want %v", s, got, want)
