@@ -47,7 +47,7 @@ type envOptions struct {
 	hasher *password.Hasher
 }
 
-func newEnv(t *testing.T, eo envOptions) *env {
+func newEnv(t testing.TB, eo envOptions) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "api.db"))
@@ -94,7 +94,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -105,7 +105,7 @@ func (r response) json(t *testing.T) map[string]any {
 
 // do sends a request; body may be a string (sent as is) or a value
 // (JSON-encoded).
-func (e *env) do(t *testing.T, method, path, token, contentType string, body any) response {
+func (e *env) do(t testing.TB, method, path, token, contentType string, body any) response {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -140,7 +140,7 @@ func (e *env) do(t *testing.T, method, path, token, contentType string, body any
 	return response{res.StatusCode, res.Header, b}
 }
 
-func (e *env) login(t *testing.T, user string) (token string, body map[string]any) {
+func (e *env) login(t testing.TB, user string) (token string, body map[string]any) {
 	t.Helper()
 	r := e.do(t, "POST", "/v1/login", "", "", map[string]string{"username": user, "password": goodPassword})
 	if r.status != 200 {
