@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/postgres"
+	"github.com/latchkeyhq/latchkey/postgres/pgtest"
 )
 
 // The tests here show that the change feed is read in commit order: a
@@ -89,11 +90,11 @@ func TestSequenceIsNotCommitOrder(t *testing.T) {
 // A to commit before it draws a seq. A reader following the feed
 // throughout never sees B's entry without A's.
 func TestChangeLockOrdersCommits(t *testing.T) {
-	u, schema := newSchema(t)
+	u, schema := pgtest.NewSchema(t)
 	s := openMigrated(t, u)
 	appA, appB := "a_"+schema, "b_"+schema
-	sa := openMigrated(t, withParam(t, u, "application_name", appA))
-	sb := openMigrated(t, withParam(t, u, "application_name", appB))
+	sa := openMigrated(t, pgtest.WithParam(t, u, "application_name", appA))
+	sb := openMigrated(t, pgtest.WithParam(t, u, "application_name", appB))
 	ctx := t.Context()
 
 	alice, bob := mustUser(t, s, "alice"), mustUser(t, s, "bob")
@@ -256,7 +257,7 @@ func waitFor(t *testing.T, s *postgres.Store, what, query string, args ...any) {
 // reader that follows the feed as fast as it can: whatever the interleaving
 // of their commits, the reader sees every entry.
 func TestChangeFeedSkipsNothing(t *testing.T) {
-	u, _ := newSchema(t)
+	u, _ := pgtest.NewSchema(t)
 	stores := []*postgres.Store{openMigrated(t, u), openMigrated(t, u)}
 	reader := openMigrated(t, u)
 	ctx := t.Context()

@@ -2,87 +2,19 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/postgres"
+	"github.com/latchkeyhq/latchkey/postgres/pgtest"
 	"github.com/latchkeyhq/latchkey/storetest"
 )
-
-// exampleURL shows what LATCHKEY_TEST_POSTGRES_URL looks like.
-const exampleURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-
-// serverURL returns LATCHKEY_TEST_POSTGRES_URL. Without it the test is
-// skipped, except under CI=true, where it fails: CI must not pass without
-// having run the PostgreSQL tests.
-func serverURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv("LATCHKEY_TEST_POSTGRES_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("LATCHKEY_TEST_POSTGRES_URL is not set, and CI=true requires the PostgreSQL tests to run (e.g. %s)", exampleURL)
-		}
-		tb.Skipf("PostgreSQL tests skipped: set LATCHKEY_TEST_POSTGRES_URL to a database they may create schemas in (e.g. %s)", exampleURL)
-	}
-	return u
-}
-
-// admin runs one statement on the server itself, outside any test schema.
-func admin(tb testing.TB, server, sql string) {
-	tb.Helper()
-	// Not tb.Context: cleanups run after it is canceled.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pool, err := pgxpool.New(ctx, server)
-	if err != nil {
-		tb.Fatalf("connect to LATCHKEY_TEST_POSTGRES_URL: %v", err)
-	}
-	defer pool.Close()
-	if _, err := pool.Exec(ctx, sql); err != nil {
-		tb.Fatalf("%s: %v", sql, err)
-	}
-}
-
-// newSchema creates an empty schema of its own for tb, dropped when tb
-// ends, and returns its name and a URL whose search_path is it: tests,
-// reruns and parallel packages never share tables.
-func newSchema(tb testing.TB) (u, schema string) {
-	tb.Helper()
-	server := serverURL(tb)
-	var b [8]byte
-	rand.Read(b[:])
-	schema = "latchkey_test_" + hex.EncodeToString(b[:])
-	admin(tb, server, "CREATE SCHEMA "+schema)
-	tb.Cleanup(func() { admin(tb, server, "DROP SCHEMA "+schema+" CASCADE") })
-	return withParam(tb, server, "search_path", schema), schema
-}
-
-// withParam sets a connection parameter in a URL or a key=value string.
-func withParam(tb testing.TB, conn, key, value string) string {
-	tb.Helper()
-	if !strings.HasPrefix(conn, "postgres://") && !strings.HasPrefix(conn, "postgresql://") {
-		return conn + " " + key + "=" + value
-	}
-	u, err := url.Parse(conn)
-	if err != nil {
-		tb.Fatalf("LATCHKEY_TEST_POSTGRES_URL: %v", err)
-	}
-	q := u.Query()
-	q.Set(key, value)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // open opens a Store on u and closes it when the test ends.
 func open(tb testing.TB, u string) *postgres.Store {
@@ -108,14 +40,14 @@ func openMigrated(tb testing.TB, u string) *postgres.Store {
 // newStore returns a migrated Store on a new schema.
 func newStore(tb testing.TB) *postgres.Store {
 	tb.Helper()
-	u, _ := newSchema(tb)
+	u, _ := pgtest.NewSchema(tb)
 	return openMigrated(tb, u)
 }
 
 func TestStore(t *testing.T) {
-	serverURL(t)
+	pgtest.ServerURL(t)
 	storetest.Run(t, func(t *testing.T) latchkey.Store {
-		u, _ := newSchema(t)
+		u, _ := pgtest.NewSchema(t)
 		s, err := postgres.Open(t.Context(), u)
 		if err != nil {
 			t.Fatalf("Open: %v", err)
@@ -174,7 +106,7 @@ func migrationCount(t *testing.T, s *postgres.Store) int {
 func TestMigrate(t *testing.T) {
 	const migrations = 1 // files in migrations/
 	t.Run("Idempotent", func(t *testing.T) {
-		u, _ := newSchema(t)
+		u, _ := pgtest.NewSchema(t)
 		s := openMigrated(t, u)
 		alice := mustUser(t, s, "alice")
 		if err := s.Migrate(t.Context()); err != nil {
@@ -190,7 +122,7 @@ func TestMigrate(t *testing.T) {
 	})
 	t.Run("Concurrent", func(t *testing.T) {
 		// Several nodes starting at once on an empty database.
-		u, _ := newSchema(t)
+		u, _ := pgtest.NewSchema(t)
 		const n = 4
 		stores := make([]*postgres.Store, n)
 		for i := range stores {
@@ -215,7 +147,7 @@ func TestMigrate(t *testing.T) {
 		}
 	})
 	t.Run("NotMigrated", func(t *testing.T) {
-		u, _ := newSchema(t)
+		u, _ := pgtest.NewSchema(t)
 		s := open(t, u)
 		if _, _, err := s.SessionByDigest(t.Context(), latchkey.Digest{}); err == nil || errors.Is(err, latchkey.ErrNotFound) {
 			t.Errorf("SessionByDigest before Migrate: error %v, want an internal error", err)
@@ -230,7 +162,7 @@ func TestMigrate(t *testing.T) {
 }
 
 func TestOpen(t *testing.T) {
-	u, _ := newSchema(t)
+	u, _ := pgtest.NewSchema(t)
 	for _, tt := range []struct {
 		name string
 		url  string
@@ -238,9 +170,9 @@ func TestOpen(t *testing.T) {
 		want int32
 	}{
 		{"Default", u, postgres.Options{}, postgres.DefaultMaxConns},
-		{"URL", withParam(t, u, "pool_max_conns", "3"), postgres.Options{}, 3},
+		{"URL", pgtest.WithParam(t, u, "pool_max_conns", "3"), postgres.Options{}, 3},
 		{"Options", u, postgres.Options{MaxConns: 5}, 5},
-		{"OptionsOverURL", withParam(t, u, "pool_max_conns", "3"), postgres.Options{MaxConns: 7}, 7},
+		{"OptionsOverURL", pgtest.WithParam(t, u, "pool_max_conns", "3"), postgres.Options{MaxConns: 7}, 7},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s, err := postgres.OpenOptions(t.Context(), tt.url, tt.opt)
@@ -278,7 +210,7 @@ func TestOpen(t *testing.T) {
 // TestSharedFeed runs two Stores on one database, as two nodes do: each
 // sees the other's writes and follows the other's change feed.
 func TestSharedFeed(t *testing.T) {
-	u, _ := newSchema(t)
+	u, _ := pgtest.NewSchema(t)
 	a := openMigrated(t, u)
 	b := openMigrated(t, u)
 	ctx := t.Context()
@@ -510,7 +442,7 @@ func TestNoSecretsInErrors(t *testing.T) {
 }
 
 func TestClosed(t *testing.T) {
-	u, _ := newSchema(t)
+	u, _ := pgtest.NewSchema(t)
 	s := openMigrated(t, u)
 	alice := mustUser(t, s, "alice")
 	in := login(t, s, alice, "s1")

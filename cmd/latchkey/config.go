@@ -48,7 +48,7 @@ type setting struct {
 func settings() []setting {
 	return []setting{
 		{flag: "database-url", env: "LATCHKEY_DATABASE_URL", def: "sqlite:latchkey.db",
-			help:  "where users and sessions are kept: sqlite:PATH",
+			help:  "where users and sessions are kept: sqlite:PATH or postgres://USER@HOST/DB",
 			value: func(c *Config) flag.Value { return (*stringValue)(&c.DatabaseURL) }},
 		{flag: "password-min-length", env: "LATCHKEY_PASSWORD_MIN_LENGTH", def: "12",
 			help:  "minimum length of a new password, in characters",
@@ -210,7 +210,7 @@ func (c *Config) logger(w io.Writer) *slog.Logger {
 func sqlitePath(url string) (string, error) {
 	rest, ok := strings.CutPrefix(url, "sqlite:")
 	if !ok {
-		return "", fmt.Errorf("database-url %q is not supported: use sqlite:PATH", url)
+		return "", fmt.Errorf("database-url %q is not supported: use sqlite:PATH or postgres://…", url)
 	}
 	if p, ok := strings.CutPrefix(rest, "//"); ok {
 		rest = p // sqlite://relative/path or sqlite:///absolute/path

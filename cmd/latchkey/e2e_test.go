@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/latchkeyhq/latchkey/postgres/pgtest"
 )
 
 // The end-to-end tests run the real binary, as a user would.
@@ -332,4 +334,31 @@ func TestServeHelp(t *testing.T) {
 			t.Errorf("help lacks %q:\n%s", want, stderr.String())
 		}
 	}
+}
+
+func TestEndToEndPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	u, _ := pgtest.NewSchema(t)
+	env := []string{"LATCHKEY_DATABASE_URL=" + u}
+	addUser(t, env, "alice")
+	a, b := serve(t, env), serve(t, env)
+	tok := a.login(t, "alice", e2ePassword)
+	for _, p := range []*proc{a, b} {
+		if st, m := p.call(t, "GET", "/v1/me", tok, nil); st != 200 || m["username"] != "alice" {
+			t.Fatalf("me on %s: %d %v", p.url, st, m)
+		}
+	}
+	if st, _ := a.call(t, "POST", "/v1/logout", tok, nil); st != 204 {
+		t.Fatalf("logout: %d", st)
+	}
+	t.Logf("logout on one server reached the other in %v", b.refusedWithin(t, tok, time.Second))
+	tok = b.login(t, "alice", e2ePassword)
+	a.call(t, "GET", "/v1/me", tok, nil)
+	if out, err := cli(t, env, "", "user", "disable", "alice"); err != nil {
+		t.Fatalf("disable: %v %s", err, out)
+	}
+	a.refusedWithin(t, tok, time.Second)
+	b.refusedWithin(t, tok, time.Second)
 }

@@ -9,12 +9,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/api"
 	"github.com/latchkeyhq/latchkey/cache/memory"
 	"github.com/latchkeyhq/latchkey/password"
+	"github.com/latchkeyhq/latchkey/postgres"
 	"github.com/latchkeyhq/latchkey/sqlite"
 )
 
@@ -87,24 +89,40 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return nil
 }
 
-// openStore opens the configured database and, when migrate is set,
-// applies its migrations.
-func openStore(ctx context.Context, cfg *Config, migrate bool) (*sqlite.Store, error) {
-	path, err := sqlitePath(cfg.DatabaseURL)
-	if err != nil {
-		return nil, usageError{err.Error()}
+// store is what the commands need of a backend: the Store, plus its
+// migrations.
+type store interface {
+	latchkey.Store
+	Migrate(ctx context.Context) error
+}
+
+// openStore opens the configured database, chosen by the URL's scheme,
+// and, when migrate is set, applies its migrations.
+func openStore(ctx context.Context, cfg *Config, migrate bool) (store, error) {
+	var (
+		st  store
+		err error
+	)
+	switch {
+	case strings.HasPrefix(cfg.DatabaseURL, "postgres://"), strings.HasPrefix(cfg.DatabaseURL, "postgresql://"):
+		st, err = postgres.Open(ctx, cfg.DatabaseURL)
+	default:
+		path, perr := sqlitePath(cfg.DatabaseURL)
+		if perr != nil {
+			return nil, usageError{perr.Error()}
+		}
+		st, err = sqlite.Open(ctx, path)
 	}
-	store, err := sqlite.Open(ctx, path)
 	if err != nil {
 		return nil, err
 	}
 	if migrate {
-		if err := store.Migrate(ctx); err != nil {
-			store.Close()
+		if err := st.Migrate(ctx); err != nil {
+			st.Close()
 			return nil, err
 		}
 	}
-	return store, nil
+	return st, nil
 }
 
 func newAuthenticator(cfg *Config, store latchkey.Store, cache latchkey.Cache, log *slog.Logger) *latchkey.Authenticator {

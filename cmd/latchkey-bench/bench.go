@@ -1,0 +1,478 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/password"
+)
+
+// bench holds what every scenario shares: the built binary, the wrk
+// scripts, the one password hash, and the child processes to stop.
+type bench struct {
+	cfg     *config
+	environ []string
+	log     io.Writer
+	root    string
+	tmp     string
+	bin     string
+	scripts map[string]string
+	hasher  *password.Hasher
+	hash    string
+	procs   []*proc
+}
+
+func newBench(ctx context.Context, cfg *config, environ []string, stderr io.Writer) (b *bench, err error) {
+	if _, err := exec.LookPath(cfg.wrk); err != nil {
+		return nil, fmt.Errorf("%s is not on PATH: install it with `apt-get install -y wrk` (Debian), or run scripts/bench, which does", cfg.wrk)
+	}
+	b = &bench{cfg: cfg, environ: environ, log: stderr}
+	if b.root, err = findRoot(); err != nil {
+		return nil, err
+	}
+	if b.tmp, err = os.MkdirTemp("", "latchkey-bench-"); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			b.close()
+		}
+	}()
+	if b.scripts, err = writeScripts(b.tmp); err != nil {
+		return nil, err
+	}
+
+	b.logf("building ./cmd/latchkey")
+	b.bin = filepath.Join(b.tmp, "latchkey")
+	build := exec.CommandContext(ctx, "go", "build", "-o", b.bin, "./cmd/latchkey")
+	build.Dir, build.Env = b.root, environ
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build ./cmd/latchkey: %w\n%s", err, out)
+	}
+
+	// One real argon2id hash, with the parameters the server uses, shared
+	// by every seeded user.
+	b.hasher = password.New(password.Options{})
+	if b.hash, err = b.hasher.Hash(ctx, benchPassword); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// close stops every child process and removes the temporary directory.
+func (b *bench) close() {
+	for _, p := range slices.Backward(b.procs) {
+		p.stop(b.cfg.serverStopTimeout)
+	}
+	b.procs = nil
+	if b.tmp == "" {
+		return
+	}
+	if b.cfg.keep {
+		b.logf("kept %s", b.tmp)
+		return
+	}
+	os.RemoveAll(b.tmp)
+}
+
+func (b *bench) logf(format string, a ...any) {
+	fmt.Fprintf(b.log, "latchkey-bench: %s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
+}
+
+// server is latchkey serving one seeded database.
+type server struct {
+	*seeded
+	dir  string
+	base string // http://127.0.0.1:PORT
+	p    *proc
+}
+
+// startServer seeds a fresh database in a directory of its own and starts
+// latchkey serve on it.
+func (b *bench) startServer(ctx context.Context, name string, users, tokens int) (*server, error) {
+	dir := filepath.Join(b.tmp, name)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, err
+	}
+	b.logf("%s: seeding %s users and %s tokens", name, count(int64(users)), count(int64(tokens)))
+	sd, err := seed(ctx, dir, users, tokens, warmTokens, b.cfg.threads, b.hash, b.cfg.lastUsed)
+	if err != nil {
+		return nil, err
+	}
+	b.logf("%s: seeded in %v", name, sd.took.Round(100*time.Millisecond))
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &server{seeded: sd, dir: dir, base: "http://127.0.0.1:" + strconv.Itoa(port)}
+	args := []string{"serve", "--addr", "127.0.0.1:" + strconv.Itoa(port), "--database-url", "sqlite:" + sd.db}
+	// The cache is left at its default size unless the tokens need more.
+	if tokens > 1_000_000 {
+		args = append(args, "--cache-max-entries", strconv.Itoa(tokens+tokens/4))
+	}
+	cmd := exec.Command(b.bin, args...)
+	cmd.Env = append(withoutLatchkeyEnv(b.environ), "LATCHKEY_LOG_LEVEL=warn")
+	if s.p, err = startProc("latchkey serve", cmd, filepath.Join(dir, "server.log"), nil); err != nil {
+		return nil, err
+	}
+	b.procs = append(b.procs, s.p)
+	if err := waitHTTP(ctx, s.p, s.base+"/healthz", 30*time.Second); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// stopServer stops the server and deletes its database and token files.
+func (b *bench) stopServer(s *server) {
+	s.p.stop(b.cfg.serverStopTimeout)
+	if s.p.exited() && s.p.err != nil {
+		b.logf("latchkey serve ended with %v:\n%s", s.p.err, s.p.logTail())
+	}
+	if !b.cfg.keep {
+		os.RemoveAll(s.dir)
+	}
+}
+
+// rss reads the server's resident memory.
+func (s *server) rss() (rss, peak int64, err error) { return rssBytes(s.p.cmd.Process.Pid) }
+
+// warmTokens are sent before the memory baseline is read, so that it
+// includes what any load of cache misses sets up once: the SQLite page
+// caches, connection buffers, the heap the garbage collector paces for.
+const warmTokens = 10_000
+
+// walk sends every token of the server's files named prefix+N once, each
+// wrk thread its own file, for at most d; see lua/walk.lua.
+func (b *bench) walk(ctx context.Context, s *server, prefix string, d time.Duration) (result, error) {
+	var done []string
+	for t := range b.cfg.threads {
+		done = append(done, filepath.Join(s.dir, "done-"+strconv.Itoa(t)))
+	}
+	return runWrk(ctx, b.cfg.wrk, load{
+		script: b.scripts["walk"], url: s.base + "/v1/me",
+		args:    []string{filepath.Join(s.dir, prefix), filepath.Join(s.dir, "done-")},
+		threads: b.cfg.threads, connections: b.cfg.connections, duration: d, doneFiles: done,
+	})
+}
+
+// sizeResult is what one database size measured.
+type sizeResult struct {
+	users, tokens       int
+	seedTook            time.Duration
+	healthz, hit, miss  result
+	rssBefore, rssAfter int64
+	peak                int64
+	filled              int64 // tokens sent by the miss run and the fill
+}
+
+// perSession is the growth of resident memory per cached token.
+func (r *sizeResult) perSession() float64 {
+	return float64(r.rssAfter-r.rssBefore) / float64(r.tokens)
+}
+
+// missAndFill runs the cache miss scenario, then sends every remaining
+// token once, and measures the server's memory before and after.
+func (b *bench) missAndFill(ctx context.Context, s *server, r *sizeResult) error {
+	b.logf("warming up: %s cache misses on tokens of their own", count(warmTokens))
+	if _, err := b.walk(ctx, s, "warm-", fillTimeout); err != nil {
+		return err
+	}
+	time.Sleep(2 * time.Second)
+	var err error
+	if r.rssBefore, _, err = s.rss(); err != nil {
+		return err
+	}
+	b.logf("GET /v1/me, cache miss: each request a token never sent before")
+	if r.miss, err = b.walk(ctx, s, "tokens-", b.cfg.duration); err != nil {
+		return err
+	}
+	b.logf("filling the cache with every token")
+	fill, err := b.walk(ctx, s, "tokens-", fillTimeout)
+	if err != nil {
+		return err
+	}
+	r.filled = fill.Used
+	if fill.Used < int64(r.tokens) {
+		b.logf("warning: the fill sent %d of %d tokens within %v", fill.Used, r.tokens, fillTimeout)
+	}
+	// Let the batched last-use writes of the fill go out (every second).
+	time.Sleep(2 * time.Second)
+	r.rssAfter, r.peak, err = s.rss()
+	return err
+}
+
+// report is everything one run measured.
+type report struct {
+	cfg                   *config
+	started               time.Time
+	took                  time.Duration
+	cpu                   string
+	goVersion, wrkVersion string
+	loadBefore, loadAfter string
+
+	main           *sizeResult
+	hashRuns       int
+	hashP50        time.Duration
+	hashMax        time.Duration
+	login1, loginN result
+	peakAfterLogin int64
+
+	peer      *result
+	peerNote  string // why there is no peer figure
+	peerSetup time.Duration
+
+	scale []*sizeResult // small, large
+}
+
+func (b *bench) run(ctx context.Context) (*report, error) {
+	cfg := b.cfg
+	rep := &report{cfg: cfg, started: time.Now(), cpu: cpuModel(), goVersion: runtime.Version(),
+		wrkVersion: wrkVersion(cfg.wrk), loadBefore: loadAvg()}
+
+	main, err := b.runMain(ctx, rep)
+	if err != nil {
+		return nil, err
+	}
+	rep.main = main
+
+	if cfg.peer {
+		if err := b.runPeer(ctx, rep); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			b.logf("peer: %v", err)
+			rep.peerNote = "failed: " + firstLine(err.Error())
+		}
+	}
+
+	if cfg.scale {
+		for i, sz := range [][2]int{{10_000, 10_000}, {cfg.scaleUsers, cfg.scaleTokens}} {
+			if sz[0] == main.users && sz[1] == main.tokens {
+				rep.scale = append(rep.scale, main)
+				continue
+			}
+			r, err := b.runSize(ctx, "scale"+strconv.Itoa(i), sz[0], sz[1])
+			if err != nil {
+				return nil, err
+			}
+			rep.scale = append(rep.scale, r)
+		}
+	}
+	rep.loadAfter = loadAvg()
+	rep.took = time.Since(rep.started)
+	return rep, nil
+}
+
+// runMain runs every latchkey scenario on one server.
+func (b *bench) runMain(ctx context.Context, rep *report) (*sizeResult, error) {
+	cfg := b.cfg
+	s, err := b.startServer(ctx, "main", cfg.users, cfg.tokens)
+	if err != nil {
+		return nil, err
+	}
+	defer b.stopServer(s)
+	r := &sizeResult{users: cfg.users, tokens: cfg.tokens, seedTook: s.took}
+	static := func(path string, headers ...string) (result, error) {
+		return runWrk(ctx, cfg.wrk, load{script: b.scripts["static"], url: s.base + path, headers: headers,
+			threads: cfg.threads, connections: cfg.connections, duration: cfg.duration})
+	}
+
+	b.logf("GET /healthz")
+	if r.healthz, err = static("/healthz"); err != nil {
+		return nil, err
+	}
+
+	bearer := "Bearer " + s.hitToken
+	if code, err := httpStatus(ctx, "GET", s.base+"/v1/me", bearer, ""); err != nil || code != http.StatusOK {
+		return nil, fmt.Errorf("warming the hit token: GET /v1/me = %d, %v", code, err)
+	}
+	b.logf("GET /v1/me, cache hit")
+	if r.hit, err = static("/v1/me", "Authorization: "+bearer); err != nil {
+		return nil, err
+	}
+
+	if err := b.missAndFill(ctx, s, r); err != nil {
+		return nil, err
+	}
+
+	body := `{"username":"user1","password":"` + benchPassword + `"}`
+	if code, err := httpStatus(ctx, "POST", s.base+"/v1/login", "", body); err != nil || code != http.StatusOK {
+		return nil, fmt.Errorf("checking a login: POST /v1/login = %d, %v", code, err)
+	}
+	login := func(conns int) (result, error) {
+		threads := min(cfg.threads, conns)
+		return runWrk(ctx, cfg.wrk, load{script: b.scripts["login"], url: s.base + "/v1/login",
+			args:    []string{strconv.Itoa(cfg.users), benchPassword, strconv.Itoa(threads)},
+			threads: threads, connections: conns, duration: cfg.duration})
+	}
+	// The hash alone is timed in this process while the server idles,
+	// half just before and half just after the one-connection login, so
+	// that both see the machine alike.
+	b.logf("argon2id Verify alone, in process, %d times", 2*verifyRuns)
+	hashes, err := b.timeVerify(ctx, verifyRuns)
+	if err != nil {
+		return nil, err
+	}
+	b.logf("POST /v1/login, 1 connection")
+	if rep.login1, err = login(1); err != nil {
+		return nil, err
+	}
+	more, err := b.timeVerify(ctx, verifyRuns)
+	if err != nil {
+		return nil, err
+	}
+	hashes = append(hashes, more...)
+	slices.Sort(hashes)
+	rep.hashRuns, rep.hashP50, rep.hashMax = len(hashes), hashes[(len(hashes)-1)/2], hashes[len(hashes)-1]
+	b.logf("POST /v1/login, %d connections", cfg.loginConnections)
+	if rep.loginN, err = login(cfg.loginConnections); err != nil {
+		return nil, err
+	}
+	if _, rep.peakAfterLogin, err = s.rss(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// runSize runs only the cache miss and the fill on a database of its own.
+func (b *bench) runSize(ctx context.Context, name string, users, tokens int) (*sizeResult, error) {
+	s, err := b.startServer(ctx, name, users, tokens)
+	if err != nil {
+		return nil, err
+	}
+	defer b.stopServer(s)
+	r := &sizeResult{users: users, tokens: tokens, seedTook: s.took}
+	if err := b.missAndFill(ctx, s, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// verifyRuns is half the number of timed hash verifications.
+const verifyRuns = 10
+
+// timeVerify times n verifications of the seeded hash, one at a time.
+func (b *bench) timeVerify(ctx context.Context, n int) ([]time.Duration, error) {
+	ds := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		ok, _, err := b.hasher.Verify(ctx, latchkey.Password(benchPassword), b.hash)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, errors.New("the seeded hash does not verify")
+		}
+		ds = append(ds, time.Since(start))
+	}
+	return ds, nil
+}
+
+// runPeer starts the original API and measures its GET /api/me on a cache
+// hit, as latchkey's was measured.
+func (b *bench) runPeer(ctx context.Context, rep *report) error {
+	script := filepath.Join(filepath.Dir(b.root), "shared", "peers", "drf-seed", "run.sh")
+	if _, err := os.Stat(script); err != nil {
+		rep.peerNote = "not found: " + script
+		b.logf("peer: %s not found; skipped", script)
+		return nil
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	b.logf("peer: starting %s %d (installs Debian's Django, DRF and gunicorn the first time)", script, port)
+	start := time.Now()
+	pr, pw := io.Pipe()
+	cmd := exec.Command("bash", script, strconv.Itoa(port))
+	cmd.Env = b.environ
+	p, err := startProc("peer", cmd, filepath.Join(b.tmp, "peer.log"), pw)
+	if err != nil {
+		return err
+	}
+	b.procs = append(b.procs, p)
+	defer p.stop(b.cfg.serverStopTimeout)
+
+	tokens := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if k, ok := strings.CutPrefix(sc.Text(), "TOKEN "); ok {
+				select {
+				case tokens <- strings.TrimSpace(k):
+				default:
+				}
+			}
+		}
+	}()
+	// The scanner's pipe is closed once the peer is gone.
+	go func() { <-p.done; pw.Close() }()
+
+	var key string
+	select {
+	case key = <-tokens:
+	case <-p.done:
+		return fmt.Errorf("the peer exited before printing its token (%v):\n%s", p.err, p.logTail())
+	case <-time.After(b.cfg.peerStartTimeout):
+		return fmt.Errorf("the peer printed no token within %v:\n%s", b.cfg.peerStartTimeout, p.logTail())
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if key == "" {
+		return fmt.Errorf("the peer could not log in:\n%s", p.logTail())
+	}
+	rep.peerSetup = time.Since(start)
+	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/api/me"
+	auth := "Token " + key
+	// Warm both workers (each has its own cache and lazy imports).
+	for range 20 {
+		if code, err := httpStatus(ctx, "GET", url, auth, ""); err != nil || code != http.StatusOK {
+			return fmt.Errorf("GET /api/me = %d, %v", code, err)
+		}
+	}
+	b.logf("peer: GET /api/me, cache hit")
+	r, err := runWrk(ctx, b.cfg.wrk, load{script: b.scripts["static"], url: url, headers: []string{"Authorization: " + auth},
+		threads: b.cfg.threads, connections: b.cfg.connections, duration: b.cfg.duration})
+	if err != nil {
+		return err
+	}
+	rep.peer = &r
+	return nil
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}

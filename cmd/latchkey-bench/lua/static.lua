@@ -1,0 +1,2 @@
+-- static: wrk sends the request of its command line (-H headers included)
+-- with no Lua per request; only the report of common.lua is added.

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+//go:embed lua/*.lua
+var luaFS embed.FS
+
+// writeScripts writes the wrk scripts to dir, each with common.lua in
+// front, and returns their paths by name (static, walk, login).
+func writeScripts(dir string) (map[string]string, error) {
+	common, err := luaFS.ReadFile("lua/common.lua")
+	if err != nil {
+		return nil, err
+	}
+	paths := map[string]string{}
+	for _, name := range []string{"static", "walk", "login"} {
+		body, err := luaFS.ReadFile("lua/" + name + ".lua")
+		if err != nil {
+			return nil, err
+		}
+		p := filepath.Join(dir, name+".lua")
+		if err := os.WriteFile(p, append(append(common, '\n'), body...), 0o644); err != nil {
+			return nil, err
+		}
+		paths[name] = p
+	}
+	return paths, nil
+}
+
+// load is one wrk run.
+type load struct {
+	script      string   // path of the Lua script
+	url         string   // target
+	headers     []string // -H values
+	args        []string // script arguments, after "--"
+	threads     int
+	connections int
+	duration    time.Duration
+	// doneFiles, when set, are written by the script's threads as each
+	// runs out of work; wrk is ended once they all exist.
+	doneFiles []string
+}
+
+// result is what one wrk run measured.
+type result struct {
+	Requests int64
+	Elapsed  time.Duration // from the first request sent to the last
+	RPS      float64
+	P50, P99 time.Duration
+	Max      time.Duration
+	Used     int64 // tokens the walk script sent
+	// Errors counts failed connections, reads, writes and timeouts, and
+	// responses with a status of 400 or more.
+	Errors int64
+	Status int64 // the part of Errors that are statuses ≥ 400
+}
+
+// runWrk runs wrk and parses the line the scripts' done() prints.
+func runWrk(ctx context.Context, wrk string, l load) (result, error) {
+	secs := int((l.duration + time.Second - 1) / time.Second)
+	args := []string{"-t", strconv.Itoa(l.threads), "-c", strconv.Itoa(l.connections),
+		"-d", strconv.Itoa(secs) + "s", "--timeout", "5s", "-s", l.script}
+	for _, h := range l.headers {
+		args = append(args, "-H", h)
+	}
+	args = append(args, l.url)
+	if len(l.args) > 0 {
+		args = append(append(args, "--"), l.args...)
+	}
+	for _, f := range l.doneFiles {
+		os.Remove(f)
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(wrk, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return result{}, fmt.Errorf("wrk: %w", err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+
+	// wrk prints its results on SIGINT as at the end of its duration.
+	interrupt := func() { cmd.Process.Signal(syscall.SIGINT) }
+	var poll <-chan time.Time
+	if len(l.doneFiles) > 0 {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		poll = t.C
+	}
+	hard := time.NewTimer(time.Duration(secs)*time.Second + 30*time.Second)
+	defer hard.Stop()
+	var err error
+wait:
+	for {
+		select {
+		case err = <-waited:
+			break wait
+		case <-poll:
+			if allExist(l.doneFiles) {
+				interrupt()
+				poll = nil
+			}
+		case <-ctx.Done():
+			interrupt()
+			select {
+			case <-waited:
+			case <-time.After(5 * time.Second):
+				cmd.Process.Kill()
+				<-waited
+			}
+			return result{}, ctx.Err()
+		case <-hard.C:
+			cmd.Process.Kill()
+			<-waited
+			return result{}, fmt.Errorf("wrk did not end within its duration and 30 s:\n%s", out.String())
+		}
+	}
+	if err != nil {
+		return result{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return parseReport(out.String())
+}
+
+func allExist(paths []string) bool {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// parseReport reads the LKBENCH line of common.lua's done().
+func parseReport(out string) (result, error) {
+	var line string
+	for _, l := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(l, "LKBENCH "); ok {
+			line = rest
+		}
+	}
+	if line == "" {
+		return result{}, fmt.Errorf("wrk printed no LKBENCH line:\n%s", out)
+	}
+	v := map[string]int64{}
+	for _, f := range strings.Fields(line) {
+		k, s, ok := strings.Cut(f, "=")
+		if !ok {
+			return result{}, fmt.Errorf("wrk report: odd field %q", f)
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return result{}, fmt.Errorf("wrk report: %s: %w", k, err)
+		}
+		v[k] = n
+	}
+	r := result{
+		Requests: v["requests"],
+		Elapsed:  time.Duration(v["elapsed_us"]) * time.Microsecond,
+		P50:      time.Duration(v["p50_us"]) * time.Microsecond,
+		P99:      time.Duration(v["p99_us"]) * time.Microsecond,
+		Max:      time.Duration(v["max_us"]) * time.Microsecond,
+		Used:     v["used"],
+		Status:   v["status"],
+		Errors:   v["connect"] + v["read"] + v["write"] + v["timeout"] + v["status"],
+	}
+	if r.Elapsed > 0 {
+		r.RPS = float64(r.Requests) / r.Elapsed.Seconds()
+	}
+	return r, nil
+}
+
+// wrkVersion returns wrk's version line.
+func wrkVersion(wrk string) string {
+	out, _ := exec.Command(wrk, "-v").CombinedOutput()
+	first, _, _ := strings.Cut(string(out), "\n")
+	if v, _, ok := strings.Cut(first, " ["); ok {
+		return v
+	}
+	return strings.TrimSpace(first)
+}
