@@ -1,0 +1,363 @@
+package captcha
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+)
+
+// AlgorithmSHA256 is the one ALTCHA algorithm PoW issues and accepts.
+const AlgorithmSHA256 = "SHA-256"
+
+// Defaults of PoWConfig.
+const (
+	// DefaultMaxNumber makes a client try about 50,000 SHA-256 hashes on
+	// average (well under a second in a browser's workers).
+	DefaultMaxNumber = 100_000
+	// DefaultChallengeTTL is how long a challenge may be solved and used.
+	DefaultChallengeTTL = 5 * time.Minute
+)
+
+const (
+	// saltBytes is the random part of a salt (ALTCHA's default, 12).
+	saltBytes = 12
+	// minKeyLength is the shortest HMAC key NewPoW accepts.
+	minKeyLength = 16
+	// clockSkew is how far nodes' clocks may disagree. A claim is kept
+	// this much past the challenge's expiry, so that a node whose clock is
+	// behind still finds it; and an expiry more than this beyond now plus
+	// the TTL is refused.
+	clockSkew = time.Minute
+	// claimPrefix namespaces PoW claims in a shared replay guard.
+	claimPrefix = "captcha:pow:"
+)
+
+// PoWConfig configures a PoW. Zero values take the defaults.
+type PoWConfig struct {
+	// Secret is the HMAC key that signs challenges (at least 16 bytes;
+	// 32 random bytes are best). Nodes that share a replay guard share
+	// it. It never appears in an error or a log line.
+	Secret string
+	// Guard remembers used solutions until their challenge expires.
+	// Required. It must be shared by every node that verifies (the shared
+	// cache) so that neither another node nor a restart accepts a
+	// solution twice.
+	Guard latchkey.ReplayGuard
+	// MaxNumber is the difficulty: the secret number is drawn uniformly
+	// from 0 to MaxNumber. Default DefaultMaxNumber.
+	MaxNumber int64
+	// TTL is how long a challenge is valid, in whole seconds (at least
+	// one). Default DefaultChallengeTTL.
+	TTL time.Duration
+	// NotBefore, when set, refuses challenges issued at or before it (to
+	// the second). Set it to the process start when Guard does not
+	// outlive the process (cache/memory, one node), so that a restart,
+	// which forgets the claims, does not reopen the solutions claimed
+	// before it: their clients just solve a new challenge. Leave it zero
+	// with a shared guard. (A challenge's issue time is its expiry minus
+	// the current TTL: shortening the TTL across a restart lets some
+	// older challenges through.)
+	NotBefore time.Time
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Rand is the source of salts and secret numbers; default
+	// crypto/rand.Reader.
+	Rand io.Reader
+	// Logger receives one Info line per refused solution, with the
+	// reason; default discards.
+	Logger *slog.Logger
+}
+
+// String keeps the secret out of %v and %+v.
+func (c PoWConfig) String() string {
+	return fmt.Sprintf("captcha.PoWConfig{MaxNumber:%d TTL:%v NotBefore:%v Secret:%s}", c.MaxNumber, c.TTL, c.NotBefore, redacted)
+}
+
+// GoString keeps the secret out of %#v.
+func (c PoWConfig) GoString() string { return c.String() }
+
+// LogValue keeps the secret out of slog output.
+func (c PoWConfig) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int64("max_number", c.MaxNumber),
+		slog.Duration("ttl", c.TTL),
+		slog.Time("not_before", c.NotBefore),
+		slog.String("secret", redacted),
+	)
+}
+
+// Challenge is what GET /v1/captcha/challenge answers, in the JSON shape
+// the ALTCHA widget reads:
+//
+//	{"algorithm":"SHA-256","challenge":"<64 hex>","maxnumber":100000,
+//	 "salt":"<24 hex>?expires=<unix seconds>&","signature":"<64 hex>"}
+//
+// challenge is hex(SHA-256(salt + decimal number)) for a secret number in
+// [0, maxnumber], and signature is hex(HMAC-SHA256(key, challenge)). The
+// expiry rides in the salt, as ALTCHA does; the salt ends with "&" so that
+// digits moved from the number to the salt cannot change it.
+type Challenge struct {
+	Algorithm string `json:"algorithm"`
+	Challenge string `json:"challenge"`
+	MaxNumber int64  `json:"maxnumber"`
+	Salt      string `json:"salt"`
+	Signature string `json:"signature"`
+}
+
+// PoW is a latchkey.CaptchaVerifier for a proof of work: the client finds
+// the number behind a challenge NewChallenge issued, and sends
+// base64(JSON{algorithm, challenge, number, salt, signature}), as the
+// ALTCHA widget does. Issuing keeps no state; each solution is accepted
+// once, by claiming it in the replay guard until the challenge expires.
+// It is safe for concurrent use.
+type PoW struct {
+	key       []byte
+	guard     latchkey.ReplayGuard
+	max       int64
+	ttl       int64 // seconds
+	notBefore int64 // unix seconds; challenges issued at or before are refused
+	now       func() time.Time
+	rand      io.Reader
+	log       *slog.Logger
+	scrub     scrubber
+}
+
+var _ latchkey.CaptchaVerifier = (*PoW)(nil)
+
+// NewPoW returns a proof-of-work verifier.
+func NewPoW(cfg PoWConfig) (*PoW, error) {
+	if len(cfg.Secret) < minKeyLength {
+		return nil, fmt.Errorf("captcha: pow: the secret is missing or shorter than %d bytes", minKeyLength)
+	}
+	if cfg.Guard == nil {
+		return nil, errors.New("captcha: pow: a replay guard is required")
+	}
+	if cfg.MaxNumber < 0 {
+		return nil, errors.New("captcha: pow: negative max number")
+	}
+	if cfg.MaxNumber == 0 {
+		cfg.MaxNumber = DefaultMaxNumber
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = DefaultChallengeTTL
+	}
+	if cfg.TTL < time.Second {
+		return nil, errors.New("captcha: pow: the challenge TTL is under a second")
+	}
+	p := &PoW{
+		key:       []byte(cfg.Secret),
+		guard:     cfg.Guard,
+		max:       cfg.MaxNumber,
+		ttl:       int64(cfg.TTL / time.Second),
+		notBefore: -1 << 63,
+		now:       cfg.Now,
+		rand:      cfg.Rand,
+		log:       cfg.Logger,
+		scrub:     newScrubber(cfg.Secret),
+	}
+	if !cfg.NotBefore.IsZero() {
+		p.notBefore = cfg.NotBefore.Unix()
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.rand == nil {
+		p.rand = rand.Reader
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	return p, nil
+}
+
+// String names the verifier without its key.
+func (p *PoW) String() string { return "captcha.PoW" }
+
+// GoString keeps the key out of %#v.
+func (p *PoW) GoString() string { return p.String() }
+
+// LogValue keeps the key out of slog output.
+func (p *PoW) LogValue() slog.Value { return slog.StringValue(p.String()) }
+
+// NewChallenge issues a challenge that expires after the TTL.
+func (p *PoW) NewChallenge() (Challenge, error) {
+	var b [saltBytes]byte
+	if _, err := io.ReadFull(p.rand, b[:]); err != nil {
+		return Challenge{}, latchkey.Internal("captcha: pow: salt: %w", err)
+	}
+	n, err := p.number()
+	if err != nil {
+		return Challenge{}, latchkey.Internal("captcha: pow: number: %w", err)
+	}
+	salt := formatSalt(hex.EncodeToString(b[:]), p.now().Unix()+p.ttl)
+	sum := work(salt, n)
+	challenge := hex.EncodeToString(sum[:])
+	return Challenge{
+		Algorithm: AlgorithmSHA256,
+		Challenge: challenge,
+		MaxNumber: p.max,
+		Salt:      salt,
+		Signature: hex.EncodeToString(p.sign(challenge)),
+	}, nil
+}
+
+// number draws the secret number uniformly from [0, max].
+func (p *PoW) number() (int64, error) {
+	span := uint64(p.max) + 1
+	limit := ^uint64(0) - ^uint64(0)%span // a multiple of span
+	var b [8]byte
+	for {
+		if _, err := io.ReadFull(p.rand, b[:]); err != nil {
+			return 0, err
+		}
+		if v := binary.LittleEndian.Uint64(b[:]); v < limit {
+			return int64(v % span), nil
+		}
+	}
+}
+
+func (p *PoW) sign(challenge string) []byte {
+	m := hmac.New(sha256.New, p.key)
+	m.Write([]byte(challenge))
+	return m.Sum(nil)
+}
+
+// work is the hash a client searches for: SHA-256(salt + decimal n).
+func work(salt string, n int64) [sha256.Size]byte {
+	return sha256.Sum256([]byte(salt + strconv.FormatInt(n, 10)))
+}
+
+func formatSalt(random string, expires int64) string {
+	return random + "?expires=" + strconv.FormatInt(expires, 10) + "&"
+}
+
+// parseSalt reads the expiry from a salt PoW issued. Any other shape,
+// including a salt with digits spliced on, is refused.
+func parseSalt(salt string) (expires int64, ok bool) {
+	random, rest, found := strings.Cut(salt, "?expires=")
+	if !found || len(random) != 2*saltBytes || !isLowerHex(random) {
+		return 0, false
+	}
+	digits, found := strings.CutSuffix(rest, "&")
+	if !found {
+		return 0, false
+	}
+	expires, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || formatSalt(random, expires) != salt {
+		return 0, false
+	}
+	return expires, true
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// payload is a solution as the ALTCHA widget sends it (before base64).
+// Other fields (took, test) are ignored.
+type payload struct {
+	Algorithm string `json:"algorithm"`
+	Challenge string `json:"challenge"`
+	Number    *int64 `json:"number"`
+	Salt      string `json:"salt"`
+	Signature string `json:"signature"`
+}
+
+// decodePayload reads base64(JSON) into a payload. It checks the shape
+// only: the caller checks the signature, the expiry and the work.
+func decodePayload(response string) (payload, error) {
+	var pl payload
+	if len(response) > MaxResponseLength {
+		return pl, fmt.Errorf("payload of %d bytes exceeds %d", len(response), MaxResponseLength)
+	}
+	raw, err := base64.StdEncoding.Strict().DecodeString(response)
+	if err != nil {
+		return pl, errors.New("payload is not base64")
+	}
+	if err := json.Unmarshal(raw, &pl); err != nil {
+		return pl, errors.New("payload is not a JSON object of the expected fields")
+	}
+	switch {
+	case pl.Algorithm != AlgorithmSHA256:
+		return pl, fmt.Errorf("algorithm is not %s", AlgorithmSHA256)
+	case len(pl.Challenge) != 2*sha256.Size || !isLowerHex(pl.Challenge):
+		return pl, errors.New("challenge is not 64 lower-case hex digits")
+	case len(pl.Signature) != 2*sha256.Size || !isLowerHex(pl.Signature):
+		return pl, errors.New("signature is not 64 lower-case hex digits")
+	case pl.Number == nil || *pl.Number < 0:
+		return pl, errors.New("number is missing or negative")
+	}
+	return pl, nil
+}
+
+// Verify checks a solution and claims it. remoteIP is not used. See
+// latchkey.CaptchaVerifier.
+func (p *PoW) Verify(ctx context.Context, response, remoteIP string) error {
+	if response == "" {
+		return latchkey.ErrCaptchaRequired
+	}
+	if err := p.verify(ctx, response); err != nil {
+		err = p.scrub.seal(err)
+		if err.Kind == latchkey.KindInvalid {
+			p.log.LogAttrs(ctx, slog.LevelInfo, "captcha rejected",
+				slog.String("provider", "pow"), slog.String("ip", remoteIP), slog.String("reason", err.Err.Error()))
+		}
+		return err
+	}
+	return nil
+}
+
+func (p *PoW) verify(ctx context.Context, response string) *latchkey.Error {
+	pl, err := decodePayload(response)
+	if err != nil {
+		return invalid("captcha: pow: %w", err)
+	}
+	sig, _ := hex.DecodeString(pl.Signature) // checked by decodePayload
+	if !hmac.Equal(p.sign(pl.Challenge), sig) {
+		return invalid("captcha: pow: bad signature")
+	}
+	expires, ok := parseSalt(pl.Salt)
+	if !ok {
+		return invalid("captcha: pow: salt not issued here")
+	}
+	now := p.now()
+	switch issued := expires - p.ttl; {
+	case now.Unix() >= expires:
+		return invalid("captcha: pow: challenge expired %v ago", now.Sub(time.Unix(expires, 0)).Round(time.Second))
+	case expires > now.Add(clockSkew).Unix()+p.ttl:
+		return invalid("captcha: pow: challenge expires too far ahead")
+	case issued <= p.notBefore:
+		return invalid("captcha: pow: challenge issued before NotBefore")
+	}
+	want, _ := hex.DecodeString(pl.Challenge) // checked by decodePayload
+	if sum := work(pl.Salt, *pl.Number); !hmac.Equal(want, sum[:]) {
+		return invalid("captcha: pow: wrong number")
+	}
+	first, err := p.guard.Claim(ctx, claimPrefix+pl.Challenge, time.Unix(expires, 0).Add(clockSkew))
+	if err != nil {
+		return unavailable("captcha: pow: replay guard: %w", err)
+	}
+	if !first {
+		return invalid("captcha: pow: solution already used")
+	}
+	return nil
+}

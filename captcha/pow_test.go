@@ -1,0 +1,736 @@
+package captcha_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/cache/memory"
+	"github.com/latchkeyhq/latchkey/captcha"
+)
+
+// powKey is the HMAC key of the proof-of-work tests; powKeyCore is what
+// must never show.
+const (
+	powKeyCore = "P0wK3yC0reSecret"
+	powKey     = "k-" + powKeyCore + `"&+/`
+)
+
+// testClock is a fake clock, safe for concurrent use.
+type testClock struct{ ns atomic.Int64 }
+
+func newTestClock() *testClock {
+	c := new(testClock)
+	c.ns.Store(testNow.UnixNano())
+	return c
+}
+
+func (c *testClock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *testClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// guard wraps the real in-memory replay guard, counting claims and
+// failing on demand.
+type guard struct {
+	g     latchkey.ReplayGuard
+	mu    sync.Mutex
+	keys  []string
+	exps  []time.Time
+	fail  error
+	calls atomic.Int32
+}
+
+func newGuard() *guard { return newGuardAt(time.Now) }
+
+func newGuardAt(now func() time.Time) *guard {
+	return &guard{g: memory.NewClaims(memory.ClaimsOptions{Now: now})}
+}
+
+func (g *guard) Claim(ctx context.Context, key string, expires time.Time) (bool, error) {
+	g.calls.Add(1)
+	g.mu.Lock()
+	g.keys = append(g.keys, key)
+	g.exps = append(g.exps, expires)
+	fail := g.fail
+	g.mu.Unlock()
+	if fail != nil {
+		return false, fail
+	}
+	return g.g.Claim(ctx, key, expires)
+}
+
+type powEnv struct {
+	clock *testClock
+	guard *guard
+	pow   *captcha.PoW
+	logs  *bytes.Buffer
+}
+
+func newPoWEnv(t *testing.T, tweak func(*captcha.PoWConfig)) *powEnv {
+	t.Helper()
+	c := newTestClock()
+	e := &powEnv{clock: c, guard: newGuardAt(c.Now), logs: new(bytes.Buffer)}
+	cfg := captcha.PoWConfig{
+		Secret:    powKey,
+		Guard:     e.guard,
+		MaxNumber: 1000,
+		Now:       c.Now,
+		Logger:    slog.New(slog.NewJSONHandler(e.logs, nil)),
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	p, err := captcha.NewPoW(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pow = p
+	return e
+}
+
+func (e *powEnv) challenge(t *testing.T) captcha.Challenge {
+	t.Helper()
+	ch, err := e.pow.NewChallenge()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// solve finds the number behind ch by brute force, as the widget does.
+func solve(t testing.TB, ch captcha.Challenge) int64 {
+	t.Helper()
+	for n := int64(0); n <= ch.MaxNumber; n++ {
+		sum := sha256.Sum256([]byte(ch.Salt + strconv.FormatInt(n, 10)))
+		if hex.EncodeToString(sum[:]) == ch.Challenge {
+			return n
+		}
+	}
+	t.Fatalf("no solution up to %d", ch.MaxNumber)
+	return 0
+}
+
+// widgetPayload is what the ALTCHA widget posts for a solved challenge.
+func widgetPayload(ch captcha.Challenge, n int64) map[string]any {
+	return map[string]any{
+		"algorithm": ch.Algorithm,
+		"challenge": ch.Challenge,
+		"number":    n,
+		"salt":      ch.Salt,
+		"signature": ch.Signature,
+		"took":      417,
+	}
+}
+
+func encode(m map[string]any) string {
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func set(m map[string]any, kv ...any) map[string]any {
+	out := maps.Clone(m)
+	for i := 0; i < len(kv); i += 2 {
+		if kv[i+1] == nil {
+			delete(out, kv[i].(string))
+		} else {
+			out[kv[i].(string)] = kv[i+1]
+		}
+	}
+	return out
+}
+
+func TestPoW(t *testing.T) {
+	other, err := captcha.NewPoW(captcha.PoWConfig{Secret: "another-key-of-16+bytes", Guard: newGuard(), MaxNumber: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		// response builds the response from a fresh challenge and its
+		// solution; it may move the clock.
+		response func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string
+		want     error
+		claimed  bool // the guard must have been asked
+	}{
+		{
+			name: "solved",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return encode(widgetPayload(ch, n))
+			},
+			claimed: true,
+		},
+		{
+			name: "solved without took, with test",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return encode(set(widgetPayload(ch, n), "took", nil, "test", false))
+			},
+			claimed: true,
+		},
+		{
+			name: "replayed",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				r := encode(widgetPayload(ch, n))
+				if err := e.pow.Verify(context.Background(), r, ""); err != nil {
+					t.Fatalf("first use: %v", err)
+				}
+				return r
+			},
+			want:    errInvalid,
+			claimed: true,
+		},
+		{
+			name: "replayed on another node",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				node2, err := captcha.NewPoW(captcha.PoWConfig{Secret: powKey, Guard: e.guard, MaxNumber: 1000, Now: e.clock.Now})
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := encode(widgetPayload(ch, n))
+				if err := node2.Verify(context.Background(), r, ""); err != nil {
+					t.Fatalf("first use: %v", err)
+				}
+				return r
+			},
+			want:    errInvalid,
+			claimed: true,
+		},
+		{
+			name: "just before expiry",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				e.clock.Advance(captcha.DefaultChallengeTTL - time.Second)
+				return encode(widgetPayload(ch, n))
+			},
+			claimed: true,
+		},
+		{
+			name: "expired",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				e.clock.Advance(captcha.DefaultChallengeTTL)
+				return encode(widgetPayload(ch, n))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "signature of another key",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				m := hmac.New(sha256.New, []byte("another-key-of-16+bytes"))
+				m.Write([]byte(ch.Challenge))
+				return encode(set(widgetPayload(ch, n), "signature", hex.EncodeToString(m.Sum(nil))))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "signature altered",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return encode(set(widgetPayload(ch, n), "signature", flipHex(ch.Signature)))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "signature upper case",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return encode(set(widgetPayload(ch, n), "signature", strings.ToUpper(ch.Signature)))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "signature missing",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return encode(set(widgetPayload(ch, n), "signature", nil))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "challenge of another key",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				och, err := other.NewChallenge()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return encode(widgetPayload(och, solve(t, och)))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "challenge swapped, signature kept",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				ch2 := e.challenge(t)
+				return encode(set(widgetPayload(ch2, solve(t, ch2)), "signature", ch.Signature))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "wrong number",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return encode(set(widgetPayload(ch, n), "number", n+1))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "negative number",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return encode(set(widgetPayload(ch, n), "number", -n-1))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "number missing",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return encode(set(widgetPayload(ch, n), "number", nil))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "number as a string",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return encode(set(widgetPayload(ch, n), "number", strconv.FormatInt(n, 10)))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "number as a float",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return encode(set(widgetPayload(ch, n), "number", float64(n)+0.5))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "expiry pushed back",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return encode(set(widgetPayload(ch, n), "salt", reExpire(t, ch.Salt, 10)))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "expiry pushed far back",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return encode(set(widgetPayload(ch, n), "salt", reExpire(t, ch.Salt, 86400)))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "salt random part changed",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return encode(set(widgetPayload(ch, n), "salt", flipHex(ch.Salt[:24])+ch.Salt[24:]))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "salt without the delimiter",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return encode(set(widgetPayload(ch, n), "salt", strings.TrimSuffix(ch.Salt, "&")))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "algorithm SHA-1",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return encode(set(widgetPayload(ch, n), "algorithm", "SHA-1"))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "algorithm lower case",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return encode(set(widgetPayload(ch, n), "algorithm", "sha-256"))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "url-safe base64",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				b, _ := json.Marshal(widgetPayload(ch, n))
+				return base64.RawURLEncoding.EncodeToString(append(b, "  ?>"...))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "not base64",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return "not base64!"
+			},
+			want: errInvalid,
+		},
+		{
+			name: "not JSON",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return base64.StdEncoding.EncodeToString([]byte("algorithm=SHA-256"))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "JSON array",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return base64.StdEncoding.EncodeToString([]byte(`["SHA-256"]`))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "data after the JSON",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				b, _ := json.Marshal(widgetPayload(ch, n))
+				return base64.StdEncoding.EncodeToString(append(b, "{}"...))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "empty",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return ""
+			},
+			want: errRequired,
+		},
+		{
+			name: "over the limit",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				return encode(set(widgetPayload(ch, n), "pad", strings.Repeat("x", captcha.MaxResponseLength)))
+			},
+			want: errInvalid,
+		},
+		{
+			name: "guard fails",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				e.guard.fail = errors.New("redis: connection refused (key " + powKey + ")")
+				return encode(widgetPayload(ch, n))
+			},
+			want:    errUnavailable,
+			claimed: true,
+		},
+		{
+			name: "guard full",
+			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
+				e.guard.fail = memory.ErrClaimsFull
+				return encode(widgetPayload(ch, n))
+			},
+			want:    errUnavailable,
+			claimed: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newPoWEnv(t, nil)
+			ch := e.challenge(t)
+			r := tt.response(t, e, ch, solve(t, ch))
+			before := e.guard.calls.Load()
+			err := e.pow.Verify(context.Background(), r, "203.0.113.7")
+			checkPoWErr(t, err, tt.want)
+			if asked := e.guard.calls.Load() > before; asked != tt.claimed {
+				t.Errorf("guard asked: %v, want %v", asked, tt.claimed)
+			}
+			noPoWKey(t, "log", e.logs.String())
+			if (tt.want == errInvalid) != strings.Contains(e.logs.String(), "captcha rejected") {
+				t.Errorf("refusal logged: %v, want %v:\n%s", !(tt.want == errInvalid), tt.want == errInvalid, e.logs.String())
+			}
+		})
+	}
+}
+
+func checkPoWErr(t *testing.T, err, want error) {
+	t.Helper()
+	if want == nil {
+		if err != nil {
+			t.Fatalf("Verify: %v, want a pass", err)
+		}
+		return
+	}
+	if !errors.Is(err, want) {
+		t.Fatalf("Verify: %v, want %v", err, want)
+	}
+	if want == errUnavailable && latchkey.AsError(err).RetryAfter <= 0 {
+		t.Error("unavailable without Retry-After")
+	}
+	noPoWKey(t, "error", err.Error())
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Error("request failed", "err", err)
+	noPoWKey(t, "log", buf.String())
+}
+
+func noPoWKey(t *testing.T, what, s string) {
+	t.Helper()
+	if strings.Contains(s, powKeyCore) {
+		t.Errorf("%s shows the key: %s", what, s)
+	}
+}
+
+// flipHex changes the first hex digit of s.
+func flipHex(s string) string {
+	c := byte('0')
+	if s[0] == '0' {
+		c = '1'
+	}
+	return string(c) + s[1:]
+}
+
+// reExpire moves the expiry in a salt by d seconds.
+func reExpire(t *testing.T, salt string, d int64) string {
+	t.Helper()
+	random, rest, _ := strings.Cut(salt, "?expires=")
+	exp, err := strconv.ParseInt(strings.TrimSuffix(rest, "&"), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return random + "?expires=" + strconv.FormatInt(exp+d, 10) + "&"
+}
+
+// TestPoWClaim checks what is claimed: the challenge, until a little
+// after it expires.
+func TestPoWClaim(t *testing.T) {
+	e := newPoWEnv(t, nil)
+	ch := e.challenge(t)
+	if err := e.pow.Verify(context.Background(), encode(widgetPayload(ch, solve(t, ch))), ""); err != nil {
+		t.Fatal(err)
+	}
+	exp := e.clock.Now().Truncate(time.Second).Add(captcha.DefaultChallengeTTL)
+	if e.guard.keys[0] != "captcha:pow:"+ch.Challenge {
+		t.Errorf("claimed %q, want the challenge", e.guard.keys[0])
+	}
+	if got := e.guard.exps[0]; got.Before(exp) || got.After(exp.Add(5*time.Minute)) {
+		t.Errorf("claimed until %v, want from %v to a few minutes later", got, exp)
+	}
+}
+
+// fixedRand yields the given bytes, then zeros.
+type fixedRand struct{ b []byte }
+
+func (r *fixedRand) Read(p []byte) (int, error) {
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	clear(p[n:])
+	return len(p), nil
+}
+
+// TestPoWSplicing checks that digits moved from the number to the salt
+// (which keep salt+number, hence the challenge, unchanged) are refused.
+func TestPoWSplicing(t *testing.T) {
+	rnd := make([]byte, 12+8)
+	binary.LittleEndian.PutUint64(rnd[12:], 12345)
+	e := newPoWEnv(t, func(c *captcha.PoWConfig) { c.Rand = &fixedRand{b: rnd}; c.MaxNumber = 100_000 })
+	ch := e.challenge(t)
+	if n := solve(t, ch); n != 12345 {
+		t.Fatalf("number %d, want 12345", n)
+	}
+	for split := 1; split < 5; split++ {
+		digits := "12345"
+		n, _ := strconv.ParseInt(digits[split:], 10, 64)
+		r := encode(set(widgetPayload(ch, n), "salt", ch.Salt+digits[:split]))
+		checkPoWErr(t, e.pow.Verify(context.Background(), r, ""), errInvalid)
+	}
+	if e.guard.calls.Load() != 0 {
+		t.Error("a spliced salt reached the guard")
+	}
+	if err := e.pow.Verify(context.Background(), encode(widgetPayload(ch, 12345)), ""); err != nil {
+		t.Fatalf("the real solution: %v", err)
+	}
+}
+
+// TestPoWChallengeShape checks the JSON the widget reads, and that it is
+// ALTCHA's: challenge = hex(SHA-256(salt + number)), signature =
+// hex(HMAC-SHA256(key, challenge)).
+func TestPoWChallengeShape(t *testing.T) {
+	rnd := make([]byte, 12+8)
+	copy(rnd, "0123456789ab")
+	binary.LittleEndian.PutUint64(rnd[12:], 4242)
+	c := newTestClock()
+	p, err := captcha.NewPoW(captcha.PoWConfig{Secret: powKey, Guard: newGuard(), Now: c.Now, Rand: &fixedRand{b: rnd}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := p.NewChallenge()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	if keys := slices.Sorted(maps.Keys(m)); !slices.Equal(keys, []string{"algorithm", "challenge", "maxnumber", "salt", "signature"}) {
+		t.Errorf("JSON keys %v", keys)
+	}
+	wantSalt := hex.EncodeToString([]byte("0123456789ab")) + "?expires=" + strconv.FormatInt(testNow.Add(5*time.Minute).Unix(), 10) + "&"
+	if ch.Salt != wantSalt {
+		t.Errorf("salt %q, want %q", ch.Salt, wantSalt)
+	}
+	if ch.Algorithm != "SHA-256" || ch.MaxNumber != captcha.DefaultMaxNumber {
+		t.Errorf("algorithm %q, maxnumber %d", ch.Algorithm, ch.MaxNumber)
+	}
+	sum := sha256.Sum256([]byte(wantSalt + "4242"))
+	if ch.Challenge != hex.EncodeToString(sum[:]) {
+		t.Errorf("challenge %s, want hex(sha256(salt+number))", ch.Challenge)
+	}
+	mac := hmac.New(sha256.New, []byte(powKey))
+	mac.Write([]byte(ch.Challenge))
+	if ch.Signature != hex.EncodeToString(mac.Sum(nil)) {
+		t.Errorf("signature %s, want hex(hmac-sha256(key, challenge))", ch.Signature)
+	}
+	noPoWKey(t, "challenge", string(b))
+}
+
+// TestPoWSaltShape checks random challenges: distinct salts of the
+// documented shape, numbers spread over [0, maxnumber].
+func TestPoWSaltShape(t *testing.T) {
+	e := newPoWEnv(t, func(c *captcha.PoWConfig) { c.MaxNumber = 3 })
+	re := regexp.MustCompile(`^[0-9a-f]{24}\?expires=[0-9]+&$`)
+	salts := map[string]bool{}
+	numbers := map[int64]bool{}
+	for range 200 {
+		ch := e.challenge(t)
+		if !re.MatchString(ch.Salt) || salts[ch.Salt] {
+			t.Fatalf("salt %q: bad shape or repeated", ch.Salt)
+		}
+		salts[ch.Salt] = true
+		numbers[solve(t, ch)] = true
+	}
+	if len(numbers) != 4 {
+		t.Errorf("numbers drawn: %v, want all of 0 to 3", numbers)
+	}
+}
+
+// TestPoWNotBefore checks that a verifier whose guard forgot the claims
+// before a restart refuses the challenges issued before it.
+func TestPoWNotBefore(t *testing.T) {
+	c := newTestClock()
+	before, err := captcha.NewPoW(captcha.PoWConfig{Secret: powKey, Guard: newGuardAt(c.Now), MaxNumber: 1000, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := before.NewChallenge()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldResponse := encode(widgetPayload(old, solve(t, old)))
+	if err := before.Verify(context.Background(), oldResponse, ""); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(10 * time.Second)
+	// The restart: a new process, an empty in-memory guard.
+	after, err := captcha.NewPoW(captcha.PoWConfig{Secret: powKey, Guard: newGuardAt(c.Now), MaxNumber: 1000, Now: c.Now, NotBefore: c.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPoWErr(t, after.Verify(context.Background(), oldResponse, ""), errInvalid)
+	// Issued in the same second as NotBefore: refused too (fail closed).
+	same, _ := after.NewChallenge()
+	checkPoWErr(t, after.Verify(context.Background(), encode(widgetPayload(same, solve(t, same))), ""), errInvalid)
+	c.Advance(time.Second)
+	fresh, _ := after.NewChallenge()
+	if err := after.Verify(context.Background(), encode(widgetPayload(fresh, solve(t, fresh))), ""); err != nil {
+		t.Fatalf("a challenge issued after the restart: %v", err)
+	}
+}
+
+// TestPoWTooFarAhead checks that an expiry beyond the TTL (a challenge
+// issued under a longer TTL) is refused.
+func TestPoWTooFarAhead(t *testing.T) {
+	c := newTestClock()
+	g := newGuardAt(c.Now)
+	long, err := captcha.NewPoW(captcha.PoWConfig{Secret: powKey, Guard: g, MaxNumber: 1000, TTL: time.Hour, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, err := captcha.NewPoW(captcha.PoWConfig{Secret: powKey, Guard: g, MaxNumber: 1000, TTL: time.Minute, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, _ := long.NewChallenge()
+	checkPoWErr(t, short.Verify(context.Background(), encode(widgetPayload(ch, solve(t, ch))), ""), errInvalid)
+}
+
+func TestNewPoWConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  captcha.PoWConfig
+		ok   bool
+	}{
+		{"defaults", captcha.PoWConfig{Secret: powKey, Guard: newGuard()}, true},
+		{"no secret", captcha.PoWConfig{Guard: newGuard()}, false},
+		{"short secret", captcha.PoWConfig{Secret: "0123456789abcde", Guard: newGuard()}, false},
+		{"no guard", captcha.PoWConfig{Secret: powKey}, false},
+		{"negative max", captcha.PoWConfig{Secret: powKey, Guard: newGuard(), MaxNumber: -1}, false},
+		{"TTL under a second", captcha.PoWConfig{Secret: powKey, Guard: newGuard(), TTL: 500 * time.Millisecond}, false},
+		{"negative TTL", captcha.PoWConfig{Secret: powKey, Guard: newGuard(), TTL: -time.Minute}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := captcha.NewPoW(tt.cfg)
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v, want ok %v", err, tt.ok)
+			}
+			if err != nil {
+				noPoWKey(t, "error", err.Error())
+			}
+		})
+	}
+}
+
+// TestPoWRandFails checks that a failing random source is an internal
+// error, not a weak challenge.
+func TestPoWRandFails(t *testing.T) {
+	p, err := captcha.NewPoW(captcha.PoWConfig{Secret: powKey, Guard: newGuard(), Rand: io.LimitReader(rand.Reader, 4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.NewChallenge(); latchkey.ErrorKind(err) != latchkey.KindInternal {
+		t.Fatalf("NewChallenge: %v, want an internal error", err)
+	}
+}
+
+// TestPoWConcurrentReplay checks that of many concurrent uses of one
+// solution, exactly one passes.
+func TestPoWConcurrentReplay(t *testing.T) {
+	e := newPoWEnv(t, nil)
+	ch := e.challenge(t)
+	r := encode(widgetPayload(ch, solve(t, ch)))
+	var passed atomic.Int32
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			if e.pow.Verify(context.Background(), r, "") == nil {
+				passed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := passed.Load(); n != 1 {
+		t.Fatalf("%d uses passed, want 1", n)
+	}
+}
+
+func BenchmarkPoWVerify(b *testing.B) {
+	p, err := captcha.NewPoW(captcha.PoWConfig{Secret: powKey, Guard: newGuard(), MaxNumber: 10})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rs []string
+	for range 10_000 {
+		ch, _ := p.NewChallenge()
+		rs = append(rs, encode(widgetPayload(ch, solve(b, ch))))
+	}
+	i := 0
+	for b.Loop() {
+		p.Verify(context.Background(), rs[i%len(rs)], "")
+		i++
+	}
+}
