@@ -413,7 +413,7 @@ func (a *Authenticator) ChangePassword(ctx context.Context, p Principal, old, pw
 	case pw == "":
 		return Issued{}, InvalidField("new_password", "This field is required.")
 	case len(old) > MaxLoginPasswordLength:
-		return Issued{}, InvalidField("old_password", "Wrong password.")
+		return Issued{}, wrongPassword()
 	}
 	u, err := a.store.UserByID(ctx, p.User.ID)
 	if err != nil {
@@ -424,7 +424,7 @@ func (a *Authenticator) ChangePassword(ctx context.Context, p Principal, old, pw
 		return Issued{}, err
 	}
 	if !ok {
-		return Issued{}, InvalidField("old_password", "Wrong password.")
+		return Issued{}, wrongPassword()
 	}
 	if err := a.checkNewPassword(u.Username, old, pw); err != nil {
 		return Issued{}, err
@@ -440,7 +440,7 @@ func (a *Authenticator) ChangePassword(ctx context.Context, p Principal, old, pw
 	}
 	ds, err := a.store.SetPassword(ctx, u.ID, PasswordUpdate{ExpectHash: u.PasswordHash, NewHash: hash, Session: &s})
 	if errors.Is(err, ErrConflict) {
-		return Issued{}, InvalidField("old_password", "Wrong password.")
+		return Issued{}, wrongPassword()
 	}
 	if err != nil {
 		return Issued{}, Unavailable(fmt.Errorf("change password: %w", err))
@@ -449,6 +449,17 @@ func (a *Authenticator) ChangePassword(ctx context.Context, p Principal, old, pw
 	u.PasswordHash = ""
 	a.fill(ctx, gen+1, s.Digest, s.Cached(), u)
 	return Issued{Token: tok, Session: s, User: u}, nil
+}
+
+// ErrWrongPassword is the cause of the error a password change with a
+// wrong old password gets (an invalid_request naming old_password), so
+// callers can count it as a failed guess.
+var ErrWrongPassword = errors.New("wrong old password")
+
+func wrongPassword() error {
+	e := InvalidField("old_password", "Wrong password.")
+	e.Err = ErrWrongPassword
+	return e
 }
 
 // checkNewPassword applies the length bounds and the configured policy.

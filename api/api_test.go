@@ -71,7 +71,7 @@ func newEnv(t testing.TB, eo envOptions) *env {
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.NewServer(a, nil))
+	srv := httptest.NewServer(api.NewServer(a, api.Options{}))
 	t.Cleanup(srv.Close)
 	e := &env{srv: srv, auth: a, store: st, clock: c}
 	for _, name := range []string{"alice", "bob", "leo"} {
@@ -429,5 +429,5 @@ func TestRoutes(t *testing.T) {
 			t.Fatalf("routes conflict: %v", r)
 		}
 	}()
-	api.NewServer(nil, nil)
+	api.NewServer(nil, api.Options{})
 }

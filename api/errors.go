@@ -15,6 +15,9 @@ type errorBody struct {
 	Code   string              `json:"code"`
 	Detail string              `json:"detail"`
 	Fields map[string][]string `json:"fields,omitempty"`
+	// CaptchaRequired tells a client whose login failed that its next
+	// attempt needs a captcha response.
+	CaptchaRequired bool `json:"captcha_required,omitempty"`
 }
 
 // status maps an error kind to its HTTP status. It is the one place where
@@ -44,9 +47,14 @@ func status(k latchkey.Kind) int {
 // writeError answers with err as JSON. Internal errors get a generic body
 // and are logged here, once; their cause is never echoed.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	s.writeErrorBody(w, r, err, false)
+}
+
+// writeErrorBody is writeError with the captcha_required flag.
+func (s *server) writeErrorBody(w http.ResponseWriter, r *http.Request, err error, captchaRequired bool) {
 	e := latchkey.AsError(err)
 	code := status(e.Kind)
-	body := errorBody{Code: e.Code, Detail: e.Detail, Fields: e.Fields}
+	body := errorBody{Code: e.Code, Detail: e.Detail, Fields: e.Fields, CaptchaRequired: captchaRequired}
 	if code >= 500 {
 		s.log.LogAttrs(r.Context(), logLevel(e), "request failed",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),

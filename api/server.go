@@ -3,27 +3,63 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 
 	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/captcha"
+	"github.com/latchkeyhq/latchkey/throttle"
 )
+
+// Options are the server's optional parts. The zero value serves the API
+// with no throttle, no captcha and the peer address as the client's.
+type Options struct {
+	// Logger receives internal errors and login decisions; nil discards.
+	Logger *slog.Logger
+	// ClientIP says which proxies' forwarding headers are believed.
+	ClientIP ClientIP
+	// Limiter throttles password guessing on login and password change.
+	Limiter Limiter
+	// Captcha, when set, is checked on login before the password.
+	Captcha latchkey.CaptchaVerifier
+	// CaptchaAfterFailures, when positive, asks for a captcha only once
+	// that many failed logins were seen for the username or the client
+	// address (it needs Limiter, which counts them); 0 asks every time.
+	CaptchaAfterFailures int
+	// Challenges, when set, serves GET /v1/captcha/challenge (the
+	// built-in proof-of-work captcha).
+	Challenges Challenger
+}
+
+// Limiter is the login throttle (throttle.Limiter): Check before the
+// password is hashed, Record once after each attempt Check let through.
+type Limiter interface {
+	Check(ctx context.Context, username string, ip netip.Addr) error
+	Record(ctx context.Context, username string, ip netip.Addr, o throttle.Outcome) error
+	FailureCounts(ctx context.Context, username string, ip netip.Addr) (user, addr int, err error)
+}
+
+// Challenger issues proof-of-work challenges (captcha.PoW).
+type Challenger interface {
+	NewChallenge() (captcha.Challenge, error)
+}
 
 type server struct {
 	auth *latchkey.Authenticator
 	log  *slog.Logger
+	opt  Options
 	mux  *http.ServeMux
 }
 
-// NewServer returns the API handler over auth. logger receives internal
-// errors and login decisions; nil discards.
-func NewServer(auth *latchkey.Authenticator, logger *slog.Logger) http.Handler {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+// NewServer returns the API handler over auth.
+func NewServer(auth *latchkey.Authenticator, opt Options) http.Handler {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{auth: auth, log: logger, mux: http.NewServeMux()}
+	s := &server{auth: auth, log: opt.Logger, opt: opt, mux: http.NewServeMux()}
 	s.routes(s.mux)
 	return s
 }
@@ -81,11 +117,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Write(append(b, '\n'))
 }
 
-// clientOf describes the request's client for its session record.
-func clientOf(r *http.Request) latchkey.Client {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
+// clientOf describes the request's client: its address for the throttle,
+// and what its session records.
+func (s *server) clientOf(r *http.Request) (netip.Addr, latchkey.Client) {
+	ip := s.opt.ClientIP.Of(r)
+	c := latchkey.Client{UserAgent: r.UserAgent()}
+	if ip.IsValid() {
+		c.IP = ip.String()
 	}
-	return latchkey.Client{IP: ip, UserAgent: r.UserAgent()}
+	return ip, c
 }

@@ -35,19 +35,21 @@ type bench struct {
 	procs   []*proc
 }
 
-func newBench(ctx context.Context, cfg *config, environ []string, stderr io.Writer) (b *bench, err error) {
+func newBench(ctx context.Context, cfg *config, environ []string, stderr io.Writer) (*bench, error) {
 	if _, err := exec.LookPath(cfg.wrk); err != nil {
 		return nil, fmt.Errorf("%s is not on PATH: install it with `apt-get install -y wrk` (Debian), or run scripts/bench, which does", cfg.wrk)
 	}
-	b = &bench{cfg: cfg, environ: environ, log: stderr}
+	b := &bench{cfg: cfg, environ: environ, log: stderr}
+	var err error
 	if b.root, err = findRoot(); err != nil {
 		return nil, err
 	}
 	if b.tmp, err = os.MkdirTemp("", "latchkey-bench-"); err != nil {
 		return nil, err
 	}
+	ready := false
 	defer func() {
-		if err != nil {
+		if !ready {
 			b.close()
 		}
 	}()
@@ -69,6 +71,7 @@ func newBench(ctx context.Context, cfg *config, environ []string, stderr io.Writ
 	if b.hash, err = b.hasher.Hash(ctx, benchPassword); err != nil {
 		return nil, err
 	}
+	ready = true
 	return b, nil
 }
 
@@ -108,7 +111,11 @@ func (b *bench) startServer(ctx context.Context, name string, users, tokens int)
 		return nil, err
 	}
 	b.logf("%s: seeding %s users and %s tokens", name, count(int64(users)), count(int64(tokens)))
-	sd, err := seed(ctx, dir, users, tokens, warmTokens, b.cfg.threads, b.hash, b.cfg.lastUsed)
+	sd, err := seed(ctx, dir, users, []tokenSet{
+		{prefix: "tokens-", n: tokens, files: b.cfg.threads},
+		{prefix: "warm-", n: warmTokens, files: b.cfg.threads},
+		{prefix: "solo-", n: soloTokens, files: 1},
+	}, b.hash, b.cfg.lastUsed)
 	if err != nil {
 		return nil, err
 	}
@@ -154,17 +161,21 @@ func (s *server) rss() (rss, peak int64, err error) { return rssBytes(s.p.cmd.Pr
 // caches, connection buffers, the heap the garbage collector paces for.
 const warmTokens = 10_000
 
-// walk sends every token of the server's files named prefix+N once, each
-// wrk thread its own file, for at most d; see lua/walk.lua.
-func (b *bench) walk(ctx context.Context, s *server, prefix string, d time.Duration) (result, error) {
+// soloTokens feed the cache miss on one connection, where a check waits
+// for no other request.
+const soloTokens = 10_000
+
+// walk sends each token of the server's files prefix0…prefixN-1 once,
+// with one wrk thread per file, for at most d; see lua/walk.lua.
+func (b *bench) walk(ctx context.Context, s *server, prefix string, threads, conns int, d time.Duration) (result, error) {
 	var done []string
-	for t := range b.cfg.threads {
+	for t := range threads {
 		done = append(done, filepath.Join(s.dir, "done-"+strconv.Itoa(t)))
 	}
 	return runWrk(ctx, b.cfg.wrk, load{
 		script: b.scripts["walk"], url: s.base + "/v1/me",
 		args:    []string{filepath.Join(s.dir, prefix), filepath.Join(s.dir, "done-")},
-		threads: b.cfg.threads, connections: b.cfg.connections, duration: d, doneFiles: done,
+		threads: threads, connections: conns, duration: d, doneFiles: done,
 	})
 }
 
@@ -173,6 +184,7 @@ type sizeResult struct {
 	users, tokens       int
 	seedTook            time.Duration
 	healthz, hit, miss  result
+	solo                result // the cache miss on one connection
 	rssBefore, rssAfter int64
 	peak                int64
 	filled              int64 // tokens sent by the miss run and the fill
@@ -186,21 +198,27 @@ func (r *sizeResult) perSession() float64 {
 // missAndFill runs the cache miss scenario, then sends every remaining
 // token once, and measures the server's memory before and after.
 func (b *bench) missAndFill(ctx context.Context, s *server, r *sizeResult) error {
+	cfg := b.cfg
 	b.logf("warming up: %s cache misses on tokens of their own", count(warmTokens))
-	if _, err := b.walk(ctx, s, "warm-", fillTimeout); err != nil {
+	if _, err := b.walk(ctx, s, "warm-", cfg.threads, cfg.connections, fillTimeout); err != nil {
 		return err
 	}
-	time.Sleep(2 * time.Second)
+	b.logf("GET /v1/me, cache miss, 1 connection")
 	var err error
+	if r.solo, err = b.walk(ctx, s, "solo-", 1, 1, cfg.duration); err != nil {
+		return err
+	}
+	// Let the batched last-use writes go out (every second).
+	time.Sleep(2 * time.Second)
 	if r.rssBefore, _, err = s.rss(); err != nil {
 		return err
 	}
 	b.logf("GET /v1/me, cache miss: each request a token never sent before")
-	if r.miss, err = b.walk(ctx, s, "tokens-", b.cfg.duration); err != nil {
+	if r.miss, err = b.walk(ctx, s, "tokens-", cfg.threads, cfg.connections, cfg.duration); err != nil {
 		return err
 	}
 	b.logf("filling the cache with every token")
-	fill, err := b.walk(ctx, s, "tokens-", fillTimeout)
+	fill, err := b.walk(ctx, s, "tokens-", cfg.threads, cfg.connections, fillTimeout)
 	if err != nil {
 		return err
 	}
@@ -208,7 +226,6 @@ func (b *bench) missAndFill(ctx context.Context, s *server, r *sizeResult) error
 	if fill.Used < int64(r.tokens) {
 		b.logf("warning: the fill sent %d of %d tokens within %v", fill.Used, r.tokens, fillTimeout)
 	}
-	// Let the batched last-use writes of the fill go out (every second).
 	time.Sleep(2 * time.Second)
 	r.rssAfter, r.peak, err = s.rss()
 	return err
@@ -241,22 +258,31 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	cfg := b.cfg
 	rep := &report{cfg: cfg, started: time.Now(), cpu: cpuModel(), goVersion: runtime.Version(),
 		wrkVersion: wrkVersion(cfg.wrk), loadBefore: loadAvg()}
+	var err error
 
-	main, err := b.runMain(ctx, rep)
-	if err != nil {
-		return nil, err
-	}
-	rep.main = main
-
+	var pr *peer
 	if cfg.peer {
-		if err := b.runPeer(ctx, rep); err != nil {
+		// Started first, so that its GET /api/me can run right after
+		// latchkey's, under the same load from the rest of the machine.
+		if pr, err = b.startPeer(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
 			b.logf("peer: %v", err)
 			rep.peerNote = "failed: " + firstLine(err.Error())
 		}
+		if pr != nil {
+			rep.peerSetup = pr.setup
+		} else if rep.peerNote == "" {
+			rep.peerNote = "not found: ../shared/peers/drf-seed/run.sh"
+		}
 	}
+
+	main, err := b.runMain(ctx, rep, pr)
+	if err != nil {
+		return nil, err
+	}
+	rep.main = main
 
 	if cfg.scale {
 		for i, sz := range [][2]int{{10_000, 10_000}, {cfg.scaleUsers, cfg.scaleTokens}} {
@@ -276,8 +302,9 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	return rep, nil
 }
 
-// runMain runs every latchkey scenario on one server.
-func (b *bench) runMain(ctx context.Context, rep *report) (*sizeResult, error) {
+// runMain runs every latchkey scenario on one server, and the peer's
+// cache hit, when pr is not nil, right after latchkey's.
+func (b *bench) runMain(ctx context.Context, rep *report, pr *peer) (*sizeResult, error) {
 	cfg := b.cfg
 	s, err := b.startServer(ctx, "main", cfg.users, cfg.tokens)
 	if err != nil {
@@ -302,6 +329,16 @@ func (b *bench) runMain(ctx context.Context, rep *report) (*sizeResult, error) {
 	b.logf("GET /v1/me, cache hit")
 	if r.hit, err = static("/v1/me", "Authorization: "+bearer); err != nil {
 		return nil, err
+	}
+	if pr != nil {
+		b.logf("peer: GET /api/me, cache hit")
+		res, err := runWrk(ctx, cfg.wrk, load{script: b.scripts["static"], url: pr.url, headers: []string{"Authorization: " + pr.auth},
+			threads: cfg.threads, connections: cfg.connections, duration: cfg.duration})
+		if err != nil {
+			return nil, err
+		}
+		rep.peer = &res
+		pr.p.stop(cfg.serverStopTimeout)
 	}
 
 	if err := b.missAndFill(ctx, s, r); err != nil {
@@ -381,18 +418,25 @@ func (b *bench) timeVerify(ctx context.Context, n int) ([]time.Duration, error) 
 	return ds, nil
 }
 
-// runPeer starts the original API and measures its GET /api/me on a cache
-// hit, as latchkey's was measured.
-func (b *bench) runPeer(ctx context.Context, rep *report) error {
+// peer is the original API, serving.
+type peer struct {
+	p     *proc
+	url   string // its GET /api/me
+	auth  string // the Authorization header value
+	setup time.Duration
+}
+
+// startPeer starts the original API with its run.sh and waits for the
+// token it prints. It returns nil, nil when the script is not there.
+func (b *bench) startPeer(ctx context.Context) (*peer, error) {
 	script := filepath.Join(filepath.Dir(b.root), "shared", "peers", "drf-seed", "run.sh")
 	if _, err := os.Stat(script); err != nil {
-		rep.peerNote = "not found: " + script
 		b.logf("peer: %s not found; skipped", script)
-		return nil
+		return nil, nil
 	}
 	port, err := freePort()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b.logf("peer: starting %s %d (installs Debian's Django, DRF and gunicorn the first time)", script, port)
 	start := time.Now()
@@ -401,10 +445,13 @@ func (b *bench) runPeer(ctx context.Context, rep *report) error {
 	cmd.Env = b.environ
 	p, err := startProc("peer", cmd, filepath.Join(b.tmp, "peer.log"), pw)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b.procs = append(b.procs, p)
-	defer p.stop(b.cfg.serverStopTimeout)
+	fail := func(err error) (*peer, error) {
+		p.stop(b.cfg.serverStopTimeout)
+		return nil, err
+	}
 
 	tokens := make(chan string, 1)
 	go func() {
@@ -417,6 +464,7 @@ func (b *bench) runPeer(ctx context.Context, rep *report) error {
 				}
 			}
 		}
+		io.Copy(io.Discard, pr)
 	}()
 	// The scanner's pipe is closed once the peer is gone.
 	go func() { <-p.done; pw.Close() }()
@@ -425,32 +473,23 @@ func (b *bench) runPeer(ctx context.Context, rep *report) error {
 	select {
 	case key = <-tokens:
 	case <-p.done:
-		return fmt.Errorf("the peer exited before printing its token (%v):\n%s", p.err, p.logTail())
+		return fail(fmt.Errorf("the peer exited before printing its token (%v):\n%s", p.err, p.logTail()))
 	case <-time.After(b.cfg.peerStartTimeout):
-		return fmt.Errorf("the peer printed no token within %v:\n%s", b.cfg.peerStartTimeout, p.logTail())
+		return fail(fmt.Errorf("the peer printed no token within %v:\n%s", b.cfg.peerStartTimeout, p.logTail()))
 	case <-ctx.Done():
-		return ctx.Err()
+		return fail(ctx.Err())
 	}
 	if key == "" {
-		return fmt.Errorf("the peer could not log in:\n%s", p.logTail())
+		return fail(fmt.Errorf("the peer could not log in:\n%s", p.logTail()))
 	}
-	rep.peerSetup = time.Since(start)
-	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/api/me"
-	auth := "Token " + key
+	pe := &peer{p: p, url: "http://127.0.0.1:" + strconv.Itoa(port) + "/api/me", auth: "Token " + key, setup: time.Since(start)}
 	// Warm both workers (each has its own cache and lazy imports).
 	for range 20 {
-		if code, err := httpStatus(ctx, "GET", url, auth, ""); err != nil || code != http.StatusOK {
-			return fmt.Errorf("GET /api/me = %d, %v", code, err)
+		if code, err := httpStatus(ctx, "GET", pe.url, pe.auth, ""); err != nil || code != http.StatusOK {
+			return fail(fmt.Errorf("GET /api/me = %d, %v", code, err))
 		}
 	}
-	b.logf("peer: GET /api/me, cache hit")
-	r, err := runWrk(ctx, b.cfg.wrk, load{script: b.scripts["static"], url: url, headers: []string{"Authorization: " + auth},
-		threads: b.cfg.threads, connections: b.cfg.connections, duration: b.cfg.duration})
-	if err != nil {
-		return err
-	}
-	rep.peer = &r
-	return nil
+	return pe, nil
 }
 
 func cpuModel() string {

@@ -29,21 +29,29 @@ type seeded struct {
 	took     time.Duration
 }
 
-// Rows per multi-row INSERT, and per transaction. SQLite allows 32,766
-// parameters per statement; 6 columns × 500 rows stay well under.
+// Rows per multi-row INSERT, and per transaction. Larger statements save
+// little: past a few dozen rows the per-call cost is gone, and SQLite's
+// statement journal copies every page a statement touches.
 const (
 	rowsPerInsert = 100
 	rowsPerTx     = 100_000
 )
 
+// tokenSet is a number of live tokens written round-robin to files
+// named prefix0, prefix1, …: one per wrk thread that walks them.
+type tokenSet struct {
+	prefix string
+	n      int
+	files  int
+}
+
 // seed creates a fresh database at dir/latchkey.db through latchkey's own
 // migrations, then fills it directly: users user1…userN, all with the
-// same argon2id hash (hashing once per user would take hours), and
-// tokens live tokens spread round-robin over the users, then warm more
-// for warming the server up, then the hit token. Only the tokens' digests
-// are stored, as latchkey stores them; the tokens themselves go to one
-// file per wrk thread (tokens-N and warm-N).
-func seed(ctx context.Context, dir string, users, tokens, warm, threads int, hash string, lastUsed time.Duration) (*seeded, error) {
+// same argon2id hash (hashing once per user would take hours), then the
+// tokens of each set, spread round-robin over the users, then the hit
+// token. Only the tokens' digests are stored, as latchkey stores them;
+// the tokens themselves go to the sets' files in dir.
+func seed(ctx context.Context, dir string, users int, sets []tokenSet, hash string, lastUsed time.Duration) (*seeded, error) {
 	start := time.Now()
 	s := &seeded{db: filepath.Join(dir, "latchkey.db")}
 	st, err := sqlite.Open(ctx, s.db)
@@ -71,7 +79,7 @@ func seed(ctx context.Context, dir string, users, tokens, warm, threads int, has
 
 	now := time.Now().UTC()
 	joined := now.Add(-30 * 24 * time.Hour).UnixMicro()
-	err = bulkInsert(ctx, db, users, "INSERT OR IGNORE INTO users (id, username, email, password_hash, is_active, date_joined) VALUES ",
+	err = bulkInsert(ctx, db, users, "INSERT INTO users (id, username, email, password_hash, is_active, date_joined) VALUES ",
 		"(?, ?, ?, ?, 1, ?)", func(i int, args []any) ([]any, error) {
 			id := i + 1
 			name := "user" + strconv.Itoa(id)
@@ -88,21 +96,29 @@ func seed(ctx context.Context, dir string, users, tokens, warm, threads int, has
 	expires := now.Add(23 * time.Hour).UnixMicro()
 	rnd := bufio.NewReaderSize(rand.Reader, 64<<10)
 
-	var files []*bufio.Writer
-	for _, prefix := range []string{"tokens-", "warm-"} {
-		for t := range threads {
-			path := filepath.Join(dir, prefix+strconv.Itoa(t))
-			f, err := os.Create(path)
+	// Each set's tokens take the next rows; the last row is the hit
+	// token, user1's, in no file.
+	var (
+		files  [][]*bufio.Writer // by set, then by file
+		firsts []int             // by set: its first row
+		total  int
+	)
+	for _, ts := range sets {
+		var ws []*bufio.Writer
+		for t := range ts.files {
+			f, err := os.Create(filepath.Join(dir, ts.prefix+strconv.Itoa(t)))
 			if err != nil {
 				return nil, fmt.Errorf("seed: %w", err)
 			}
 			defer f.Close()
-			files = append(files, bufio.NewWriterSize(f, 256<<10))
+			ws = append(ws, bufio.NewWriterSize(f, 256<<10))
 		}
+		files = append(files, ws)
+		firsts = append(firsts, total)
+		total += ts.n
 	}
-	// Rows 0…tokens-1 go to the token files, the next warm to the warm
-	// files; the last is the hit token, user1's, in no file.
-	err = bulkInsert(ctx, db, tokens+warm+1, "INSERT OR IGNORE INTO sessions (id, digest, user_id, created_at, last_used_at, expires_at, ip, user_agent) VALUES ",
+	set := 0
+	err = bulkInsert(ctx, db, total+1, "INSERT INTO sessions (id, digest, user_id, created_at, last_used_at, expires_at, ip, user_agent) VALUES ",
 		"(?, ?, ?, ?, ?, ?, '127.0.0.1', 'latchkey-bench')", func(i int, args []any) ([]any, error) {
 			tok, err := latchkey.NewToken(rnd)
 			if err != nil {
@@ -113,17 +129,14 @@ func seed(ctx context.Context, dir string, users, tokens, warm, threads int, has
 				return nil, err
 			}
 			user := i%users + 1
-			var w *bufio.Writer
-			switch {
-			case i < tokens:
-				w = files[i%threads]
-			case i < tokens+warm:
-				w = files[threads+i%threads]
-			default:
-				s.hitToken, user = tok.Reveal(), 1
+			for set < len(sets) && i >= firsts[set]+sets[set].n {
+				set++
 			}
-			if w != nil {
-				if _, err := w.WriteString(tok.Reveal() + "\n"); err != nil {
+			if set == len(sets) {
+				s.hitToken, user = tok.Reveal(), 1
+			} else {
+				ws := files[set]
+				if _, err := ws[(i-firsts[set])%len(ws)].WriteString(tok.Reveal() + "\n"); err != nil {
 					return nil, err
 				}
 			}
@@ -133,9 +146,11 @@ func seed(ctx context.Context, dir string, users, tokens, warm, threads int, has
 	if err != nil {
 		return nil, fmt.Errorf("seed sessions: %w", err)
 	}
-	for _, w := range files {
-		if err := w.Flush(); err != nil {
-			return nil, fmt.Errorf("seed: write tokens: %w", err)
+	for _, ws := range files {
+		for _, w := range ws {
+			if err := w.Flush(); err != nil {
+				return nil, fmt.Errorf("seed: write tokens: %w", err)
+			}
 		}
 	}
 	// Leave the server a database whose write-ahead log is empty.

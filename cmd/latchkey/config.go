@@ -30,6 +30,28 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	LogFormat         string
 	LogLevel          string
+
+	TrustedProxies     string
+	ThrottleIPRate     string
+	ThrottleIPBurst    int
+	ThrottleAfter      int
+	ThrottleBase       time.Duration
+	ThrottleMax        time.Duration
+	ThrottleAccount    string
+	ThrottleAcctBurst  int
+	ThrottleKnown      string
+	ThrottleKnownBurst int
+	ThrottleMaxEntries int
+
+	CaptchaProvider  string
+	CaptchaSecret    string
+	CaptchaSiteKey   string
+	CaptchaVerifyURL string
+	CaptchaMinScore  float64
+	CaptchaAction    string
+	CaptchaHostnames string
+	CaptchaTimeout   time.Duration
+	CaptchaRequired  string
 }
 
 // setting describes one Config field: its flag, its variable and its help.
@@ -96,6 +118,93 @@ func serveSettings() []setting {
 			help:  "how long in-flight requests may finish after SIGINT or SIGTERM",
 			value: func(c *Config) flag.Value { return (*durationValue)(&c.ShutdownTimeout) }},
 	}
+}
+
+// throttleSettings are the login throttle's thresholds.
+func throttleSettings() []setting {
+	return []setting{
+		{flag: "trusted-proxies", env: "LATCHKEY_TRUSTED_PROXIES", def: "",
+			help:  "comma-separated CIDRs of proxies whose X-Forwarded-For and Forwarded headers are believed",
+			value: func(c *Config) flag.Value { return (*stringValue)(&c.TrustedProxies) }},
+		{flag: "throttle-ip-rate", env: "LATCHKEY_THROTTLE_IP_RATE", def: "30/1m",
+			help:  "login attempts per client address, whatever their outcome (COUNT/DURATION)",
+			value: func(c *Config) flag.Value { return (*stringValue)(&c.ThrottleIPRate) }},
+		{flag: "throttle-ip-burst", env: "LATCHKEY_THROTTLE_IP_BURST", def: "10",
+			help:  "attempts a client address may make at once",
+			value: func(c *Config) flag.Value { return (*intValue)(&c.ThrottleIPBurst) }},
+		{flag: "throttle-backoff-after", env: "LATCHKEY_THROTTLE_BACKOFF_AFTER", def: "5",
+			help:  "failures of one username from one address before each attempt is delayed",
+			value: func(c *Config) flag.Value { return (*intValue)(&c.ThrottleAfter) }},
+		{flag: "throttle-backoff-base", env: "LATCHKEY_THROTTLE_BACKOFF_BASE", def: "1s",
+			help:  "the first delay; it doubles with each further failure",
+			value: func(c *Config) flag.Value { return (*durationValue)(&c.ThrottleBase) }},
+		{flag: "throttle-backoff-max", env: "LATCHKEY_THROTTLE_BACKOFF_MAX", def: "15m",
+			help:  "the longest delay",
+			value: func(c *Config) flag.Value { return (*durationValue)(&c.ThrottleMax) }},
+		{flag: "throttle-account-rate", env: "LATCHKEY_THROTTLE_ACCOUNT_RATE", def: "100/1h",
+			help:  "failed logins per username across all addresses; past it logins are delayed, never locked",
+			value: func(c *Config) flag.Value { return (*stringValue)(&c.ThrottleAccount) }},
+		{flag: "throttle-account-burst", env: "LATCHKEY_THROTTLE_ACCOUNT_BURST", def: "100",
+			help:  "failed logins per username allowed at once",
+			value: func(c *Config) flag.Value { return (*intValue)(&c.ThrottleAcctBurst) }},
+		{flag: "throttle-known-rate", env: "LATCHKEY_THROTTLE_KNOWN_RATE", def: "10/1h",
+			help:  "the separate allowance of an address that logged in to the account before",
+			value: func(c *Config) flag.Value { return (*stringValue)(&c.ThrottleKnown) }},
+		{flag: "throttle-known-burst", env: "LATCHKEY_THROTTLE_KNOWN_BURST", def: "10",
+			help:  "failed logins a known address may make at once",
+			value: func(c *Config) flag.Value { return (*intValue)(&c.ThrottleKnownBurst) }},
+		{flag: "throttle-max-entries", env: "LATCHKEY_THROTTLE_MAX_ENTRIES", def: "1000000",
+			help:  "throttle counters kept in memory at most (about 64 bytes each)",
+			value: func(c *Config) flag.Value { return (*intValue)(&c.ThrottleMaxEntries) }},
+	}
+}
+
+// captchaSettings configure the captcha checked on login.
+func captchaSettings() []setting {
+	return []setting{
+		{flag: "captcha-provider", env: "LATCHKEY_CAPTCHA_PROVIDER", def: "none",
+			aliases: []string{"RECAPTCHA_KEY"}, alias: func(string) (string, error) { return "recaptcha", nil },
+			help:  "none, recaptcha, hcaptcha, turnstile or pow (RECAPTCHA_KEY alone selects recaptcha)",
+			value: func(c *Config) flag.Value { return (*stringValue)(&c.CaptchaProvider) }},
+		{flag: "captcha-secret", env: "LATCHKEY_CAPTCHA_SECRET", def: "",
+			aliases: []string{"RECAPTCHA_KEY"}, alias: func(s string) (string, error) { return s, nil },
+			help:  "the provider's secret key, or the HMAC key of the pow captcha (at least 16 bytes); RECAPTCHA_KEY is accepted too",
+			value: func(c *Config) flag.Value { return (*secretValue)(&c.CaptchaSecret) }},
+		{flag: "captcha-site-key", env: "LATCHKEY_CAPTCHA_SITE_KEY", def: "",
+			help:  "the site key (sent to hCaptcha)",
+			value: func(c *Config) flag.Value { return (*stringValue)(&c.CaptchaSiteKey) }},
+		{flag: "captcha-verify-url", env: "LATCHKEY_CAPTCHA_VERIFY_URL", def: "",
+			help:  "overrides the provider's siteverify endpoint",
+			value: func(c *Config) flag.Value { return (*stringValue)(&c.CaptchaVerifyURL) }},
+		{flag: "captcha-min-score", env: "LATCHKEY_CAPTCHA_MIN_SCORE", def: "0.5",
+			help:  "lowest reCAPTCHA v3 score accepted",
+			value: func(c *Config) flag.Value { return (*floatValue)(&c.CaptchaMinScore) }},
+		{flag: "captcha-action", env: "LATCHKEY_CAPTCHA_ACTION", def: "login",
+			help:  "the action an answer must name, when it names one",
+			value: func(c *Config) flag.Value { return (*stringValue)(&c.CaptchaAction) }},
+		{flag: "captcha-hostnames", env: "LATCHKEY_CAPTCHA_HOSTNAMES", def: "",
+			help:  "comma-separated hostnames an answer may come from (empty: any)",
+			value: func(c *Config) flag.Value { return (*stringValue)(&c.CaptchaHostnames) }},
+		{flag: "captcha-timeout", env: "LATCHKEY_CAPTCHA_TIMEOUT", def: "5s",
+			help:  "how long a verification may take before 503 captcha_unavailable",
+			value: func(c *Config) flag.Value { return (*durationValue)(&c.CaptchaTimeout) }},
+		{flag: "captcha-required", env: "LATCHKEY_CAPTCHA_REQUIRED", def: "always",
+			help:  "always, or after-failures:N (only once N failed logins were seen for the username or the address)",
+			value: func(c *Config) flag.Value { return (*stringValue)(&c.CaptchaRequired) }},
+	}
+}
+
+// captchaAfter parses captcha-required: 0 for always, N for after-failures:N.
+func (c *Config) captchaAfter() (int, error) {
+	if c.CaptchaRequired == "always" {
+		return 0, nil
+	}
+	n, ok := strings.CutPrefix(c.CaptchaRequired, "after-failures:")
+	v, err := strconv.Atoi(n)
+	if !ok || err != nil || v < 1 {
+		return 0, fmt.Errorf("captcha-required must be always or after-failures:N with N ≥ 1")
+	}
+	return v, nil
 }
 
 func secondsToDuration(s string) (string, error) {
@@ -182,8 +291,22 @@ func (c *Config) validateServe() error {
 	if c.SyncInterval <= 0 || c.SyncInterval >= c.CacheMaxStaleness {
 		errs = append(errs, errors.New("sync-interval must be positive and under cache-max-staleness"))
 	}
-	if c.CacheURL != "memory" {
-		errs = append(errs, fmt.Errorf("cache-url %q is not supported: use memory", c.CacheURL))
+	if c.CacheURL != "memory" && !strings.HasPrefix(c.CacheURL, "redis://") && !strings.HasPrefix(c.CacheURL, "rediss://") {
+		errs = append(errs, fmt.Errorf("cache-url %q is not supported: use memory or redis://HOST:PORT/DB", c.CacheURL))
+	}
+	switch c.CaptchaProvider {
+	case "none", "recaptcha", "hcaptcha", "turnstile", "pow":
+		if c.CaptchaProvider != "none" && c.CaptchaSecret == "" {
+			errs = append(errs, errors.New("captcha-secret is required with a captcha provider"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("captcha-provider %q: use none, recaptcha, hcaptcha, turnstile or pow", c.CaptchaProvider))
+	}
+	if _, err := c.captchaAfter(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.CaptchaTimeout <= 0 {
+		errs = append(errs, errors.New("captcha-timeout must be positive"))
 	}
 	return errors.Join(c.validate(), errors.Join(errs...))
 }
@@ -237,6 +360,29 @@ func (v *intValue) Set(s string) error {
 	*v = intValue(n)
 	return nil
 }
+
+type floatValue float64
+
+func (v *floatValue) String() string { return strconv.FormatFloat(float64(*v), 'g', -1, 64) }
+func (v *floatValue) Set(s string) error {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		return errors.New("must be a number")
+	}
+	*v = floatValue(f)
+	return nil
+}
+
+// secretValue is a string that --help and error messages never show.
+type secretValue string
+
+func (v *secretValue) String() string {
+	if *v == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+func (v *secretValue) Set(s string) error { *v = secretValue(s); return nil }
 
 type durationValue time.Duration
 

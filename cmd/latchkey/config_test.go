@@ -18,7 +18,7 @@ func envOf(kv ...string) func(string) string {
 
 func serveConfig(t *testing.T, getenv func(string) string, args ...string) (*Config, error) {
 	t.Helper()
-	fs, cfg, err := newFlagSet("serve", getenv, io.Discard, serveSettings(), settings())
+	fs, cfg, err := newFlagSet("serve", getenv, io.Discard, serveSettings(), settings(), throttleSettings(), captchaSettings())
 	if err != nil {
 		return nil, err
 	}

@@ -14,14 +14,13 @@ import (
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/api"
-	"github.com/latchkeyhq/latchkey/cache/memory"
 	"github.com/latchkeyhq/latchkey/password"
 	"github.com/latchkeyhq/latchkey/postgres"
 	"github.com/latchkeyhq/latchkey/sqlite"
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs, cfg, err := newFlagSet("latchkey serve", getenv, stderr, serveSettings(), settings())
+	fs, cfg, err := newFlagSet("latchkey serve", getenv, stderr, serveSettings(), settings(), throttleSettings(), captchaSettings())
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -42,18 +41,45 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer store.Close()
-	cache := memory.New(memory.Options{MaxEntries: cfg.CacheMaxEntries})
-	auth := newAuthenticator(cfg, store, cache, log)
+	started := time.Now()
+	b, err := openBackends(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	limiter, closeLimiter, err := newLimiter(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeLimiter()
+	verifier, challenges, err := newCaptcha(cfg, b, started, log)
+	if err != nil {
+		return err
+	}
+	proxies, err := api.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return usageError{fmt.Sprintf("trusted-proxies: %v", err)}
+	}
+	after, _ := cfg.captchaAfter()
+	auth := newAuthenticator(cfg, store, b.cache, log)
 	if err := auth.Start(ctx); err != nil {
 		return err
 	}
+	handler := api.NewServer(auth, api.Options{
+		Logger:               log,
+		ClientIP:             api.ClientIP{Trusted: proxies},
+		Limiter:              limiter,
+		Captcha:              verifier,
+		CaptchaAfterFailures: after,
+		Challenges:           challenges,
+	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           api.NewServer(auth, log),
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -127,6 +153,9 @@ func openStore(ctx context.Context, cfg *Config, migrate bool) (store, error) {
 
 func newAuthenticator(cfg *Config, store latchkey.Store, cache latchkey.Cache, log *slog.Logger) *latchkey.Authenticator {
 	hasher := password.New(password.Options{
+		// Hashes imported from Django verify until the next login
+		// replaces them with argon2id.
+		Schemes:       password.DjangoSchemes(),
 		MaxConcurrent: cfg.HashConcurrency,
 		QueueTimeout:  cfg.HashQueueTimeout,
 	})

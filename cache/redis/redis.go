@@ -1,0 +1,742 @@
+// Package redis is the shared token cache: sessions by token digest and
+// users by id, kept in Redis so that every latchkey process that shares a
+// database also shares what it has authenticated. On its own it costs a
+// round trip per lookup; cache/tiered puts an in-process layer in front of
+// it, kept coherent by the invalidations this package publishes.
+//
+// A session entry expires in Redis at its ExpiresAt (PEXPIREAT, rounded
+// down), so that no entry outlives its token, and is also checked against
+// the injected clock on every read. Users expire after Options.UserTTL and
+// never carry a password hash. Keys live under Options.Prefix, which Purge
+// respects: it never flushes anything else.
+//
+// Revocation must not be lost to a Redis outage: a delete that fails is
+// remembered (bounded; past the bound, a purge is owed instead), reads of
+// what it named answer "miss" on this process, and it is retried until
+// Redis takes it. That is why DeleteSessions, DeleteUser and Purge return
+// nil when Redis is down: what they promise, that the entries are not
+// served again, holds. Failures are logged once per outage, not per call.
+package redis
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/latchkeyhq/latchkey"
+)
+
+// Defaults for Options and for the client Open makes.
+const (
+	DefaultPrefix  = "latchkey:"
+	DefaultUserTTL = time.Hour
+	DefaultTimeout = 250 * time.Millisecond
+	DefaultMaxOwed = 100_000
+
+	// DefaultPoolSize bounds the connections Open's client keeps and
+	// opens: a cache call holds one for a single round trip.
+	DefaultPoolSize = 16
+)
+
+// Options configures a Cache. Zero values take the defaults.
+type Options struct {
+	// Prefix namespaces every key and the invalidation channel; default
+	// DefaultPrefix. Processes that share a cache use the same prefix.
+	Prefix string
+	// UserTTL bounds how long a user entry lives; default DefaultUserTTL.
+	UserTTL time.Duration
+	// Timeout bounds each Redis call, within the caller's context;
+	// default DefaultTimeout. A Redis that does not answer costs a request
+	// this much before it goes to the store.
+	Timeout time.Duration
+	// MaxOwed bounds the failed deletes remembered for retry; default
+	// DefaultMaxOwed. Past it, the cache owes a purge instead and every
+	// read misses until the purge succeeds.
+	MaxOwed int
+	// Now is the clock session expiry is checked against; default
+	// time.Now.
+	Now func() time.Time
+	// Logger receives one line when Redis becomes unavailable and one
+	// when it is back; default discards.
+	Logger *slog.Logger
+}
+
+// Cache is a latchkey.Cache in Redis. It is safe for use by many
+// goroutines; create it with New or Open.
+type Cache struct {
+	client  goredis.UniversalClient
+	owned   bool // Close closes client
+	prefix  string
+	channel string
+	opt     Options
+	health  episode
+	owed    owed
+}
+
+var _ latchkey.Cache = (*Cache)(nil)
+
+// New returns a cache over client, which the caller keeps and closes. The
+// client should bound its pool and set ContextTimeoutEnabled, so that the
+// per-call Timeout reaches the socket; Open does both.
+func New(client goredis.UniversalClient, opts Options) *Cache {
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if opts.UserTTL <= 0 {
+		opts.UserTTL = DefaultUserTTL
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.MaxOwed <= 0 {
+		opts.MaxOwed = DefaultMaxOwed
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Cache{
+		client:  client,
+		prefix:  opts.Prefix,
+		channel: opts.Prefix + "invalidate",
+		opt:     opts,
+	}
+	c.health.log = opts.Logger
+	c.owed.max = opts.MaxOwed
+	return c
+}
+
+// Open connects to the Redis at url (redis://[user:password@]host:port/db,
+// rediss:// for TLS, or unix://) and returns a cache that owns the client.
+// Settings the URL leaves out (go-redis query parameters such as
+// pool_size, dial_timeout, read_timeout) take bounded defaults: a pool of
+// at most DefaultPoolSize connections, 1 s to dial, 500 ms to read or
+// write, no retries. Open does not connect; the first call does.
+func Open(rawURL string, opts Options) (*Cache, error) {
+	o, err := goredis.ParseURL(rawURL)
+	if err != nil {
+		// url.Error quotes the URL, password included: keep only the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("redis: open: %w", err)
+	}
+	configure(o)
+	c := New(goredis.NewClient(o), opts)
+	c.owned = true
+	return c, nil
+}
+
+// configure fills in what a URL left unset with bounded, short settings.
+func configure(o *goredis.Options) {
+	if o.PoolSize == 0 {
+		o.PoolSize = DefaultPoolSize
+	}
+	if o.MaxActiveConns == 0 {
+		// PoolSize alone is a target, not a bound.
+		o.MaxActiveConns = o.PoolSize
+	}
+	if o.PipelinePoolSize == 0 {
+		// Pipelines share the main pool, so MaxActiveConns bounds all.
+		o.PipelinePoolSize = -1
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = time.Second
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = 500 * time.Millisecond
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = 500 * time.Millisecond
+	}
+	if o.PoolTimeout == 0 {
+		o.PoolTimeout = 500 * time.Millisecond
+	}
+	if o.MaxRetries == 0 {
+		// A failed call is a miss, and the store answers: retrying (with
+		// go-redis's backoff) would only make every request wait while
+		// Redis is down. Dead pooled connections are dropped before use.
+		o.MaxRetries = -1
+	}
+	// One dial per attempt: go-redis otherwise redials five times, 100 ms
+	// apart, inside a single command while Redis is down.
+	o.DialerRetries = 1
+	o.ContextTimeoutEnabled = true
+}
+
+// Close releases the client if Open made it.
+func (c *Cache) Close() error {
+	if !c.owned {
+		return nil
+	}
+	return c.client.Close()
+}
+
+// Client returns the Redis client, for subscribing to Channel.
+func (c *Cache) Client() goredis.UniversalClient { return c.client }
+
+// Prefix returns the key namespace.
+func (c *Cache) Prefix() string { return c.prefix }
+
+// Channel returns the pub/sub channel on which DeleteSessions, DeleteUser
+// and Purge announce what they removed (see ParseInvalidation).
+func (c *Cache) Channel() string { return c.channel }
+
+// Now returns the time on the cache's clock.
+func (c *Cache) Now() time.Time { return c.opt.Now() }
+
+func (c *Cache) sessionKey(d latchkey.Digest) string {
+	b := make([]byte, 0, len(c.prefix)+2+2*len(d))
+	b = append(b, c.prefix...)
+	b = append(b, "s:"...)
+	b = hex.AppendEncode(b, d[:])
+	return string(b)
+}
+
+func (c *Cache) userKey(id int64) string {
+	b := make([]byte, 0, len(c.prefix)+2+20)
+	b = append(b, c.prefix...)
+	b = append(b, "u:"...)
+	b = strconv.AppendInt(b, id, 10)
+	return string(b)
+}
+
+// call bounds one Redis call by Timeout.
+func (c *Cache) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.opt.Timeout)
+}
+
+// failed records err from a call made under parent and returns it
+// wrapped. A call the caller cancelled says nothing about Redis.
+func (c *Cache) failed(parent context.Context, op string, err error) error {
+	if parent.Err() == nil {
+		c.health.fail(op, err)
+	}
+	return fmt.Errorf("redis: %s: %w", op, err)
+}
+
+// Session returns the live entry for d. An entry at or past its ExpiresAt
+// on the cache's clock is a miss.
+func (c *Cache) Session(ctx context.Context, d latchkey.Digest) (latchkey.CachedSession, bool, error) {
+	cctx, cancel := c.call(ctx)
+	b, err := c.client.Get(cctx, c.sessionKey(d)).Bytes()
+	cancel()
+	if errors.Is(err, goredis.Nil) {
+		c.health.ok()
+		return latchkey.CachedSession{}, false, nil
+	}
+	if err != nil {
+		return latchkey.CachedSession{}, false, c.failed(ctx, "session", err)
+	}
+	c.health.ok()
+	if c.owed.pending() && c.owedSession(d) {
+		return latchkey.CachedSession{}, false, nil
+	}
+	s, err := decodeSession(b)
+	if err != nil {
+		return latchkey.CachedSession{}, false, fmt.Errorf("redis: session: %w", err)
+	}
+	if !c.opt.Now().Before(s.ExpiresAt) {
+		return latchkey.CachedSession{}, false, nil
+	}
+	return s, true, nil
+}
+
+// PutSession caches s under d until s.ExpiresAt, replacing any entry. An
+// s already expired is not kept, and removes the entry it would have
+// replaced.
+func (c *Cache) PutSession(ctx context.Context, d latchkey.Digest, s latchkey.CachedSession) error {
+	key := c.sessionKey(d)
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	var err error
+	if !c.opt.Now().Before(s.ExpiresAt) {
+		err = c.client.Unlink(cctx, key).Err()
+	} else {
+		err = c.client.Do(cctx, "set", key, encodeSession(s), "pxat", expireAtMillis(s.ExpiresAt)).Err()
+	}
+	if err != nil {
+		return c.failed(ctx, "put session", err)
+	}
+	c.health.ok()
+	return nil
+}
+
+// touchScript moves the LastUsedAt field of an existing session record
+// forward. It never creates a key, and keeps the key's expiry. The
+// comparison is bytewise: the fields sort as the times do.
+var touchScript = goredis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v or string.len(v) < 33 or string.byte(v, 1) ~= 1 then return 0 end
+local at = ARGV[1]
+if string.len(at) ~= 8 then return redis.error_reply('bad time') end
+local cur = string.sub(v, 26, 33)
+for i = 1, 8 do
+  local a, b = string.byte(at, i), string.byte(cur, i)
+  if a ~= b then
+    if a < b then return 0 end
+    redis.call('SET', KEYS[1], string.sub(v, 1, 25) .. at .. string.sub(v, 34), 'KEEPTTL')
+    return 1
+  end
+end
+return 0
+`)
+
+// TouchSession moves the LastUsedAt of d's entry forward to at. It never
+// moves it backward and never creates an entry.
+func (c *Cache) TouchSession(ctx context.Context, d latchkey.Digest, at time.Time) error {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	err := touchScript.Run(cctx, c.client, []string{c.sessionKey(d)}, putTime(nil, at)).Err()
+	if err != nil {
+		return c.failed(ctx, "touch session", err)
+	}
+	c.health.ok()
+	return nil
+}
+
+// maxBatch bounds the keys one delete pipeline and one invalidation
+// message carry.
+const maxBatch = 1000
+
+// DeleteSessions drops the entries of ds and announces them on Channel.
+// If Redis cannot take the delete, it is owed: retried later, and until
+// then the entries read as misses here.
+func (c *Cache) DeleteSessions(ctx context.Context, ds ...latchkey.Digest) error {
+	for len(ds) > 0 {
+		n := min(len(ds), maxBatch)
+		batch := ds[:n]
+		ds = ds[n:]
+		keys := make([]string, len(batch))
+		for i, d := range batch {
+			keys[i] = c.sessionKey(d)
+		}
+		if err := c.invalidate(ctx, keys, Invalidation{Sessions: batch}); err != nil {
+			c.failed(ctx, "delete sessions", err)
+			c.owed.addSessions(batch)
+		}
+	}
+	return nil
+}
+
+// DeleteUser drops the entry of id and announces it on Channel; a delete
+// Redis cannot take is owed, as in DeleteSessions.
+func (c *Cache) DeleteUser(ctx context.Context, id int64) error {
+	if err := c.invalidate(ctx, []string{c.userKey(id)}, Invalidation{Users: []int64{id}}); err != nil {
+		c.failed(ctx, "delete user", err)
+		c.owed.addUser(id)
+	}
+	return nil
+}
+
+// invalidate removes keys, then publishes inv: in that order, so that a
+// process that drops its copy on the message and reads again finds the
+// keys gone.
+func (c *Cache) invalidate(ctx context.Context, keys []string, inv Invalidation) error {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	if len(keys) == 1 {
+		if err := c.client.Unlink(cctx, keys[0]).Err(); err != nil {
+			return err
+		}
+	} else if len(keys) > 1 {
+		// One command per key, so that a cluster client can route each.
+		_, err := c.client.Pipelined(cctx, func(p goredis.Pipeliner) error {
+			for _, k := range keys {
+				p.Unlink(cctx, k)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := c.client.Publish(cctx, c.channel, encodeInvalidation(inv)).Err(); err != nil {
+		return err
+	}
+	c.health.ok()
+	return nil
+}
+
+// User returns the cached user id, without password hash.
+func (c *Cache) User(ctx context.Context, id int64) (latchkey.User, bool, error) {
+	cctx, cancel := c.call(ctx)
+	b, err := c.client.Get(cctx, c.userKey(id)).Bytes()
+	cancel()
+	if errors.Is(err, goredis.Nil) {
+		c.health.ok()
+		return latchkey.User{}, false, nil
+	}
+	if err != nil {
+		return latchkey.User{}, false, c.failed(ctx, "user", err)
+	}
+	c.health.ok()
+	if c.owed.pending() && c.owedUser(id) {
+		return latchkey.User{}, false, nil
+	}
+	u, err := decodeUser(id, b)
+	if err != nil {
+		return latchkey.User{}, false, fmt.Errorf("redis: user: %w", err)
+	}
+	return u, true, nil
+}
+
+// PutUser caches u, without its password hash, for UserTTL.
+func (c *Cache) PutUser(ctx context.Context, u latchkey.User) error {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	err := c.client.Set(cctx, c.userKey(u.ID), encodeUser(u), c.opt.UserTTL).Err()
+	if err != nil {
+		return c.failed(ctx, "put user", err)
+	}
+	c.health.ok()
+	return nil
+}
+
+// Purge drops every session and user entry under the prefix (SCAN and
+// UNLINK; never FLUSHDB) and announces it on Channel. Claims are kept:
+// they guard against replays, they are not cached copies. A purge Redis
+// cannot take is owed, and until it is done every read misses here.
+func (c *Cache) Purge(ctx context.Context) error {
+	if err := c.purge(ctx); err != nil {
+		c.failed(ctx, "purge", err)
+		c.owed.addAll()
+	}
+	return nil
+}
+
+func (c *Cache) purge(ctx context.Context) error {
+	for _, kind := range []string{"s:", "u:"} {
+		if err := c.unlinkMatching(ctx, globEscape(c.prefix)+kind+"*"); err != nil {
+			return err
+		}
+	}
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	if err := c.client.Publish(cctx, c.channel, encodeInvalidation(Invalidation{All: true})).Err(); err != nil {
+		return err
+	}
+	c.health.ok()
+	return nil
+}
+
+// unlinkMatching removes the keys matching pattern on every primary,
+// a page at a time, each page bounded by Timeout.
+func (c *Cache) unlinkMatching(ctx context.Context, pattern string) error {
+	each := func(ctx context.Context, client goredis.Cmdable) error {
+		var cursor uint64
+		for {
+			cctx, cancel := c.call(ctx)
+			keys, next, err := client.Scan(cctx, cursor, pattern, 1000).Result()
+			if err == nil && len(keys) > 0 {
+				err = client.Unlink(cctx, keys...).Err()
+			}
+			cancel()
+			if err != nil {
+				return err
+			}
+			if cursor = next; cursor == 0 {
+				return nil
+			}
+		}
+	}
+	switch cl := c.client.(type) {
+	case *goredis.ClusterClient:
+		return cl.ForEachMaster(ctx, func(ctx context.Context, n *goredis.Client) error { return each(ctx, n) })
+	case *goredis.Ring:
+		return cl.ForEachShard(ctx, func(ctx context.Context, n *goredis.Client) error { return each(ctx, n) })
+	default:
+		return each(ctx, c.client)
+	}
+}
+
+// globEscape quotes the characters SCAN's MATCH treats specially.
+func globEscape(s string) string {
+	if !strings.ContainsAny(s, `*?[]\^-`) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\^-`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Ping reports whether Redis answers.
+func (c *Cache) Ping(ctx context.Context) error {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	if err := c.client.Ping(cctx).Err(); err != nil {
+		return c.failed(ctx, "ping", err)
+	}
+	c.health.ok()
+	return nil
+}
+
+// Claim records key until expires and reports whether this call was the
+// first to claim it: a replay guard for single-use values (a captcha
+// answer), shared by every process on the Redis. The key is hashed, so it
+// may be long. The claim lasts until expires rounded up to the
+// millisecond, by Redis's clock. An expires not after now is refused with
+// an error: there is nothing left to guard.
+func (c *Cache) Claim(ctx context.Context, key string, expires time.Time) (first bool, err error) {
+	if !expires.After(c.opt.Now()) {
+		return false, errors.New("redis: claim: expiry is not in the future")
+	}
+	h := sha256.Sum256([]byte(key))
+	k := c.prefix + "c:" + hex.EncodeToString(h[:])
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	err = c.client.Do(cctx, "set", k, "1", "nx", "pxat", claimAtMillis(expires)).Err()
+	if errors.Is(err, goredis.Nil) {
+		c.health.ok()
+		return false, nil
+	}
+	if err != nil {
+		return false, c.failed(ctx, "claim", err)
+	}
+	c.health.ok()
+	return true, nil
+}
+
+// episode logs Redis failures once per outage: one line when calls start
+// failing, one when they have worked again with no failure for
+// episodeQuiet, so that a flapping Redis does not log per call either.
+type episode struct {
+	log   *slog.Logger
+	down  atomic.Bool
+	start atomic.Int64 // unix ns
+	last  atomic.Int64 // unix ns of the newest failure
+	fails atomic.Int64
+}
+
+const episodeQuiet = 5 * time.Second
+
+func (e *episode) fail(op string, err error) {
+	now := time.Now().UnixNano()
+	e.last.Store(now)
+	if e.down.CompareAndSwap(false, true) {
+		e.start.Store(now)
+		e.fails.Store(0)
+		e.log.Error("redis cache unavailable; requests fall back to the store", "op", op, "err", err)
+	}
+	e.fails.Add(1)
+}
+
+func (e *episode) ok() {
+	if !e.down.Load() {
+		return
+	}
+	now := time.Now().UnixNano()
+	if now-e.last.Load() < int64(episodeQuiet) {
+		return
+	}
+	if e.down.CompareAndSwap(true, false) {
+		e.log.Info("redis cache available again",
+			"after", time.Duration(now-e.start.Load()).Round(time.Millisecond),
+			"failed_calls", e.fails.Load())
+	}
+}
+
+// owed holds the deletes Redis did not take. Reads of what it names miss
+// on this process until Settle has redone them.
+type owed struct {
+	n   atomic.Int64 // entries, plus 1 while a purge is owed
+	max int
+
+	mu       sync.Mutex
+	seq      uint64 // stamps additions, so that a retry clears only what it redid
+	sessions map[latchkey.Digest]uint64
+	users    map[int64]uint64
+	all      uint64 // stamp of the owed purge; 0: none
+
+	settling sync.Mutex
+	lastTry  atomic.Int64 // unix ns
+}
+
+func (o *owed) pending() bool { return o.n.Load() > 0 }
+
+func (o *owed) count() {
+	n := int64(len(o.sessions) + len(o.users))
+	if o.all != 0 {
+		n++
+	}
+	o.n.Store(n)
+}
+
+func (o *owed) addSessions(ds []latchkey.Digest) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.sessions == nil {
+		o.sessions = make(map[latchkey.Digest]uint64)
+	}
+	for _, d := range ds {
+		o.seq++
+		o.sessions[d] = o.seq
+	}
+	o.overflow()
+	o.count()
+}
+
+func (o *owed) addUser(id int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.users == nil {
+		o.users = make(map[int64]uint64)
+	}
+	o.seq++
+	o.users[id] = o.seq
+	o.overflow()
+	o.count()
+}
+
+func (o *owed) addAll() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.seq++
+	o.all = o.seq
+	// The purge covers every entry owed so far.
+	clear(o.sessions)
+	clear(o.users)
+	o.count()
+}
+
+// overflow turns too many owed entries into an owed purge. o.mu is held.
+func (o *owed) overflow() {
+	if len(o.sessions)+len(o.users) > o.max {
+		o.seq++
+		o.all = o.seq
+		o.sessions, o.users = nil, nil
+	}
+}
+
+func (o *owed) hasSession(d latchkey.Digest) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, ok := o.sessions[d]
+	return ok || o.all != 0
+}
+
+func (o *owed) hasUser(id int64) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, ok := o.users[id]
+	return ok || o.all != 0
+}
+
+// owedSession reports whether d is owed, and starts a retry.
+func (c *Cache) owedSession(d latchkey.Digest) bool {
+	c.maybeSettle()
+	return c.owed.hasSession(d)
+}
+
+func (c *Cache) owedUser(id int64) bool {
+	c.maybeSettle()
+	return c.owed.hasUser(id)
+}
+
+// settleInterval spaces the retries of owed deletes started by reads.
+const settleInterval = 100 * time.Millisecond
+
+// maybeSettle retries what is owed in the background, at most every
+// settleInterval: a purge may take many round trips, which no request
+// should wait for.
+func (c *Cache) maybeSettle() {
+	now, last := time.Now().UnixNano(), c.owed.lastTry.Load()
+	if now-last >= int64(settleInterval) && c.owed.lastTry.CompareAndSwap(last, now) {
+		go c.Settle(context.Background())
+	}
+}
+
+// Settle redoes the deletes and purge that Redis did not take, and
+// returns nil when none is owed any more. Reads call it at most every
+// 100 ms while something is owed; a process that may go long without a
+// read (cache/tiered) calls it from a ticker. Concurrent calls do not
+// wait for one another: all but one return at once.
+func (c *Cache) Settle(ctx context.Context) error {
+	if !c.owed.pending() {
+		return nil
+	}
+	if !c.owed.settling.TryLock() {
+		return nil
+	}
+	defer c.owed.settling.Unlock()
+	c.owed.lastTry.Store(time.Now().UnixNano())
+
+	o := &c.owed
+	o.mu.Lock()
+	all := o.all
+	sessions := make(map[latchkey.Digest]uint64, len(o.sessions))
+	for d, s := range o.sessions {
+		sessions[d] = s
+	}
+	users := make(map[int64]uint64, len(o.users))
+	for id, s := range o.users {
+		users[id] = s
+	}
+	o.mu.Unlock()
+
+	var err error
+	if all != 0 {
+		err = c.purge(ctx)
+	} else {
+		ds := make([]latchkey.Digest, 0, len(sessions))
+		for d := range sessions {
+			ds = append(ds, d)
+		}
+		for len(ds) > 0 && err == nil {
+			n := min(len(ds), maxBatch)
+			keys := make([]string, n)
+			for i, d := range ds[:n] {
+				keys[i] = c.sessionKey(d)
+			}
+			err = c.invalidate(ctx, keys, Invalidation{Sessions: ds[:n]})
+			ds = ds[n:]
+		}
+		for id := range users {
+			if err != nil {
+				break
+			}
+			err = c.invalidate(ctx, []string{c.userKey(id)}, Invalidation{Users: []int64{id}})
+		}
+	}
+	if err != nil {
+		return c.failed(ctx, "settle", err)
+	}
+
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	// Whatever was owed again after the snapshot stays owed.
+	if o.all == all {
+		o.all = 0
+	}
+	for d, s := range sessions {
+		if o.sessions[d] == s {
+			delete(o.sessions, d)
+		}
+	}
+	for id, s := range users {
+		if o.users[id] == s {
+			delete(o.users, id)
+		}
+	}
+	o.count()
+	return nil
+}

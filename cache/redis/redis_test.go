@@ -1,0 +1,558 @@
+package redis_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/cache/cachetest"
+	"github.com/latchkeyhq/latchkey/cache/redis"
+	"github.com/latchkeyhq/latchkey/cache/redis/redistest"
+)
+
+func TestCache(t *testing.T) {
+	url := redistest.URL(t)
+	cachetest.Run(t, func(t *testing.T, now func() time.Time) latchkey.Cache {
+		return open(t, url, redis.Options{Now: now})
+	})
+}
+
+// open returns a cache on url under a prefix of the test's own.
+func open(t testing.TB, url string, opts redis.Options) *redis.Cache {
+	t.Helper()
+	if opts.Prefix == "" {
+		opts.Prefix = redistest.Prefix(t, url)
+	}
+	c, err := redis.Open(url, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func digest(s string) latchkey.Digest { return sha256.Sum256([]byte(s)) }
+
+func sessionKey(c *redis.Cache, d latchkey.Digest) string {
+	return c.Prefix() + "s:" + hex.EncodeToString(d[:])
+}
+func userKey(c *redis.Cache, id int64) string { return fmt.Sprintf("%su:%d", c.Prefix(), id) }
+
+func session(now time.Time) latchkey.CachedSession {
+	return latchkey.CachedSession{
+		SessionID:  "q1w2e3r4t5y6u7i8o9p0aA",
+		UserID:     42,
+		CreatedAt:  now.Add(-time.Hour),
+		LastUsedAt: now.Add(-time.Minute),
+		ExpiresAt:  now.Add(24 * time.Hour),
+	}
+}
+
+func TestOpen(t *testing.T) {
+	tests := []struct {
+		name       string
+		url        string
+		pool       int
+		dial, read time.Duration
+	}{
+		{"defaults", "redis://127.0.0.1:6379/3", redis.DefaultPoolSize, time.Second, 500 * time.Millisecond},
+		{"from the URL", "redis://127.0.0.1:6379/0?pool_size=4&dial_timeout=3s&read_timeout=1s", 4, 3 * time.Second, time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := redis.Open(tt.url, redis.Options{})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer c.Close()
+			o := c.Client().(*goredis.Client).Options()
+			if o.PoolSize != tt.pool || o.MaxActiveConns != tt.pool {
+				t.Errorf("PoolSize, MaxActiveConns = %d, %d, want %d, %d", o.PoolSize, o.MaxActiveConns, tt.pool, tt.pool)
+			}
+			if o.DialTimeout != tt.dial || o.ReadTimeout != tt.read {
+				t.Errorf("DialTimeout, ReadTimeout = %v, %v, want %v, %v", o.DialTimeout, o.ReadTimeout, tt.dial, tt.read)
+			}
+			if !o.ContextTimeoutEnabled {
+				t.Error("ContextTimeoutEnabled is off: the per-call timeout would not reach the socket")
+			}
+			if c.Prefix() != redis.DefaultPrefix || c.Channel() != redis.DefaultPrefix+"invalidate" {
+				t.Errorf("Prefix, Channel = %q, %q", c.Prefix(), c.Channel())
+			}
+		})
+	}
+	for _, bad := range []string{
+		"http://user:hunter2@127.0.0.1:6379/0",
+		"redis://user:hunter2@127.0.0.1:6379/zero",
+		"redis://user:hunter2@[::1/0",
+		"redis://user:hunter2@127.0.0.1:6379/0?bogus=1",
+	} {
+		t.Run("bad "+bad, func(t *testing.T) {
+			_, err := redis.Open(bad, redis.Options{})
+			if err == nil {
+				t.Fatal("Open: no error")
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("Open error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+// TestSessionTTL watches Redis drop an entry at its ExpiresAt, in real
+// time: the entry must never outlive its token.
+func TestSessionTTL(t *testing.T) {
+	url := redistest.URL(t)
+	c := open(t, url, redis.Options{})
+	raw := redistest.Client(t, url)
+	ctx := t.Context()
+
+	now := time.Now()
+	s := session(now)
+	s.ExpiresAt = now.Add(time.Second).Truncate(time.Millisecond).Add(999 * time.Microsecond)
+	d := digest("ttl")
+	if err := c.PutSession(ctx, d, s); err != nil {
+		t.Fatal(err)
+	}
+	at, err := raw.PExpireTime(ctx, sessionKey(c, d)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := s.ExpiresAt.Truncate(time.Millisecond); at != time.Duration(want.UnixMilli())*time.Millisecond {
+		t.Errorf("PEXPIRETIME = %d ms, want %d (ExpiresAt rounded down)", at/time.Millisecond, want.UnixMilli())
+	}
+	if _, ok, err := c.Session(ctx, d); err != nil || !ok {
+		t.Fatalf("Session before ExpiresAt: ok %t, err %v", ok, err)
+	}
+	time.Sleep(time.Until(s.ExpiresAt) + 50*time.Millisecond)
+	if n, err := raw.Exists(ctx, sessionKey(c, d)).Result(); err != nil || n != 0 {
+		t.Errorf("after ExpiresAt: EXISTS = %d, %v; want 0", n, err)
+	}
+	// The key is gone, not only stale: a touch does not bring it back.
+	if err := c.TouchSession(ctx, d, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := raw.Exists(ctx, sessionKey(c, d)).Result(); n != 0 {
+		t.Error("TouchSession recreated an expired key")
+	}
+}
+
+func TestUserEntry(t *testing.T) {
+	url := redistest.URL(t)
+	c := open(t, url, redis.Options{UserTTL: time.Minute})
+	raw := redistest.Client(t, url)
+	ctx := t.Context()
+	u := latchkey.User{
+		ID: 7, Username: "alice", Email: "alice@example.com", Active: true,
+		PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+		DateJoined:   time.Now(),
+	}
+	if err := c.PutUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	b, err := raw.Get(ctx, userKey(c, 7)).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte("argon2")) || bytes.Contains(b, []byte("c2FsdA")) {
+		t.Errorf("stored user carries the password hash: %q", b)
+	}
+	ttl, err := raw.PTTL(ctx, userKey(c, 7)).Result()
+	if err != nil || ttl <= 50*time.Second || ttl > time.Minute {
+		t.Errorf("PTTL = %v, %v; want about UserTTL (1m)", ttl, err)
+	}
+}
+
+func TestTouchKeepsTTL(t *testing.T) {
+	url := redistest.URL(t)
+	c := open(t, url, redis.Options{})
+	raw := redistest.Client(t, url)
+	ctx := t.Context()
+	now := time.Now()
+	s := session(now)
+	s.ExpiresAt = now.Add(time.Hour)
+	d := digest("touch")
+	if err := c.PutSession(ctx, d, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.TouchSession(ctx, d, now); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := c.Session(ctx, d)
+	if err != nil || !ok || !got.LastUsedAt.Equal(now.Truncate(time.Microsecond)) {
+		t.Fatalf("Session after touch = %+v, %t, %v", got, ok, err)
+	}
+	if ttl, _ := raw.PTTL(ctx, sessionKey(c, d)).Result(); ttl <= 0 || ttl > time.Hour {
+		t.Errorf("PTTL after touch = %v, want the hour it had", ttl)
+	}
+}
+
+func TestMalformedEntry(t *testing.T) {
+	url := redistest.URL(t)
+	c := open(t, url, redis.Options{})
+	raw := redistest.Client(t, url)
+	ctx := t.Context()
+	d := digest("junk")
+	raw.Set(ctx, sessionKey(c, d), "{json?}", time.Minute)
+	raw.Set(ctx, userKey(c, 3), "\x01", time.Minute)
+	if _, ok, err := c.Session(ctx, d); ok || err == nil {
+		t.Errorf("Session of a malformed entry: ok %t, err %v; want an error", ok, err)
+	}
+	if _, ok, err := c.User(ctx, 3); ok || err == nil {
+		t.Errorf("User of a malformed entry: ok %t, err %v; want an error", ok, err)
+	}
+	// A touch leaves what it cannot read alone.
+	if err := c.TouchSession(ctx, d, time.Now()); err != nil {
+		t.Error(err)
+	}
+	if v, _ := raw.Get(ctx, sessionKey(c, d)).Result(); v != "{json?}" {
+		t.Errorf("TouchSession changed a malformed entry to %q", v)
+	}
+}
+
+// TestPurgeScope checks that Purge deletes this prefix's sessions and
+// users only: not another prefix's keys, not this prefix's claims.
+func TestPurgeScope(t *testing.T) {
+	url := redistest.URL(t)
+	ctx := t.Context()
+	base := redistest.Prefix(t, url)
+	a := open(t, url, redis.Options{Prefix: base + "a*:"}) // glob characters are quoted
+	b := open(t, url, redis.Options{Prefix: base + "ab:"})
+	now := time.Now()
+	for _, c := range []*redis.Cache{a, b} {
+		if err := c.PutSession(ctx, digest("x"), session(now)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.PutUser(ctx, latchkey.User{ID: 1, Username: "u"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if first, err := a.Claim(ctx, "captcha", now.Add(time.Minute)); err != nil || !first {
+		t.Fatalf("Claim = %t, %v", first, err)
+	}
+	if err := a.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := a.Session(ctx, digest("x")); ok {
+		t.Error("purged session still there")
+	}
+	if _, ok, _ := a.User(ctx, 1); ok {
+		t.Error("purged user still there")
+	}
+	if _, ok, _ := b.Session(ctx, digest("x")); !ok {
+		t.Error("Purge removed another prefix's session")
+	}
+	if _, ok, _ := b.User(ctx, 1); !ok {
+		t.Error("Purge removed another prefix's user")
+	}
+	if first, err := a.Claim(ctx, "captcha", now.Add(time.Minute)); err != nil || first {
+		t.Errorf("Claim after Purge = %t, %v; want the claim kept", first, err)
+	}
+}
+
+func TestClaim(t *testing.T) {
+	url := redistest.URL(t)
+	c := open(t, url, redis.Options{})
+	ctx := t.Context()
+	now := time.Now()
+	claim := func(key string, exp time.Time) bool {
+		t.Helper()
+		first, err := c.Claim(ctx, key, exp)
+		if err != nil {
+			t.Fatalf("Claim(%q): %v", key, err)
+		}
+		return first
+	}
+	tests := []struct {
+		name string
+		key  string
+		want bool
+	}{
+		{"first", "a", true},
+		{"again", "a", false},
+		{"other key", "b", true},
+		{"long key", strings.Repeat("t", 4096), true},
+		{"long key again", strings.Repeat("t", 4096), false},
+		{"empty key", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := claim(tt.key, now.Add(time.Minute)); got != tt.want {
+				t.Errorf("Claim = %t, want %t", got, tt.want)
+			}
+		})
+	}
+	t.Run("expiry in the past", func(t *testing.T) {
+		for _, exp := range []time.Time{now.Add(-time.Second), {}} {
+			if first, err := c.Claim(ctx, "past", exp); err == nil || first {
+				t.Errorf("Claim(expires %v) = %t, %v; want an error", exp, first, err)
+			}
+		}
+	})
+	t.Run("claimable again after expiry", func(t *testing.T) {
+		exp := time.Now().Add(200 * time.Millisecond)
+		if !claim("short", exp) || claim("short", exp) {
+			t.Fatal("want first, then not")
+		}
+		time.Sleep(time.Until(exp) + 50*time.Millisecond)
+		if !claim("short", time.Now().Add(time.Minute)) {
+			t.Error("Claim after the first claim expired = false, want true")
+		}
+	})
+	t.Run("concurrent", func(t *testing.T) {
+		var firsts atomic.Int32
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				first, err := c.Claim(ctx, "race", now.Add(time.Minute))
+				if err != nil {
+					t.Error(err)
+				}
+				if first {
+					firsts.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if n := firsts.Load(); n != 1 {
+			t.Errorf("%d of 16 concurrent claims were first, want 1", n)
+		}
+	})
+}
+
+// faults makes chosen commands fail as if Redis were unreachable.
+type faults struct {
+	mu   sync.Mutex
+	fail map[string]bool // command name → fail; "*" fails all
+}
+
+var errUnreachable = errors.New("injected: connection refused")
+
+func (f *faults) set(cmds ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail = make(map[string]bool)
+	for _, c := range cmds {
+		f.fail[c] = true
+	}
+}
+
+func (f *faults) fails(cmd goredis.Cmder) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fail["*"] || f.fail[cmd.Name()]
+}
+
+func (f *faults) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (f *faults) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		if f.fails(cmd) {
+			cmd.SetErr(errUnreachable)
+			return errUnreachable
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (f *faults) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		for _, cmd := range cmds {
+			if f.fails(cmd) {
+				for _, cmd := range cmds {
+					cmd.SetErr(errUnreachable)
+				}
+				return errUnreachable
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// logCounter counts log records by level.
+type logCounter struct {
+	mu     sync.Mutex
+	counts map[slog.Level]int
+	msgs   []string
+}
+
+func (l *logCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logCounter) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.counts == nil {
+		l.counts = make(map[slog.Level]int)
+	}
+	l.counts[r.Level]++
+	l.msgs = append(l.msgs, r.Message)
+	return nil
+}
+func (l *logCounter) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logCounter) WithGroup(string) slog.Handler      { return l }
+func (l *logCounter) count(level slog.Level) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.counts[level]
+}
+
+// TestOwedDeletes checks that a revocation Redis did not take is not lost:
+// the entries read as misses here while Redis still holds them, and Settle
+// deletes and announces them once Redis takes commands again.
+func TestOwedDeletes(t *testing.T) {
+	url := redistest.URL(t)
+	ctx := t.Context()
+	logs := new(logCounter)
+	c := open(t, url, redis.Options{Logger: slog.New(logs)})
+	f := new(faults)
+	c.Client().AddHook(f)
+	raw := redistest.Client(t, url)
+	sub := raw.Subscribe(ctx, c.Channel())
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	now := time.Now()
+	d, other := digest("revoked"), digest("other")
+	for _, d := range []latchkey.Digest{d, other} {
+		if err := c.PutSession(ctx, d, session(now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.PutUser(ctx, latchkey.User{ID: 5, Username: "u"}); err != nil {
+		t.Fatal(err)
+	}
+
+	f.set("unlink", "publish")
+	if err := c.DeleteSessions(ctx, d); err != nil {
+		t.Errorf("DeleteSessions with Redis failing = %v, want nil (owed)", err)
+	}
+	if err := c.DeleteUser(ctx, 5); err != nil {
+		t.Errorf("DeleteUser with Redis failing = %v, want nil (owed)", err)
+	}
+	if n, _ := raw.Exists(ctx, sessionKey(c, d), userKey(c, 5)).Result(); n != 2 {
+		t.Fatalf("EXISTS = %d: the deletes were not failed", n)
+	}
+	for range 100 {
+		if _, ok, err := c.Session(ctx, d); ok || err != nil {
+			t.Fatalf("Session of an owed delete: ok %t, err %v; want a miss", ok, err)
+		}
+		if _, ok, err := c.User(ctx, 5); ok || err != nil {
+			t.Fatalf("User of an owed delete: ok %t, err %v; want a miss", ok, err)
+		}
+	}
+	if _, ok, err := c.Session(ctx, other); !ok || err != nil {
+		t.Fatalf("Session of another entry: ok %t, err %v; want a hit", ok, err)
+	}
+
+	f.set()
+	if err := c.Settle(ctx); err != nil {
+		t.Fatalf("Settle: %v", err)
+	}
+	if n, _ := raw.Exists(ctx, sessionKey(c, d), userKey(c, 5)).Result(); n != 0 {
+		t.Errorf("after Settle: EXISTS = %d, want 0", n)
+	}
+	want := map[string]bool{}
+	for _, inv := range []redis.Invalidation{{Sessions: []latchkey.Digest{d}}, {Users: []int64{5}}} {
+		want[fmt.Sprint(inv)] = true
+	}
+	for range 2 {
+		msg, err := sub.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv, err := redis.ParseInvalidation(msg.Payload)
+		if err != nil || !want[fmt.Sprint(inv)] {
+			t.Errorf("invalidation %+v, %v; want one of %v", inv, err, want)
+		}
+		delete(want, fmt.Sprint(inv))
+	}
+
+	t.Run("overflow owes a purge", func(t *testing.T) {
+		c := open(t, url, redis.Options{MaxOwed: 2})
+		c.Client().AddHook(f)
+		live := digest("live")
+		if err := c.PutSession(ctx, live, session(now)); err != nil {
+			t.Fatal(err)
+		}
+		f.set("unlink", "publish")
+		c.DeleteSessions(ctx, digest("1"), digest("2"), digest("3"))
+		if _, ok, err := c.Session(ctx, live); ok || err != nil {
+			t.Errorf("Session with a purge owed: ok %t, err %v; want a miss", ok, err)
+		}
+		f.set()
+		if err := c.Settle(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.PutSession(ctx, live, session(now)); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := c.Session(ctx, live); !ok || err != nil {
+			t.Errorf("Session after the purge: ok %t, err %v; want a hit", ok, err)
+		}
+	})
+
+	t.Run("logged once", func(t *testing.T) {
+		f.set("*")
+		for range 200 {
+			if _, _, err := c.Session(ctx, other); err == nil {
+				t.Fatal("Session with Redis failing: no error")
+			}
+			c.PutSession(ctx, other, session(now))
+		}
+		f.set()
+		if n := logs.count(slog.LevelError); n != 1 {
+			t.Errorf("%d error records over an outage, want 1: %q", n, logs.msgs)
+		}
+	})
+}
+
+func BenchmarkSessionHit(b *testing.B) {
+	url := redistest.URL(b)
+	ctx := context.Background()
+	c := open(b, url, redis.Options{})
+	const n = 1000
+	ds := make([]latchkey.Digest, n)
+	now := time.Now()
+	for i := range ds {
+		ds[i] = sha256.Sum256(binary.LittleEndian.AppendUint64(nil, uint64(i)))
+		if err := c.PutSession(ctx, ds[i], session(now)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, ok, err := c.Session(ctx, ds[i%n]); !ok || err != nil {
+				b.Fatalf("miss: %v", err)
+			}
+			i++
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				if _, ok, err := c.Session(ctx, ds[i%n]); !ok || err != nil {
+					b.Errorf("miss: %v", err)
+					return
+				}
+				i++
+			}
+		})
+	})
+}

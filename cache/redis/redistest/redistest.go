@@ -1,0 +1,205 @@
+// Package redistest connects tests to a real Redis: the shared one that
+// LATCHKEY_TEST_REDIS_URL names, in a key namespace of each test's own, or
+// a redis-server that the test starts, stops and restarts itself.
+//
+// Without the variable (or without redis-server on PATH) the tests that
+// need it skip, with a message; under CI=true they fail instead, so that a
+// CI job that forgot its Redis does not pass by testing nothing.
+package redistest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// EnvURL names the variable that holds the shared test Redis's URL, such
+// as redis://127.0.0.1:6379/0.
+const EnvURL = "LATCHKEY_TEST_REDIS_URL"
+
+// missing skips tb for want, or fails it under CI=true.
+func missing(tb testing.TB, want string) {
+	tb.Helper()
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("%s, which CI=true requires", want)
+	}
+	tb.Skipf("skipped: %s", want)
+}
+
+// URL returns the shared test Redis's URL, or skips tb when EnvURL is
+// unset (fails it under CI=true).
+func URL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv(EnvURL)
+	if u == "" {
+		missing(tb, "this test needs a real Redis: set "+EnvURL+" (e.g. redis://127.0.0.1:6379/0)")
+	}
+	return u
+}
+
+// Prefix returns a new random key prefix for tb, and removes every key
+// under it when tb ends.
+func Prefix(tb testing.TB, url string) string {
+	tb.Helper()
+	var b [8]byte
+	rand.Read(b[:])
+	prefix := "latchkeytest:" + hex.EncodeToString(b[:]) + ":"
+	tb.Cleanup(func() {
+		if err := Clean(url, prefix); err != nil {
+			tb.Errorf("redistest: clean %s: %v", prefix, err)
+		}
+	})
+	return prefix
+}
+
+// Clean removes every key under prefix (SCAN and UNLINK).
+func Clean(url, prefix string) error {
+	o, err := goredis.ParseURL(url)
+	if err != nil {
+		return err
+	}
+	c := goredis.NewClient(o)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var cursor uint64
+	for {
+		keys, next, err := c.Scan(ctx, cursor, prefix+"*", 1000).Result()
+		if err != nil {
+			return err
+		}
+		if len(keys) > 0 {
+			if err := c.Unlink(ctx, keys...).Err(); err != nil {
+				return err
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return nil
+		}
+	}
+}
+
+// Client returns a client of its own on url, closed when tb ends.
+func Client(tb testing.TB, url string) *goredis.Client {
+	tb.Helper()
+	o, err := goredis.ParseURL(url)
+	if err != nil {
+		tb.Fatalf("redistest: %v", err)
+	}
+	c := goredis.NewClient(o)
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Server is a redis-server of the test's own, on a free port of
+// 127.0.0.1, persisting nothing.
+type Server struct {
+	tb   testing.TB
+	bin  string
+	dir  string
+	port int
+	cmd  *exec.Cmd
+}
+
+// StartServer starts a redis-server and stops it when tb ends. It skips
+// tb when redis-server is not on PATH (fails it under CI=true).
+func StartServer(tb testing.TB) *Server {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		missing(tb, "this test starts and stops a Redis of its own: it needs redis-server on PATH")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("redistest: find a free port: %v", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	s := &Server{tb: tb, bin: bin, dir: tb.TempDir(), port: port}
+	s.Start()
+	tb.Cleanup(s.Kill)
+	return s
+}
+
+// URL returns the server's URL, database 0.
+func (s *Server) URL() string { return "redis://127.0.0.1:" + strconv.Itoa(s.port) + "/0" }
+
+// Start starts the server (again, on the same port) and waits until it
+// answers.
+func (s *Server) Start() {
+	s.tb.Helper()
+	if s.cmd != nil {
+		s.tb.Fatal("redistest: server already running")
+	}
+	cmd := exec.Command(s.bin,
+		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir,
+		"--logfile", "", "--loglevel", "warning")
+	cmd.Dir = s.dir
+	if err := cmd.Start(); err != nil {
+		s.tb.Fatalf("redistest: start redis-server: %v", err)
+	}
+	s.cmd = cmd
+	c := goredis.NewClient(&goredis.Options{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)), MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.Kill()
+			s.tb.Fatalf("redistest: redis-server on port %d does not answer: %v", s.port, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Kill stops the server at once (SIGKILL), as a crash would.
+func (s *Server) Kill() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	err := s.cmd.Wait()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		s.tb.Errorf("redistest: wait for redis-server: %v", err)
+	}
+	s.cmd = nil
+}
+
+// Pause stops the server's process without closing its connections
+// (SIGSTOP), as a network partition would look: nothing answers, nothing
+// fails.
+func (s *Server) Pause() {
+	s.tb.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		s.tb.Fatalf("redistest: pause: %v", err)
+	}
+}
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() {
+	s.tb.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		s.tb.Fatalf("redistest: resume: %v", err)
+	}
+}
+
+// String names the server in test logs.
+func (s *Server) String() string { return fmt.Sprintf("redis-server on port %d", s.port) }

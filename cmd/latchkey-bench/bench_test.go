@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/sqlite"
+)
+
+// The benchmark itself needs wrk and minutes; these tests cover the parts
+// that can be wrong without either: the seed and the report parsing.
+
+func TestSeed(t *testing.T) {
+	dir := t.TempDir()
+	const hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+	sets := []tokenSet{{prefix: "tokens-", n: 250, files: 2}, {prefix: "solo-", n: 7, files: 1}}
+	sd, err := seed(t.Context(), dir, 30, sets, hash, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(t.Context(), sd.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+
+	check := func(t *testing.T, tok string) latchkey.Session {
+		t.Helper()
+		s, u, err := st.SessionByDigest(t.Context(), latchkey.Token(tok).Digest())
+		if err != nil {
+			t.Fatalf("token not found: %v", err)
+		}
+		if !u.Active || u.PasswordHash != hash || u.Username != "user"+strconv.FormatInt(u.ID, 10) {
+			t.Fatalf("user %+v", u)
+		}
+		if !time.Now().Before(s.ExpiresAt) || time.Since(s.LastUsedAt) < 59*time.Minute {
+			t.Fatalf("session times %v, %v", s.ExpiresAt, s.LastUsedAt)
+		}
+		return s
+	}
+	seen := map[string]bool{}
+	for _, ts := range sets {
+		t.Run(ts.prefix, func(t *testing.T) {
+			n := 0
+			for i := range ts.files {
+				f, err := os.Open(filepath.Join(dir, ts.prefix+strconv.Itoa(i)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				sc := bufio.NewScanner(f)
+				for sc.Scan() {
+					tok := sc.Text()
+					if seen[tok] {
+						t.Fatal("a token is in two files")
+					}
+					seen[tok] = true
+					check(t, tok)
+					n++
+				}
+			}
+			if n != ts.n {
+				t.Fatalf("%d tokens in the files, want %d", n, ts.n)
+			}
+		})
+	}
+	t.Run("hit token", func(t *testing.T) {
+		if s := check(t, sd.hitToken); s.UserID != 1 || seen[sd.hitToken] {
+			t.Fatalf("hit token: user %d, in a file: %v", s.UserID, seen[sd.hitToken])
+		}
+	})
+}
+
+func TestParseReport(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		out  string
+		want result
+		bad  bool
+	}{
+		{"static", "Running 1s test\nLKBENCH requests=2000 duration_us=1000000 elapsed_us=1000000 p50_us=500 p99_us=1500 max_us=9000 used=0 connect=0 read=0 write=0 status=0 timeout=0\n",
+			result{Requests: 2000, Elapsed: time.Second, RPS: 2000, P50: 500 * time.Microsecond, P99: 1500 * time.Microsecond, Max: 9 * time.Millisecond}, false},
+		{"walk with errors", "LKBENCH requests=500 duration_us=10000000 elapsed_us=250000 p50_us=100 p99_us=200 max_us=300 used=510 connect=1 read=0 write=0 status=2 timeout=3\n",
+			result{Requests: 500, Elapsed: 250 * time.Millisecond, RPS: 2000, P50: 100 * time.Microsecond, P99: 200 * time.Microsecond, Max: 300 * time.Microsecond, Used: 510, Errors: 6, Status: 2}, false},
+		{"no report", "unable to connect to 127.0.0.1:1 Connection refused\n", result{}, true},
+		{"garbled", "LKBENCH requests=x\n", result{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseReport(tc.out)
+			if (err != nil) != tc.bad {
+				t.Fatalf("err = %v", err)
+			}
+			if got != tc.want {
+				t.Fatalf("got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCount(t *testing.T) {
+	for in, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -4200: "-4,200"} {
+		if got := count(in); got != want {
+			t.Errorf("count(%d) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/api"
+	"github.com/latchkeyhq/latchkey/cache/memory"
+	"github.com/latchkeyhq/latchkey/cache/redis"
+	"github.com/latchkeyhq/latchkey/cache/tiered"
+	"github.com/latchkeyhq/latchkey/captcha"
+	"github.com/latchkeyhq/latchkey/throttle"
+	throttlememory "github.com/latchkeyhq/latchkey/throttle/memory"
+	throttleredis "github.com/latchkeyhq/latchkey/throttle/redis"
+)
+
+// backends are what serve runs on besides the database, chosen by the
+// cache setting: all in process, or Redis shared by several nodes.
+type backends struct {
+	cache  latchkey.Cache
+	guard  latchkey.ReplayGuard // captcha replay claims
+	shared bool                 // the guard survives a restart
+	close  func()
+}
+
+// openBackends builds the token cache and the replay guard.
+func openBackends(ctx context.Context, cfg *Config, log *slog.Logger) (*backends, error) {
+	if cfg.CacheURL == "memory" {
+		return &backends{
+			cache: memory.New(memory.Options{MaxEntries: cfg.CacheMaxEntries}),
+			guard: memory.NewClaims(memory.ClaimsOptions{}),
+			close: func() {},
+		}, nil
+	}
+	remote, err := redis.Open(cfg.CacheURL, redis.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	t := tiered.New(remote, tiered.Options{MaxEntries: cfg.CacheMaxEntries, Logger: log})
+	t.Start(ctx)
+	return &backends{cache: t, guard: remote, shared: true, close: func() { t.Close(); remote.Close() }}, nil
+}
+
+// newLimiter builds the login throttle: counted in Redis when the cache
+// is, with this process's memory as the fallback while Redis fails.
+func newLimiter(ctx context.Context, cfg *Config, log *slog.Logger) (*throttle.Limiter, func(), error) {
+	ipEvery, err1 := throttle.ParseRate(cfg.ThrottleIPRate)
+	acctEvery, err2 := throttle.ParseRate(cfg.ThrottleAccount)
+	knownEvery, err3 := throttle.ParseRate(cfg.ThrottleKnown)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, nil, usageError{err.Error()}
+	}
+	tc := throttle.Config{
+		IP:      latchkey.Bucket{Burst: cfg.ThrottleIPBurst, Every: ipEvery},
+		Backoff: latchkey.Backoff{After: cfg.ThrottleAfter, Base: cfg.ThrottleBase, Max: cfg.ThrottleMax},
+		Account: latchkey.Bucket{Burst: cfg.ThrottleAcctBurst, Every: acctEvery},
+		Known:   latchkey.Bucket{Burst: cfg.ThrottleKnownBurst, Every: knownEvery},
+		Logger:  log,
+	}
+	local := throttlememory.New(throttlememory.Options{MaxEntries: cfg.ThrottleMaxEntries})
+	var store latchkey.ThrottleStore = local
+	closeFn := func() {}
+	if cfg.CacheURL != "memory" {
+		rs, err := throttleredis.Open(ctx, cfg.CacheURL, throttleredis.Options{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("throttle: %w", err)
+		}
+		store, tc.Fallback, closeFn = rs, local, func() { rs.Close() }
+	}
+	l, err := throttle.New(store, tc)
+	if err != nil {
+		closeFn()
+		return nil, nil, usageError{err.Error()}
+	}
+	return l, closeFn, nil
+}
+
+// newCaptcha builds the configured captcha verifier, and the challenge
+// issuer of the proof-of-work one; nil, nil when none is configured.
+func newCaptcha(cfg *Config, b *backends, started time.Time, log *slog.Logger) (latchkey.CaptchaVerifier, api.Challenger, error) {
+	var hosts []string
+	for _, h := range strings.Split(cfg.CaptchaHostnames, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	c := captcha.Config{
+		Secret:    cfg.CaptchaSecret,
+		SiteKey:   cfg.CaptchaSiteKey,
+		VerifyURL: cfg.CaptchaVerifyURL,
+		MinScore:  cfg.CaptchaMinScore,
+		Action:    cfg.CaptchaAction,
+		Hostnames: hosts,
+		Timeout:   cfg.CaptchaTimeout,
+		Logger:    log,
+	}
+	var (
+		v   latchkey.CaptchaVerifier
+		err error
+	)
+	switch cfg.CaptchaProvider {
+	case "none":
+		return nil, nil, nil
+	case "recaptcha":
+		v, err = captcha.NewRecaptcha(c)
+	case "hcaptcha":
+		v, err = captcha.NewHCaptcha(c)
+	case "turnstile":
+		v, err = captcha.NewTurnstile(c)
+	case "pow":
+		pc := captcha.PoWConfig{Secret: cfg.CaptchaSecret, Guard: b.guard, Logger: log}
+		if !b.shared {
+			// Claims kept in memory are gone after a restart: refuse
+			// challenges issued before it, so no solution is replayed.
+			pc.NotBefore = started
+		}
+		p, err := captcha.NewPoW(pc)
+		if err != nil {
+			return nil, nil, usageError{fmt.Sprintf("captcha: %v", err)}
+		}
+		return p, p, nil
+	}
+	if err != nil {
+		return nil, nil, usageError{fmt.Sprintf("captcha: %v", err)}
+	}
+	return v, nil, nil
+}

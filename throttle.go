@@ -1,0 +1,108 @@
+package latchkey
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// ThrottleStore keeps the counts the login throttle decides from: token
+// buckets and failure counters with an exponential backoff gate, by key.
+// Each method is one atomic step, so that several processes sharing one
+// store (Redis) never both take the last token or both pass a closed gate.
+//
+// Every method takes the current time from its caller, so that a node's
+// injected clock rules and a test can move it. Implementations keep times
+// to at least the microsecond, and a now earlier than a time they stored
+// (another node's clock ahead) never makes a bucket fuller or a gate open
+// sooner. A key is used either with Take or with Add, Count and Enter,
+// never both. Keys are short printable strings; an absent key is a full
+// bucket or a zero count, and an implementation drops keys once they mean
+// no more than that.
+//
+// Errors are for a store that could not answer (Redis down); the caller
+// decides what a check that could not run means.
+type ThrottleStore interface {
+	// Take takes n tokens from the bucket at key if it holds them and
+	// returns 0; otherwise it takes none and returns how long until it
+	// will hold them. A negative n returns tokens (up to a full bucket)
+	// and always succeeds. n is at most b.Burst.
+	Take(ctx context.Context, key string, b Bucket, n int, now time.Time) (wait time.Duration, err error)
+	// Add counts one event at key and returns the new count. The count is
+	// forgotten ttl after the last Add. Per b, it closes key's gate until
+	// now + b.Delay(count), unless it is already closed for longer.
+	Add(ctx context.Context, key string, b Backoff, ttl time.Duration, now time.Time) (count int, err error)
+	// Count returns key's count, 0 when absent or forgotten.
+	Count(ctx context.Context, key string, now time.Time) (count int, err error)
+	// Enter returns how long until key's gate opens when it is closed.
+	// When it is open, Enter returns 0 and, if b.Delay(count) > 0, closes
+	// it for that long: of several callers at an open gate in backoff,
+	// exactly one passes, as if its attempt had already failed.
+	Enter(ctx context.Context, key string, b Backoff, now time.Time) (wait time.Duration, err error)
+	// Reset forgets key.
+	Reset(ctx context.Context, key string) error
+}
+
+// Bucket is the shape of a token bucket: it holds at most Burst tokens
+// and gains one every Every. 30 a minute with a burst of 10 is
+// Bucket{Burst: 10, Every: 2 * time.Second}.
+type Bucket struct {
+	Burst int
+	Every time.Duration
+}
+
+// Backoff is an exponential delay after repeated failures: after the
+// After-th failure the next attempt waits Base, and twice as long after
+// each further one, at most Max (which is at least Base). The zero Backoff
+// never delays.
+type Backoff struct {
+	After int
+	Base  time.Duration
+	Max   time.Duration
+}
+
+// Delay returns the wait that follows the count-th failure:
+// min(Base·2^(count−After), Max) once count ≥ After, else 0.
+func (b Backoff) Delay(count int) time.Duration {
+	if b.Base <= 0 || count < b.After {
+		return 0
+	}
+	limit := max(b.Max, b.Base)
+	d := b.Base
+	for k := count - b.After; k > 0 && d < limit; k-- {
+		if d > limit/2 {
+			return limit
+		}
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+// ErrThrottled matches, with errors.Is, every error Throttled returns.
+var ErrThrottled = &Error{Kind: KindThrottled, Code: "throttled", Detail: "Too many attempts; retry later."}
+
+// Throttled returns the error for an attempt refused until wait has
+// passed: 429 throttled. RetryAfter is wait rounded up to whole seconds,
+// at least one, so that the Retry-After header and the detail agree and a
+// client that waits as told is not refused again by the same limit. cause
+// names the limit, for the log only.
+func Throttled(wait time.Duration, cause error) *Error {
+	secs := int64(1)
+	if wait > time.Second {
+		secs = int64(wait / time.Second)
+		if wait%time.Second != 0 {
+			secs++
+		}
+	}
+	unit := "seconds"
+	if secs == 1 {
+		unit = "second"
+	}
+	return &Error{
+		Kind:       KindThrottled,
+		Code:       ErrThrottled.Code,
+		Detail:     fmt.Sprintf("Too many attempts; retry in %d %s.", secs, unit),
+		RetryAfter: time.Duration(secs) * time.Second,
+		Err:        cause,
+	}
+}
