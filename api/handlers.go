@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/netip"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
