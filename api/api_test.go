@@ -45,6 +45,7 @@ type env struct {
 
 type envOptions struct {
 	hasher *password.Hasher
+	api    api.Options
 }
 
 func newEnv(t testing.TB, eo envOptions) *env {
@@ -71,7 +72,7 @@ func newEnv(t testing.TB, eo envOptions) *env {
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.NewServer(a, api.Options{}))
+	srv := httptest.NewServer(api.NewServer(a, eo.api))
 	t.Cleanup(srv.Close)
 	e := &env{srv: srv, auth: a, store: st, clock: c}
 	for _, name := range []string{"alice", "bob", "leo"} {
