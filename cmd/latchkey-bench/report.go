@@ -41,6 +41,9 @@ func (r *report) write(w io.Writer) {
 	p("| scenario | requests | requests/s | p50 | p99 | errors | compared | ratio | target |\n")
 	p("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |\n")
 	row := func(name string, res result, compared, ratio, target string) {
+		if res.Errors > 0 && target != "" {
+			target = fmt.Sprintf("no verdict: %.1f%% of requests failed", 100*float64(res.Errors)/float64(max(res.Requests, 1)))
+		}
 		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, count(res.Requests), rate(res.RPS),
 			ms(res.P50), ms(res.P99), errs(res), compared, ratio, target)
 	}
