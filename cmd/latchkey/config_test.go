@@ -44,6 +44,19 @@ func TestConfig(t *testing.T) {
 		}},
 		{"flag beats environment", []string{"LATCHKEY_TOKEN_TTL", "1h"}, []string{"--token-ttl", "2h"}, func(c *Config) bool { return c.TokenTTL == 2*time.Hour }},
 		{"seconds alias", []string{"TOKEN_EXPIRY_IN_SECONDS", "3600"}, nil, func(c *Config) bool { return c.TokenTTL == time.Hour }},
+		{"RECAPTCHA_KEY selects recaptcha", []string{"RECAPTCHA_KEY", "k3y"}, nil, func(c *Config) bool {
+			return c.CaptchaProvider == "recaptcha" && c.CaptchaSecret == "k3y"
+		}},
+		{"explicit provider beats RECAPTCHA_KEY", []string{"RECAPTCHA_KEY", "k3y", "LATCHKEY_CAPTCHA_PROVIDER", "turnstile"}, nil, func(c *Config) bool {
+			return c.CaptchaProvider == "turnstile" && c.CaptchaSecret == "k3y"
+		}},
+		{"captcha after failures", []string{"LATCHKEY_CAPTCHA_PROVIDER", "pow", "LATCHKEY_CAPTCHA_SECRET", "0123456789abcdef", "LATCHKEY_CAPTCHA_REQUIRED", "after-failures:3"}, nil, func(c *Config) bool {
+			n, err := c.captchaAfter()
+			return n == 3 && err == nil
+		}},
+		{"throttle settings", []string{"LATCHKEY_THROTTLE_IP_RATE", "60/1m", "LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/8"}, nil, func(c *Config) bool {
+			return c.ThrottleIPRate == "60/1m" && c.TrustedProxies == "10.0.0.0/8" && c.ThrottleAfter == 5
+		}},
 		{"main variable beats alias", []string{"TOKEN_EXPIRY_IN_SECONDS", "3600", "LATCHKEY_TOKEN_TTL", "5m"}, nil, func(c *Config) bool { return c.TokenTTL == 5*time.Minute }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,6 +85,9 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown cache", []string{"LATCHKEY_CACHE_URL", "memcached://x"}, nil, "cache-url"},
 		{"unknown flag", nil, []string{"--nope"}, "nope"},
 		{"bad log format", nil, []string{"--log-format", "xml"}, "log-format"},
+		{"provider without secret", []string{"LATCHKEY_CAPTCHA_PROVIDER", "hcaptcha"}, nil, "captcha-secret"},
+		{"unknown provider", []string{"LATCHKEY_CAPTCHA_PROVIDER", "mturk"}, nil, "captcha-provider"},
+		{"bad captcha mode", []string{"LATCHKEY_CAPTCHA_REQUIRED", "sometimes"}, nil, "captcha-required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := serveConfig(t, envOf(tc.env...), tc.args...)
