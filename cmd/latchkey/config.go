@@ -96,7 +96,7 @@ func serveSettings() []setting {
 			help:  "address to listen on (host:port; port 0 picks a free one)",
 			value: func(c *Config) flag.Value { return (*stringValue)(&c.Addr) }},
 		{flag: "cache-url", env: "LATCHKEY_CACHE_URL", def: "memory",
-			help:  "token cache: memory (in process)",
+			help:  "token cache: memory (in process), or redis://HOST:PORT/DB shared by several nodes",
 			value: func(c *Config) flag.Value { return (*stringValue)(&c.CacheURL) }},
 		{flag: "token-ttl", env: "LATCHKEY_TOKEN_TTL", def: "24h",
 			aliases: []string{"TOKEN_EXPIRY_IN_SECONDS"}, alias: secondsToDuration,
