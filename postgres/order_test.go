@@ -130,10 +130,10 @@ func TestChangeLockOrdersCommits(t *testing.T) {
 	waitFor(t, s, "A holds the change feed lock and waits for alice's row", `SELECT
     EXISTS (SELECT FROM pg_locks JOIN pg_stat_activity USING (pid)
         WHERE application_name = $1 AND locktype = 'advisory' AND granted
-        AND classid::bigint = $2 AND objid::bigint = $3 AND objsubid = 1)
+        AND classid::bigint = $2 AND objid::bigint = (hashtext($3)::bigint & 4294967295) AND objsubid = 2)
     AND EXISTS (SELECT FROM pg_stat_activity
         WHERE application_name = $1 AND wait_event_type = 'Lock' AND wait_event <> 'advisory')`,
-		appA, postgres.LockChanges>>32, postgres.LockChanges&0xffffffff)
+		appA, postgres.LockChanges, schema)
 
 	go func() {
 		d, err := sb.DeleteSession(ctx, bob.ID, bobs.ID, base)
@@ -142,8 +142,8 @@ func TestChangeLockOrdersCommits(t *testing.T) {
 	waitFor(t, s, "B waits for the change feed lock", `SELECT EXISTS (
     SELECT FROM pg_locks JOIN pg_stat_activity USING (pid)
     WHERE application_name = $1 AND locktype = 'advisory' AND NOT granted
-    AND classid::bigint = $2 AND objid::bigint = $3 AND objsubid = 1)`,
-		appB, postgres.LockChanges>>32, postgres.LockChanges&0xffffffff)
+    AND classid::bigint = $2 AND objid::bigint = (hashtext($3)::bigint & 4294967295) AND objsubid = 2)`,
+		appB, postgres.LockChanges, schema)
 
 	select {
 	case r := <-doneA:

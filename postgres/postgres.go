@@ -40,12 +40,13 @@ var _ latchkey.Store = (*Store)(nil)
 // URL's pool_max_conns says otherwise.
 const DefaultMaxConns = 10
 
-// Advisory lock keys: one namespace (the high 32 bits, "latk" in ASCII) and
-// one number per lock, so pg_locks shows classid 1818326123 and objid 1 to 4.
-// Advisory locks are per database: stores in several schemas of one
-// database share them, which costs only some waiting.
+// Advisory lock keys: the first of the two 32-bit keys names the lock
+// ("lat" in ASCII and a number), the second is a hash of the schema, so
+// that stores in several schemas of one database (tests, or deployments
+// side by side) never wait on each other. pg_locks shows classid
+// 0x6c617401 to 0x6c617404, objid the schema's hash and objsubid 2.
 const (
-	lockNamespace int64 = 0x6c61746b << 32
+	lockNamespace int32 = 0x6c617400
 	// lockChanges serializes the transactions that insert change entries,
 	// making seq order commit order.
 	lockChanges = lockNamespace | 1
@@ -58,8 +59,9 @@ const (
 	lockMigrate = lockNamespace | 4
 )
 
-// lockSQL takes one of the locks above until the transaction ends.
-const lockSQL = `SELECT pg_advisory_xact_lock($1)`
+// lockSQL takes one of the locks above, for the current schema, until the
+// transaction ends.
+const lockSQL = `SELECT pg_advisory_xact_lock($1::int4, hashtext(current_schema()))`
 
 // Options configures a Store beyond its URL.
 type Options struct {
