@@ -189,9 +189,12 @@ type sizeResult struct {
 	seedTook            time.Duration
 	healthz, hit, miss  result
 	solo                result // the cache miss on one connection
+	login1              result // POST /v1/login on one connection
+	hashRuns            int
+	hashP50, hashMax    time.Duration // the hash alone
 	rssBefore, rssAfter int64
 	peak                int64
-	filled              int64 // tokens sent by the miss run and the fill
+	filled              int64 // tokens the fill sent
 }
 
 // perSession is the growth of resident memory per cached token.
@@ -199,8 +202,9 @@ func (r *sizeResult) perSession() float64 {
 	return float64(r.rssAfter-r.rssBefore) / float64(r.tokens)
 }
 
-// missAndFill runs the cache miss scenario, then sends every remaining
-// token once, and measures the server's memory before and after.
+// missAndFill warms the server up, runs the cache miss on one connection
+// and on -connections, then sends every remaining token once; it reads
+// the server's memory after the one-connection run and after the fill.
 func (b *bench) missAndFill(ctx context.Context, s *server, r *sizeResult) error {
 	cfg := b.cfg
 	b.logf("warming up: %s cache misses on tokens of their own", count(warmTokens))
@@ -245,10 +249,7 @@ type report struct {
 	loadBefore, loadAfter string
 
 	main           *sizeResult
-	hashRuns       int
-	hashP50        time.Duration
-	hashMax        time.Duration
-	login1, loginN result
+	loginN         result
 	peakAfterLogin int64
 
 	peer      *result
@@ -316,31 +317,46 @@ func (b *bench) runMain(ctx context.Context, rep *report, pr *peer) (*sizeResult
 	}
 	defer b.stopServer(s)
 	r := &sizeResult{users: cfg.users, tokens: cfg.tokens, seedTook: s.took}
-	static := func(path string, headers ...string) (result, error) {
-		return runWrk(ctx, cfg.wrk, load{script: b.scripts["static"], url: s.base + path, headers: headers,
-			threads: cfg.threads, connections: cfg.connections, duration: cfg.duration})
-	}
-
-	b.logf("GET /healthz")
-	if r.healthz, err = static("/healthz"); err != nil {
-		return nil, err
-	}
-
 	bearer := "Bearer " + s.hitToken
 	if code, err := httpStatus(ctx, "GET", s.base+"/v1/me", bearer, ""); err != nil || code != http.StatusOK {
 		return nil, fmt.Errorf("warming the hit token: GET /v1/me = %d, %v", code, err)
 	}
-	b.logf("GET /v1/me, cache hit")
-	if r.hit, err = static("/v1/me", "Authorization: "+bearer); err != nil {
-		return nil, err
+
+	// The figures compared with each other run in alternating rounds
+	// that share -duration, so that a change in the load from the rest of
+	// the machine weighs on each of them alike.
+	type compared struct {
+		name    string
+		url     string
+		headers []string
+		runs    []result
+	}
+	group := []*compared{
+		{name: "GET /healthz", url: s.base + "/healthz"},
+		{name: "GET /v1/me, cache hit", url: s.base + "/v1/me", headers: []string{"Authorization: " + bearer}},
 	}
 	if pr != nil {
-		b.logf("peer: GET /api/me, cache hit")
-		res, err := runWrk(ctx, cfg.wrk, load{script: b.scripts["static"], url: pr.url, headers: []string{"Authorization: " + pr.auth},
-			threads: cfg.threads, connections: cfg.connections, duration: cfg.duration})
-		if err != nil {
-			return nil, err
+		group = append(group, &compared{name: "peer: GET /api/me, cache hit", url: pr.url, headers: []string{"Authorization: " + pr.auth}})
+	}
+	slice := max(time.Second, (cfg.duration / time.Duration(cfg.rounds)).Truncate(time.Second))
+	for round := range cfg.rounds {
+		order := slices.Clone(group)
+		if round%2 == 1 {
+			slices.Reverse(order)
 		}
+		for _, c := range order {
+			b.logf("%s (round %d of %d, %v)", c.name, round+1, cfg.rounds, slice)
+			res, err := runWrk(ctx, cfg.wrk, load{script: b.scripts["static"], url: c.url, headers: c.headers,
+				threads: cfg.threads, connections: cfg.connections, duration: slice})
+			if err != nil {
+				return nil, err
+			}
+			c.runs = append(c.runs, res)
+		}
+	}
+	r.healthz, r.hit = merge(group[0].runs), merge(group[1].runs)
+	if pr != nil {
+		res := merge(group[2].runs)
 		rep.peer = &res
 		pr.p.stop(cfg.serverStopTimeout)
 	}
@@ -349,37 +365,11 @@ func (b *bench) runMain(ctx context.Context, rep *report, pr *peer) (*sizeResult
 		return nil, err
 	}
 
-	body := `{"username":"user1","password":"` + benchPassword + `"}`
-	if code, err := httpStatus(ctx, "POST", s.base+"/v1/login", "", body); err != nil || code != http.StatusOK {
-		return nil, fmt.Errorf("checking a login: POST /v1/login = %d, %v", code, err)
-	}
-	login := func(conns int) (result, error) {
-		threads := min(cfg.threads, conns)
-		return runWrk(ctx, cfg.wrk, load{script: b.scripts["login"], url: s.base + "/v1/login",
-			args:    []string{strconv.Itoa(cfg.users), benchPassword, strconv.Itoa(threads)},
-			threads: threads, connections: conns, duration: cfg.duration})
-	}
-	// The hash alone is timed in this process while the server idles,
-	// half just before and half just after the one-connection login, so
-	// that both see the machine alike.
-	b.logf("argon2id Verify alone, in process, %d times", 2*verifyRuns)
-	hashes, err := b.timeVerify(ctx, verifyRuns)
-	if err != nil {
+	if err := b.loginVsHash(ctx, s, r); err != nil {
 		return nil, err
 	}
-	b.logf("POST /v1/login, 1 connection")
-	if rep.login1, err = login(1); err != nil {
-		return nil, err
-	}
-	more, err := b.timeVerify(ctx, verifyRuns)
-	if err != nil {
-		return nil, err
-	}
-	hashes = append(hashes, more...)
-	slices.Sort(hashes)
-	rep.hashRuns, rep.hashP50, rep.hashMax = len(hashes), hashes[(len(hashes)-1)/2], hashes[len(hashes)-1]
 	b.logf("POST /v1/login, %d connections", cfg.loginConnections)
-	if rep.loginN, err = login(cfg.loginConnections); err != nil {
+	if rep.loginN, err = b.login(ctx, s, r.users, cfg.loginConnections); err != nil {
 		return nil, err
 	}
 	if _, rep.peakAfterLogin, err = s.rss(); err != nil {
@@ -388,7 +378,8 @@ func (b *bench) runMain(ctx context.Context, rep *report, pr *peer) (*sizeResult
 	return r, nil
 }
 
-// runSize runs only the cache miss and the fill on a database of its own.
+// runSize runs the cache misses, the fill and the one-connection login
+// on a database of its own.
 func (b *bench) runSize(ctx context.Context, name string, users, tokens int) (*sizeResult, error) {
 	s, err := b.startServer(ctx, name, users, tokens)
 	if err != nil {
@@ -399,16 +390,56 @@ func (b *bench) runSize(ctx context.Context, name string, users, tokens int) (*s
 	if err := b.missAndFill(ctx, s, r); err != nil {
 		return nil, err
 	}
+	if err := b.loginVsHash(ctx, s, r); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+// login runs POST /v1/login on conns connections.
+func (b *bench) login(ctx context.Context, s *server, users, conns int) (result, error) {
+	threads := min(b.cfg.threads, conns)
+	return runWrk(ctx, b.cfg.wrk, load{script: b.scripts["login"], url: s.base + "/v1/login",
+		args:    []string{strconv.Itoa(users), benchPassword, strconv.Itoa(threads)},
+		threads: threads, connections: conns, duration: b.cfg.duration})
+}
+
+// loginVsHash times logins on one connection, and the hash alone in this
+// process while the server idles, half just before and half just after
+// the logins, so that both see the machine alike.
+func (b *bench) loginVsHash(ctx context.Context, s *server, r *sizeResult) error {
+	body := `{"username":"user1","password":"` + benchPassword + `"}`
+	if code, err := httpStatus(ctx, "POST", s.base+"/v1/login", "", body); err != nil || code != http.StatusOK {
+		return fmt.Errorf("checking a login: POST /v1/login = %d, %v", code, err)
+	}
+	b.logf("argon2id Verify alone, in process, %d times", 2*verifyRuns)
+	hashes, err := b.timeVerify(ctx, verifyRuns)
+	if err != nil {
+		return err
+	}
+	b.logf("POST /v1/login, 1 connection")
+	if r.login1, err = b.login(ctx, s, r.users, 1); err != nil {
+		return err
+	}
+	more, err := b.timeVerify(ctx, verifyRuns)
+	if err != nil {
+		return err
+	}
+	hashes = append(hashes, more...)
+	slices.Sort(hashes)
+	r.hashRuns, r.hashP50, r.hashMax = len(hashes), hashes[(len(hashes)-1)/2], hashes[len(hashes)-1]
+	return nil
 }
 
 // verifyRuns is half the number of timed hash verifications.
 const verifyRuns = 10
 
-// timeVerify times n verifications of the seeded hash, one at a time.
+// timeVerify times n verifications of the seeded hash, one at a time,
+// after two untimed ones: the first of a batch pays for faulting in its
+// 19 MiB, which a server under a stream of logins keeps resident.
 func (b *bench) timeVerify(ctx context.Context, n int) ([]time.Duration, error) {
-	ds := make([]time.Duration, 0, n)
-	for range n {
+	ds := make([]time.Duration, 0, n+2)
+	for range n + 2 {
 		start := time.Now()
 		ok, _, err := b.hasher.Verify(ctx, latchkey.Password(benchPassword), b.hash)
 		if err != nil {
@@ -419,7 +450,7 @@ func (b *bench) timeVerify(ctx context.Context, n int) ([]time.Duration, error) 
 		}
 		ds = append(ds, time.Since(start))
 	}
-	return ds, nil
+	return ds[2:], nil
 }
 
 // peer is the original API, serving.

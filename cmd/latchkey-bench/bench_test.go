@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -83,22 +84,40 @@ func TestParseReport(t *testing.T) {
 		want result
 		bad  bool
 	}{
-		{"static", "Running 1s test\nLKBENCH requests=2000 duration_us=1000000 elapsed_us=1000000 p50_us=500 p99_us=1500 max_us=9000 used=0 connect=0 read=0 write=0 status=0 timeout=0\n",
-			result{Requests: 2000, Elapsed: time.Second, RPS: 2000, P50: 500 * time.Microsecond, P99: 1500 * time.Microsecond, Max: 9 * time.Millisecond}, false},
+		{"static", "Running 1s test\nLKBENCH requests=2000 duration_us=1000000 elapsed_us=1000000 p50_us=500 p99_us=1500 max_us=9000 used=0 connect=0 read=0 write=0 status=0 timeout=0\nLKHIST 400:900 500:200 700:880 1500:19 9000:1\n",
+			result{Requests: 2000, Elapsed: time.Second, RPS: 2000, P50: 500 * time.Microsecond, P99: 1500 * time.Microsecond, Max: 9 * time.Millisecond,
+				Hist: map[int64]int64{400: 900, 500: 200, 700: 880, 1500: 19, 9000: 1}}, false},
 		{"walk with errors", "LKBENCH requests=500 duration_us=10000000 elapsed_us=250000 p50_us=100 p99_us=200 max_us=300 used=510 connect=1 read=0 write=0 status=2 timeout=3\n",
 			result{Requests: 500, Elapsed: 250 * time.Millisecond, RPS: 2000, P50: 100 * time.Microsecond, P99: 200 * time.Microsecond, Max: 300 * time.Microsecond, Used: 510, Errors: 6, Status: 2}, false},
 		{"no report", "unable to connect to 127.0.0.1:1 Connection refused\n", result{}, true},
 		{"garbled", "LKBENCH requests=x\n", result{}, true},
+		{"garbled histogram", "LKBENCH requests=1\nLKHIST 5-1\n", result{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parseReport(tc.out)
 			if (err != nil) != tc.bad {
 				t.Fatalf("err = %v", err)
 			}
-			if got != tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("got %+v\nwant %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestMerge(t *testing.T) {
+	a := result{Requests: 100, Elapsed: time.Second, Max: 9 * time.Millisecond, Hist: map[int64]int64{100: 50, 200: 49, 9000: 1}}
+	b := result{Requests: 300, Elapsed: 3 * time.Second, Errors: 2, Status: 2, Max: time.Millisecond, Hist: map[int64]int64{200: 100, 300: 200}}
+	m := merge([]result{a, b})
+	want := result{Requests: 400, Elapsed: 4 * time.Second, RPS: 100, Errors: 2, Status: 2, Max: 9 * time.Millisecond,
+		P50: 300 * time.Microsecond, P99: 300 * time.Microsecond, Hist: map[int64]int64{100: 50, 200: 149, 300: 200, 9000: 1}}
+	if !reflect.DeepEqual(m, want) {
+		t.Fatalf("got %+v\nwant %+v", m, want)
+	}
+	for p, want := range map[float64]time.Duration{1: 100 * time.Microsecond, 12: 100 * time.Microsecond, 12.5: 200 * time.Microsecond, 49: 200 * time.Microsecond, 50: 300 * time.Microsecond, 100: 9 * time.Millisecond} {
+		if got := percentile(m.Hist, p); got != want {
+			t.Errorf("p%v = %v, want %v", p, got, want)
+		}
 	}
 }
 

@@ -6,19 +6,21 @@
 // each scenario for -duration with -connections connections on -threads
 // wrk threads:
 //
-//   - GET /healthz: the same server's ceiling;
-//   - GET /v1/me with one token, warmed: a cache hit;
-//   - GET /v1/me with a token never sent before on each request: a cache
-//     miss, one store query and a cache fill;
-//   - POST /v1/login with one connection and with -login-connections,
-//     beside the argon2id verification alone, timed in this process;
+//   - GET /healthz, the same server's ceiling, and GET /v1/me with one
+//     warmed token, a cache hit, in alternating rounds;
+//   - GET /v1/me with a token never sent before on each request, a cache
+//     miss (one store query and a cache fill), on 1 connection and on
+//     -connections;
+//   - POST /v1/login on 1 connection, beside the argon2id verification
+//     alone timed in this process, and on -login-connections;
 //   - the server's resident memory before and after caching every token.
 //
 // With -peer it also runs the original Django REST Framework API
 // (../shared/peers/drf-seed beside the repository) and its GET /api/me on
-// a cache hit; with -scale it runs the cache miss on 10,000 and on
-// 1,000,000 users and tokens. Every ratio in the table is taken within one
-// run, so that the machine's load weighs on both sides alike.
+// a cache hit, in the same rounds; with -scale it runs the cache misses
+// and the login again on 10,000 and on 1,000,000 users and tokens. Every
+// ratio in the table is taken within one run, so that the machine's load
+// weighs on both sides alike.
 //
 // Usage, from the repository root (scripts/bench installs wrk if missing):
 //
@@ -58,6 +60,7 @@ type config struct {
 	duration          time.Duration
 	connections       int
 	threads           int
+	rounds            int
 	loginConnections  int
 	lastUsed          time.Duration
 	peer, scale       bool
@@ -89,10 +92,11 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each scenario (whole seconds)")
 	fs.IntVar(&c.connections, "connections", 32, "wrk connections")
 	fs.IntVar(&c.threads, "threads", 2, "wrk threads")
+	fs.IntVar(&c.rounds, "rounds", 5, "alternating rounds that the healthz, cache hit and original runs split -duration into")
 	fs.IntVar(&c.loginConnections, "login-connections", 4, "connections of the login throughput scenario (the latency one uses 1)")
 	fs.DurationVar(&c.lastUsed, "last-used", time.Hour, "how long before the run the seeded tokens were last used; 1m or more (the default) makes every cache miss also queue a last-use write")
 	fs.BoolVar(&c.peer, "peer", false, "also measure the original Django API from ../shared/peers/drf-seed")
-	fs.BoolVar(&c.scale, "scale", false, "also run the cache miss on 10,000 and on -scale-tokens users and tokens")
+	fs.BoolVar(&c.scale, "scale", false, "also run the cache misses and the login on 10,000 users and tokens and on -scale-users users and -scale-tokens tokens")
 	fs.IntVar(&c.scaleUsers, "scale-users", 1_000_000, "users of -scale's large database")
 	fs.IntVar(&c.scaleTokens, "scale-tokens", 1_000_000, "tokens of -scale's large database")
 	fs.StringVar(&c.wrk, "wrk", "wrk", "the wrk program")
@@ -121,6 +125,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	check(c.tokens >= c.threads && c.tokens <= maxTokens, "-tokens must be in -threads..%d", maxTokens)
 	check(c.scaleTokens >= c.threads && c.scaleTokens <= maxTokens, "-scale-tokens must be in -threads..%d", maxTokens)
 	check(c.duration >= time.Second && c.duration <= maxDuration, "-duration must be in 1s..%v", maxDuration)
+	check(c.rounds >= 1 && c.rounds <= 100, "-rounds must be in 1..100")
 	check(c.connections >= c.threads && c.connections <= maxConns, "-connections must be in -threads..%d", maxConns)
 	check(c.loginConnections >= 1 && c.loginConnections <= maxConns, "-login-connections must be in 1..%d", maxConns)
 	check(c.lastUsed >= 0 && c.lastUsed < 23*time.Hour, "-last-used must be in 0..23h")

@@ -5,9 +5,11 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -65,6 +67,54 @@ type result struct {
 	// responses with a status of 400 or more.
 	Errors int64
 	Status int64 // the part of Errors that are statuses ≥ 400
+	// Hist counts requests by latency in microseconds.
+	Hist map[int64]int64
+}
+
+// merge adds up runs of one scenario, taken in rounds: counts and times
+// add, and the percentiles come from the merged histograms.
+func merge(rs []result) result {
+	var m result
+	m.Hist = map[int64]int64{}
+	for _, r := range rs {
+		m.Requests += r.Requests
+		m.Elapsed += r.Elapsed
+		m.Used += r.Used
+		m.Errors += r.Errors
+		m.Status += r.Status
+		m.Max = max(m.Max, r.Max)
+		for v, c := range r.Hist {
+			m.Hist[v] += c
+		}
+	}
+	if m.Elapsed > 0 {
+		m.RPS = float64(m.Requests) / m.Elapsed.Seconds()
+	}
+	m.P50, m.P99 = percentile(m.Hist, 50), percentile(m.Hist, 99)
+	return m
+}
+
+// percentile is wrk's: the smallest latency whose cumulative count
+// reaches round(p% of the count + 0.5).
+func percentile(hist map[int64]int64, p float64) time.Duration {
+	var total int64
+	vs := make([]int64, 0, len(hist))
+	for v, c := range hist {
+		total += c
+		vs = append(vs, v)
+	}
+	if total == 0 {
+		return 0
+	}
+	slices.Sort(vs)
+	rank := int64(math.Round(p/100*float64(total) + 0.5))
+	var cum int64
+	for _, v := range vs {
+		if cum += hist[v]; cum >= rank {
+			return time.Duration(v) * time.Microsecond
+		}
+	}
+	return time.Duration(vs[len(vs)-1]) * time.Microsecond
 }
 
 // runWrk runs wrk and parses the line the scripts' done() prints.
@@ -143,12 +193,15 @@ func allExist(paths []string) bool {
 	return true
 }
 
-// parseReport reads the LKBENCH line of common.lua's done().
+// parseReport reads the LKBENCH and LKHIST lines of common.lua's done().
 func parseReport(out string) (result, error) {
-	var line string
+	var line, hist string
 	for _, l := range strings.Split(out, "\n") {
 		if rest, ok := strings.CutPrefix(l, "LKBENCH "); ok {
 			line = rest
+		}
+		if rest, ok := strings.CutPrefix(l, "LKHIST "); ok {
+			hist = rest
 		}
 	}
 	if line == "" {
@@ -178,6 +231,18 @@ func parseReport(out string) (result, error) {
 	}
 	if r.Elapsed > 0 {
 		r.RPS = float64(r.Requests) / r.Elapsed.Seconds()
+	}
+	if hist != "" {
+		r.Hist = map[int64]int64{}
+		for _, f := range strings.Fields(hist) {
+			vs, cs, ok := strings.Cut(f, ":")
+			v, err1 := strconv.ParseInt(vs, 10, 64)
+			c, err2 := strconv.ParseInt(cs, 10, 64)
+			if !ok || err1 != nil || err2 != nil {
+				return result{}, fmt.Errorf("wrk report: odd histogram entry %q", f)
+			}
+			r.Hist[v] += c
+		}
 	}
 	return r, nil
 }

@@ -46,4 +46,12 @@ function done(summary, latency, requests)
     summary.requests, summary.duration, math.floor(elapsed),
     latency:percentile(50), latency:percentile(99), latency.max, used,
     e.connect, e.read, e.write, e.status, e.timeout))
+  -- The whole latency histogram, microseconds:count, so that runs split
+  -- into rounds can be merged exactly.
+  local parts = {}
+  for i = 1, #latency do
+    local v, c = latency(i)
+    parts[#parts + 1] = string.format("%d:%d", v, c)
+  end
+  io.write("LKHIST ", table.concat(parts, " "), "\n")
 end
