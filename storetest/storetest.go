@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) latchkey.Store) {
 		{"Changes", changesTests},
 		{"Context", contextTests},
 		{"Concurrency", concurrencyTests},
+		{"Import", importTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

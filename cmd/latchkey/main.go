@@ -50,6 +50,7 @@ Usage:
   latchkey user disable NAME
   latchkey user enable NAME
   latchkey user list
+  latchkey import django (--dumpdata FILE | --from-db URL) [--token-expiry D] [--dry-run]
 
 Run "latchkey serve --help" for the settings; each is a flag and an
 environment variable.
@@ -68,6 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "user":
 		return runUser(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "import":
+		return runImport(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,0 +1,151 @@
+package latchkey
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Importer is a Store that takes in users and sessions from another system
+// (a Django project, say) in one transaction, so that an import either
+// lands whole or not at all, and can be run again: what it finds already
+// stored it updates or leaves alone, never duplicates.
+//
+// Import runs fn with an ImportTx and commits what fn put when fn returns
+// nil. When fn returns an error, nothing fn put is kept and Import returns
+// that error unchanged, so a dry run is an fn that counts and then
+// returns a sentinel error. The change feed gets, with the commit, one
+// entry per user record the import changed and one per session it
+// revoked, exactly as SetActive and SetPassword write them, so that every
+// running server evicts what the import made stale.
+type Importer interface {
+	Store
+	Import(ctx context.Context, fn func(tx ImportTx) error) error
+}
+
+// ImportTx puts records inside an Importer's transaction. Its methods are
+// called from fn only, one at a time.
+type ImportTx interface {
+	// PutUser stores u under u.ID (which must be positive), by these
+	// rules:
+	//
+	//   - A user is matched by id. No user with u.ID: u is created with
+	//     that id, and users created later get ids past it.
+	//   - The user with u.ID has another username: u is skipped with
+	//     SkipIDTaken. It is not taken for a rename: it may be a user
+	//     created in latchkey before the import, and merging the two would
+	//     hand one person's account to another.
+	//   - Another user (another id) holds u.Username: u is skipped with
+	//     SkipUsernameTaken.
+	//   - Else the stored user takes u's fields, but for two: a stored
+	//     password hash that latchkey wrote (IsLatchkeyHash: the user
+	//     logged in or changed password here since an earlier import) is
+	//     kept, and so is a later LastLogin. Nothing differs: Unchanged;
+	//     else Updated.
+	//   - An update that disables the user or changes the password hash
+	//     revokes every session of the user, as SetActive and SetPassword
+	//     do; the result lists the revoked digests.
+	//
+	// Times are stored, and compared, at microsecond precision.
+	PutUser(ctx context.Context, u User) (ImportResult, error)
+	// PutSession stores s, an issued token, as it is given: the caller
+	// has already judged its expiry. A session is matched by digest: one
+	// already stored for the same user is Unchanged (never extended or
+	// otherwise altered); one stored for another user is skipped with
+	// SkipTokenTaken. A session whose user is not stored is skipped with
+	// SkipUserMissing, and one whose user is inactive with
+	// SkipUserInactive (disabled users hold no sessions). Creating a
+	// session writes no change entry: no cache can hold it yet.
+	PutSession(ctx context.Context, s Session) (ImportResult, error)
+}
+
+// ImportAction is what PutUser or PutSession did with a record.
+type ImportAction uint8
+
+const (
+	ImportCreated ImportAction = iota + 1
+	ImportUpdated
+	ImportUnchanged
+	ImportSkipped
+)
+
+func (a ImportAction) String() string {
+	switch a {
+	case ImportCreated:
+		return "created"
+	case ImportUpdated:
+		return "updated"
+	case ImportUnchanged:
+		return "unchanged"
+	case ImportSkipped:
+		return "skipped"
+	}
+	return fmt.Sprintf("import_action(%d)", uint8(a))
+}
+
+// Reasons an ImportTx skips a record, for ImportResult.Reason.
+const (
+	SkipIDTaken       = "id belongs to a user with another username"
+	SkipUsernameTaken = "username belongs to another user"
+	SkipUserMissing   = "user not found"
+	SkipUserInactive  = "user inactive"
+	SkipTokenTaken    = "token belongs to another user"
+)
+
+// ImportResult says what an ImportTx did with one record.
+type ImportResult struct {
+	Action ImportAction
+	// Reason says why the record was skipped; empty otherwise.
+	Reason string
+	// KeptPassword reports that the stored password hash, written by
+	// latchkey, was kept over a different imported one.
+	KeptPassword bool
+	// Revoked holds the digests of the sessions the update revoked.
+	Revoked []Digest
+}
+
+// latchkeyHashPrefix starts every hash latchkey's PasswordHasher writes
+// (an Argon2id PHC string). No Django encoding starts with "$".
+const latchkeyHashPrefix = "$argon2id$"
+
+// IsLatchkeyHash reports whether an encoded password hash was written by
+// latchkey itself, at a login's rehash or a password change, rather than
+// imported: an import never replaces such a hash.
+func IsLatchkeyHash(encoded string) bool { return strings.HasPrefix(encoded, latchkeyHashPrefix) }
+
+// MergeImport applies the rules of ImportTx.PutUser to cur, the stored
+// user with in's id and username, and returns the user to store, the result (Updated
+// or Unchanged, with KeptPassword) and whether the user's sessions must
+// be revoked. Both stores call it, so that they merge alike.
+func MergeImport(cur, in User) (User, ImportResult, bool) {
+	m := in
+	m.ID = cur.ID
+	m.LastLogin = importTime(in.LastLogin)
+	m.DateJoined = importTime(in.DateJoined)
+	var res ImportResult
+	if m.PasswordHash != cur.PasswordHash && IsLatchkeyHash(cur.PasswordHash) {
+		m.PasswordHash = cur.PasswordHash
+		res.KeptPassword = true
+	}
+	if cur.LastLogin.After(m.LastLogin) {
+		m.LastLogin = cur.LastLogin
+	}
+	if m.Username == cur.Username && m.Email == cur.Email && m.FirstName == cur.FirstName &&
+		m.LastName == cur.LastName && m.PasswordHash == cur.PasswordHash && m.Active == cur.Active &&
+		m.LastLogin.Equal(cur.LastLogin) && m.DateJoined.Equal(cur.DateJoined) {
+		res.Action = ImportUnchanged
+		return cur, res, false
+	}
+	res.Action = ImportUpdated
+	revoke := m.PasswordHash != cur.PasswordHash || cur.Active && !m.Active
+	return m, res, revoke
+}
+
+// importTime returns t as every store keeps it: UTC, whole microseconds.
+func importTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
