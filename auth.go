@@ -321,13 +321,8 @@ func (a *Authenticator) newSession(userID int64, c Client) (Token, Session, erro
 }
 
 func checkLoginInput(username string, pw Password) error {
-	var fields map[string][]string
-	add := func(f, msg string) {
-		if fields == nil {
-			fields = map[string][]string{}
-		}
-		fields[f] = append(fields[f], msg)
-	}
+	var fe fieldErrors
+	add := fe.add
 	switch {
 	case username == "":
 		add("username", "This field is required.")
@@ -340,10 +335,25 @@ func checkLoginInput(username string, pw Password) error {
 	case len(pw) > MaxLoginPasswordLength:
 		add("password", fmt.Sprintf("Ensure this field has no more than %d bytes.", MaxLoginPasswordLength))
 	}
-	if fields != nil {
-		return &Error{Kind: KindInvalid, Code: CodeInvalidRequest, Detail: "Invalid input.", Fields: fields}
+	return fe.err()
+}
+
+// fieldErrors collects per-field messages for one invalid_request error.
+type fieldErrors map[string][]string
+
+func (fe *fieldErrors) add(field, msg string) {
+	if *fe == nil {
+		*fe = fieldErrors{}
 	}
-	return nil
+	(*fe)[field] = append((*fe)[field], msg)
+}
+
+// err returns the collected messages as an error, or nil when there are none.
+func (fe fieldErrors) err() error {
+	if fe == nil {
+		return nil
+	}
+	return &Error{Kind: KindInvalid, Code: CodeInvalidRequest, Detail: "Invalid input.", Fields: fe}
 }
 
 // LogoutScope says which tokens a logout revokes.
@@ -519,13 +529,8 @@ func (a *Authenticator) AddUser(ctx context.Context, nu NewUser, pw Password) (U
 }
 
 func checkNewUser(nu NewUser) error {
-	var fields map[string][]string
-	add := func(f, msg string) {
-		if fields == nil {
-			fields = map[string][]string{}
-		}
-		fields[f] = append(fields[f], msg)
-	}
+	var fe fieldErrors
+	add := fe.add
 	switch {
 	case nu.Username == "":
 		add("username", "This field is required.")
@@ -542,10 +547,7 @@ func checkNewUser(nu NewUser) error {
 			add(f, fmt.Sprintf("Ensure this field has no more than %d characters.", MaxNameLength))
 		}
 	}
-	if fields != nil {
-		return &Error{Kind: KindInvalid, Code: CodeInvalidRequest, Detail: "Invalid input.", Fields: fields}
-	}
-	return nil
+	return fe.err()
 }
 
 // SetUserPassword sets a user's password (an administrator's act: no old
