@@ -46,6 +46,22 @@ func openBackends(ctx context.Context, cfg *Config, log *slog.Logger) (*backends
 	return &backends{cache: t, guard: remote, shared: true, close: func() { t.Close(); remote.Close() }}, nil
 }
 
+// adminCache is the cache of a one-off command such as latchkey user:
+// with a Redis cache configured, the command's revocations delete the
+// Redis entries and are published to every node at once (the nodes' change
+// feed is the backstop, within LATCHKEY_SYNC_INTERVAL); otherwise a small
+// cache of its own, which no server reads.
+func adminCache(cfg *Config, log *slog.Logger) (latchkey.Cache, func(), error) {
+	if cfg.CacheURL == "memory" {
+		return memory.New(memory.Options{MaxEntries: 16}), func() {}, nil
+	}
+	remote, err := redis.Open(cfg.CacheURL, redis.Options{Logger: log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cache: %w", err)
+	}
+	return remote, func() { remote.Close() }, nil
+}
+
 // newLimiter builds the login throttle: counted in Redis when the cache
 // is, with this process's memory as the fallback while Redis fails.
 func newLimiter(ctx context.Context, cfg *Config, log *slog.Logger) (*throttle.Limiter, func(), error) {

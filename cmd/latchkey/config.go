@@ -72,6 +72,9 @@ func settings() []setting {
 		{flag: "database-url", env: "LATCHKEY_DATABASE_URL", def: "sqlite:latchkey.db",
 			help:  "where users and sessions are kept: sqlite:PATH or postgres://USER@HOST/DB",
 			value: func(c *Config) flag.Value { return (*stringValue)(&c.DatabaseURL) }},
+		{flag: "cache-url", env: "LATCHKEY_CACHE_URL", def: "memory",
+			help:  "token cache: memory (in process), or redis://HOST:PORT/DB shared by several nodes (user commands publish their revocations there)",
+			value: func(c *Config) flag.Value { return (*stringValue)(&c.CacheURL) }},
 		{flag: "password-min-length", env: "LATCHKEY_PASSWORD_MIN_LENGTH", def: "12",
 			help:  "minimum length of a new password, in characters",
 			value: func(c *Config) flag.Value { return (*intValue)(&c.PasswordMinLength) }},
@@ -95,9 +98,6 @@ func serveSettings() []setting {
 		{flag: "addr", env: "LATCHKEY_ADDR", def: "127.0.0.1:8080",
 			help:  "address to listen on (host:port; port 0 picks a free one)",
 			value: func(c *Config) flag.Value { return (*stringValue)(&c.Addr) }},
-		{flag: "cache-url", env: "LATCHKEY_CACHE_URL", def: "memory",
-			help:  "token cache: memory (in process), or redis://HOST:PORT/DB shared by several nodes",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.CacheURL) }},
 		{flag: "token-ttl", env: "LATCHKEY_TOKEN_TTL", def: "24h",
 			aliases: []string{"TOKEN_EXPIRY_IN_SECONDS"}, alias: secondsToDuration,
 			help:  "lifetime of a token from its login (Go duration; TOKEN_EXPIRY_IN_SECONDS in seconds is accepted too)",
@@ -255,6 +255,9 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer, group
 // validate checks the settings that parsing alone does not.
 func (c *Config) validate() error {
 	var errs []error
+	if c.CacheURL != "memory" && !strings.HasPrefix(c.CacheURL, "redis://") && !strings.HasPrefix(c.CacheURL, "rediss://") {
+		errs = append(errs, fmt.Errorf("cache-url %q is not supported: use memory or redis://HOST:PORT/DB", c.CacheURL))
+	}
 	if c.PasswordMinLength < 1 || c.PasswordMinLength > 256 {
 		errs = append(errs, errors.New("password-min-length must be between 1 and 256"))
 	}
@@ -290,9 +293,6 @@ func (c *Config) validateServe() error {
 	}
 	if c.SyncInterval <= 0 || c.SyncInterval >= c.CacheMaxStaleness {
 		errs = append(errs, errors.New("sync-interval must be positive and under cache-max-staleness"))
-	}
-	if c.CacheURL != "memory" && !strings.HasPrefix(c.CacheURL, "redis://") && !strings.HasPrefix(c.CacheURL, "rediss://") {
-		errs = append(errs, fmt.Errorf("cache-url %q is not supported: use memory or redis://HOST:PORT/DB", c.CacheURL))
 	}
 	switch c.CaptchaProvider {
 	case "none", "recaptcha", "hcaptcha", "turnstile", "pow":

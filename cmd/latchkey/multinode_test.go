@@ -353,7 +353,8 @@ func propagation(t *testing.T, c *cluster) {
 }
 
 // cliPropagation changes alice's password with `latchkey user passwd`, a
-// process with no Redis: the nodes learn of it from the change feed only.
+// one-off process that deletes the Redis entries and publishes the
+// invalidation as a node does (the change feed is the backstop).
 func cliPropagation(t *testing.T, c *cluster) {
 	const rounds = 5
 	var (
@@ -385,7 +386,7 @@ func cliPropagation(t *testing.T, c *cluster) {
 		props = append(props, last.Sub(done))
 	}
 	slices.Sort(props)
-	t.Logf("CLI user passwd (change feed, every 200ms) → every node refusing: p50 %v, max %v over %d rounds; %d answers of 200 meanwhile",
+	t.Logf("CLI user passwd (Redis publish; change feed as backstop) → every node refusing: p50 %v, max %v over %d rounds; %d answers of 200 meanwhile",
 		ms(percentile(props, 50)), ms(props[len(props)-1]), rounds, stale)
 	if m := props[len(props)-1]; m >= time.Second {
 		t.Errorf("a CLI revocation took %v to reach every node, want under 1s", m)

@@ -14,7 +14,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/latchkeyhq/latchkey"
-	"github.com/latchkeyhq/latchkey/cache/memory"
 )
 
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -86,7 +85,13 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer store.Close()
-	auth := newAuthenticator(cfg, store, memory.New(memory.Options{MaxEntries: 16}), cfg.logger(stderr))
+	log := cfg.logger(stderr)
+	cache, closeCache, err := adminCache(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeCache()
+	auth := newAuthenticator(cfg, store, cache, log)
 
 	switch sub {
 	case "add":
