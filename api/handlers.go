@@ -199,7 +199,7 @@ func (s *server) handleChallenge() http.Handler {
 
 func (s *server) handleMe() authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, p latchkey.Principal) {
-		writeJSON(w, http.StatusOK, newUserJSON(p.User))
+		writeUser(w, p.User)
 	}
 }
 
@@ -298,7 +298,7 @@ func (s *server) handleDeleteSession() authedHandler {
 
 func (s *server) handleHealthz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeBody(w, http.StatusOK, healthzBody)
 	})
 }
 
@@ -308,6 +308,6 @@ func (s *server) handleReadyz() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		writeBody(w, http.StatusOK, readyBody)
 	})
 }

@@ -1,0 +1,83 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+)
+
+// strangeStrings are the strings encoding/json treats specially: quotes,
+// escapes, HTML characters, control characters, the JavaScript line
+// separators, invalid UTF-8, and text that is simply not ASCII.
+var strangeStrings = []string{
+	"", "alice", `a"b`, `back\slash`, "<script>&amp;</script>", "tab\there", "nul\x00", "\x7f",
+	"line\u2028sep\u2029", "bad\xffutf8", "\xc3", "Zoë Ünal", "日本語", "emoji 🙂", "\ufffd",
+}
+
+func TestAppendUserMatchesEncodingJSON(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.FixedZone("x", -7*3600+1800)}
+	times := []time.Time{
+		{},
+		time.Date(2026, 11, 28, 23, 42, 3, 311365000, zones[0]),
+		time.Date(1999, 1, 2, 3, 4, 5, 0, zones[1]),
+		time.Date(2030, 6, 1, 0, 0, 0, 1, zones[1]),
+	}
+	for i, s := range strangeStrings {
+		for j, tm := range times {
+			u := latchkey.User{
+				ID: int64(i*len(times) + j - 3), Username: s, Email: s + "@example.com",
+				FirstName: strangeStrings[(i+1)%len(strangeStrings)], LastName: s,
+				Active: true, LastLogin: tm, DateJoined: times[(j+1)%len(times)],
+			}
+			checkAppendUser(t, u)
+		}
+	}
+}
+
+func checkAppendUser(t *testing.T, u latchkey.User) {
+	t.Helper()
+	want, err := json.Marshal(newUserJSON(u))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := appendUser(nil, u); string(got) != string(want) {
+		t.Errorf("appendUser(%+v)\n got %s\nwant %s", u, got, want)
+	}
+}
+
+// TestWriteUser checks the whole answer of /v1/me: status, headers and
+// the body writeJSON would have written.
+func TestWriteUser(t *testing.T) {
+	u := latchkey.User{ID: 7, Username: "a<b", DateJoined: time.Unix(1e9, 0)}
+	for range 3 { // the second and third take a pooled buffer
+		rec := httptest.NewRecorder()
+		writeUser(rec, u)
+		want := httptest.NewRecorder()
+		writeJSON(want, 200, newUserJSON(u))
+		if rec.Code != 200 || rec.Body.String() != want.Body.String() {
+			t.Fatalf("writeUser: %d %q, want 200 %q", rec.Code, rec.Body, want.Body)
+		}
+		for _, h := range []string{"Content-Type", "X-Content-Type-Options"} {
+			if g, w := rec.Header().Get(h), want.Header().Get(h); g != w || g == "" {
+				t.Errorf("%s: %q, want %q", h, g, w)
+			}
+		}
+	}
+}
+
+func FuzzAppendUser(f *testing.F) {
+	for _, s := range strangeStrings {
+		f.Add(int64(1), s, s, s, s, int64(0), int64(1e18))
+	}
+	f.Fuzz(func(t *testing.T, id int64, username, email, first, last string, login, joined int64) {
+		u := latchkey.User{ID: id, Username: username, Email: email, FirstName: first, LastName: last,
+			DateJoined: time.Unix(0, joined)}
+		if login != 0 {
+			u.LastLogin = time.Unix(0, login)
+		}
+		checkAppendUser(t, u)
+	})
+}
