@@ -26,6 +26,7 @@ type Config struct {
 	CacheMaxStaleness time.Duration
 	SyncInterval      time.Duration
 	HashConcurrency   int
+	MemoryLimit       memoryLimit
 	HashQueueTimeout  time.Duration
 	ShutdownTimeout   time.Duration
 	LogFormat         string
@@ -114,6 +115,9 @@ func serveSettings() []setting {
 		{flag: "sync-interval", env: "LATCHKEY_SYNC_INTERVAL", def: "200ms",
 			help:  "how often revocations made by other processes are read",
 			value: func(c *Config) flag.Value { return (*durationValue)(&c.SyncInterval) }},
+		{flag: "memory-limit", env: "LATCHKEY_MEMORY_LIMIT", def: "auto",
+			help:  "soft limit of the Go runtime's memory (e.g. 512MiB, 2GiB), off, or auto: sized to the cache and the hashing (GOMEMLIMIT, when set, takes precedence over auto)",
+			value: func(c *Config) flag.Value { return &c.MemoryLimit }},
 		{flag: "shutdown-timeout", env: "LATCHKEY_SHUTDOWN_TIMEOUT", def: "10s",
 			help:  "how long in-flight requests may finish after SIGINT or SIGTERM",
 			value: func(c *Config) flag.Value { return (*durationValue)(&c.ShutdownTimeout) }},

@@ -35,6 +35,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return usageError{err.Error()}
 	}
 	log := cfg.logger(stderr)
+	applyMemoryLimit(cfg, getenv, log)
 
 	store, err := openStore(ctx, cfg, true)
 	if err != nil {
