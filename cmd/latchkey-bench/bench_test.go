@@ -128,3 +128,25 @@ func TestCount(t *testing.T) {
 		}
 	}
 }
+
+// TestBare: the bare handler answers the token it was given with the body
+// it was given, and refuses any other.
+func TestBare(t *testing.T) {
+	url, stop, err := startBare("lk_good", []byte(`{"id":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	for _, tc := range []struct {
+		auth string
+		code int
+	}{{"Bearer lk_good", 200}, {"Bearer lk_bad", 401}, {"lk_good", 401}, {"", 401}} {
+		code, body, err := httpDo(t.Context(), "GET", url, tc.auth, "")
+		if err != nil || code != tc.code {
+			t.Errorf("%q: %d, %v; want %d", tc.auth, code, err, tc.code)
+		}
+		if code == 200 && string(body) != `{"id":1}` {
+			t.Errorf("%q: body %q", tc.auth, body)
+		}
+	}
+}

@@ -165,11 +165,26 @@ func waitHTTP(ctx context.Context, p *proc, url string, timeout time.Duration) e
 
 // httpStatus sends one request and returns the response's status.
 func httpStatus(ctx context.Context, method, url, auth, body string) (int, error) {
+	code, _, err := httpDo(ctx, method, url, auth, body)
+	return code, err
+}
+
+// httpBody is a GET that must answer 200; it returns the body.
+func httpBody(ctx context.Context, url, auth string) ([]byte, error) {
+	code, b, err := httpDo(ctx, "GET", url, auth, "")
+	if err == nil && code != http.StatusOK {
+		err = fmt.Errorf("status %d", code)
+	}
+	return b, err
+}
+
+// httpDo sends one request and returns the status and the body.
+func httpDo(ctx context.Context, method, url, auth, body string) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
@@ -179,11 +194,11 @@ func httpStatus(ctx context.Context, method, url, auth, body string) (int, error
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, nil
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
 }
 
 // findRoot returns the repository root: the nearest directory upwards

@@ -48,14 +48,17 @@ func (r *report) write(w io.Writer) {
 			ms(res.P50), ms(res.P99), errs(res), compared, ratio, target)
 	}
 
-	row("GET /healthz: the same server's ceiling", m.healthz, "", "", "")
+	row("bare net/http handler: SHA-256 of the token and a map lookup (the machine's limit)", r.bare, "", "", "")
+	row("GET /healthz: the same server's ceiling", m.healthz, "healthz / bare", fmt.Sprintf("%.2f", m.healthz.RPS/r.bare.RPS), "")
 	hitH := m.hit.RPS / m.healthz.RPS
 	row("GET /v1/me, cache hit", m.hit, "me-hit / healthz", fmt.Sprintf("%.2f", hitH), atLeast(hitH, targetHitOverHealthz, "%.2f"))
+	p("| | | | | | | me-hit / bare | %.2f | |\n", m.hit.RPS/r.bare.RPS)
 	switch {
 	case r.peer != nil:
 		hitP := m.hit.RPS / r.peer.RPS
 		row("GET /api/me, original (DRF, 2 gunicorn workers), cache hit", *r.peer,
 			"me-hit / original", fmt.Sprintf("%.1f×", hitP), atLeast(hitP, targetHitOverPeer, "%.0f×"))
+		p("| | | | | | | bare / original: the most any server could show here | %.1f× | |\n", r.bare.RPS/r.peer.RPS)
 	case cfg.peer:
 		p("| GET /api/me, original | | | | | | me-hit / original | | %s |\n", r.peerNote)
 	default:
