@@ -81,3 +81,23 @@ func FuzzAppendUser(f *testing.F) {
 		checkAppendUser(t, u)
 	})
 }
+
+// BenchmarkUserJSON is the user of /v1/me as JSON: the encoder the API
+// uses, and encoding/json, which it must match.
+func BenchmarkUserJSON(b *testing.B) {
+	u := latchkey.User{ID: 42, Username: "alice", Email: "alice@example.com", FirstName: "Alice", LastName: "Liddell",
+		Active: true, LastLogin: time.Now(), DateJoined: time.Now().Add(-time.Hour)}
+	b.Run("appendUser", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 512)
+		for b.Loop() {
+			buf = appendUser(buf[:0], u)
+		}
+	})
+	b.Run("encoding/json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			json.Marshal(newUserJSON(u))
+		}
+	})
+}
