@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -56,7 +57,7 @@ func (s *server) writeErrorBody(w http.ResponseWriter, r *http.Request, err erro
 	code := status(e.Kind)
 	body := errorBody{Code: e.Code, Detail: e.Detail, Fields: e.Fields, CaptchaRequired: captchaRequired}
 	if code >= 500 {
-		s.log.LogAttrs(r.Context(), logLevel(e), "request failed",
+		s.log.LogAttrs(r.Context(), logLevel(r, e), "request failed",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.String("code", e.Code), slog.Any("err", err))
 	}
@@ -77,8 +78,14 @@ func (s *server) writeErrorBody(w http.ResponseWriter, r *http.Request, err erro
 	writeJSON(w, code, body)
 }
 
-func logLevel(e *latchkey.Error) slog.Level {
-	if errors.Is(e, latchkey.ErrOverloaded) {
+// logLevel is how loudly a failed request is logged: an error, unless the
+// server is merely overloaded, or the client hung up and so cancelled the
+// work (nobody reads that answer, and nothing is wrong with the server).
+func logLevel(r *http.Request, e *latchkey.Error) slog.Level {
+	switch {
+	case errors.Is(e, context.Canceled) && r.Context().Err() != nil:
+		return slog.LevelDebug
+	case errors.Is(e, latchkey.ErrOverloaded):
 		return slog.LevelWarn
 	}
 	return slog.LevelError
