@@ -47,6 +47,7 @@ import (
 const (
 	DefaultMaxEntries  = 100_000
 	DefaultHealthCheck = time.Second
+	DefaultEchoWait    = 50 * time.Millisecond
 )
 
 // Options configures a Cache. Zero values take the defaults.
@@ -61,6 +62,14 @@ type Options struct {
 	// one that breaks outright (Redis stopped, connection reset) at once.
 	// Default DefaultHealthCheck.
 	HealthCheck time.Duration
+	// EchoWait bounds how long DeleteSessions and DeleteUser wait, while
+	// the subscription is live, for their invalidation to come back to
+	// this process from Redis. Redis sends a message to every subscriber
+	// at once, so once it is back every other process has been sent it
+	// too, and a client told of a revocation (a logout's 204) almost
+	// never finds the token still accepted by another node in the
+	// instant after. Default DefaultEchoWait.
+	EchoWait time.Duration
 	// Logger receives one line when invalidations stop arriving (the
 	// local layer is then off) and one when they arrive again. Redis
 	// command failures are logged by the redis.Cache's own Logger.
@@ -81,6 +90,12 @@ type Cache struct {
 	live atomic.Bool
 
 	stripes [stripes]stripe
+
+	// Waiters for the echo of this process's own invalidations.
+	sessionEchoes echoes[latchkey.Digest]
+	userEchoes    echoes[int64]
+	echoed        atomic.Int64 // waits that heard their echo
+	unechoed      atomic.Int64 // waits that ended without it
 
 	mu     sync.Mutex // guards what follows
 	cancel context.CancelFunc
@@ -116,6 +131,9 @@ func New(remote *redis.Cache, opts Options) *Cache {
 	}
 	if opts.HealthCheck <= 0 {
 		opts.HealthCheck = DefaultHealthCheck
+	}
+	if opts.EchoWait <= 0 {
+		opts.EchoWait = DefaultEchoWait
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -236,10 +254,21 @@ func (c *Cache) TouchSession(ctx context.Context, d latchkey.Digest, at time.Tim
 // in every other process's local layer. The local layer is cleared again
 // once Redis has answered, so that a fill that read Redis meanwhile does
 // not outlive the call.
+//
+// While the local layer is live it then waits, at most Options.EchoWait,
+// for the invalidation to come back from Redis (see EchoWait).
 func (c *Cache) DeleteSessions(ctx context.Context, ds ...latchkey.Digest) error {
 	c.dropSessions(ds)
+	var echo chan struct{}
+	if len(ds) > 0 && c.live.Load() {
+		echo = c.sessionEchoes.expect(ds[0])
+	}
 	err := c.remote.DeleteSessions(ctx, ds...)
 	c.dropSessions(ds)
+	if echo != nil {
+		c.awaitEcho(ctx, echo, err == nil)
+		c.sessionEchoes.forget(ds[0], echo)
+	}
 	return err
 }
 
@@ -298,9 +327,95 @@ func (c *Cache) PutUser(ctx context.Context, u latchkey.User) error {
 // layer, as DeleteSessions does.
 func (c *Cache) DeleteUser(ctx context.Context, id int64) error {
 	c.dropUser(id)
+	var echo chan struct{}
+	if c.live.Load() {
+		echo = c.userEchoes.expect(id)
+	}
 	err := c.remote.DeleteUser(ctx, id)
 	c.dropUser(id)
+	if echo != nil {
+		c.awaitEcho(ctx, echo, err == nil)
+		c.userEchoes.forget(id, echo)
+	}
 	return err
+}
+
+// awaitEcho waits for echo to be closed, at most Options.EchoWait, when
+// the invalidation was published.
+func (c *Cache) awaitEcho(ctx context.Context, echo chan struct{}, published bool) {
+	if !published {
+		return
+	}
+	t := time.NewTimer(c.opt.EchoWait)
+	defer t.Stop()
+	select {
+	case <-echo:
+		c.echoed.Add(1)
+		return
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	c.unechoed.Add(1)
+}
+
+// echoes are the waiters for invalidations naming a key.
+type echoes[K comparable] struct {
+	mu sync.Mutex
+	w  map[K][]chan struct{}
+}
+
+// expect returns a channel closed when an invalidation naming k arrives.
+func (e *echoes[K]) expect(k K) chan struct{} {
+	ch := make(chan struct{})
+	e.mu.Lock()
+	if e.w == nil {
+		e.w = make(map[K][]chan struct{})
+	}
+	e.w[k] = append(e.w[k], ch)
+	e.mu.Unlock()
+	return ch
+}
+
+// heard closes the channels waiting for k.
+func (e *echoes[K]) heard(k K) {
+	e.mu.Lock()
+	if chs, ok := e.w[k]; ok {
+		for _, ch := range chs {
+			close(ch)
+		}
+		delete(e.w, k)
+	}
+	e.mu.Unlock()
+}
+
+// heardAll closes every waiting channel.
+func (e *echoes[K]) heardAll() {
+	e.mu.Lock()
+	for k, chs := range e.w {
+		for _, ch := range chs {
+			close(ch)
+		}
+		delete(e.w, k)
+	}
+	e.mu.Unlock()
+}
+
+// forget drops ch from the waiters for k, if it is still there.
+func (e *echoes[K]) forget(k K, ch chan struct{}) {
+	e.mu.Lock()
+	chs := e.w[k]
+	for i, c := range chs {
+		if c == ch {
+			chs = append(chs[:i], chs[i+1:]...)
+			break
+		}
+	}
+	if len(chs) == 0 {
+		delete(e.w, k)
+	} else {
+		e.w[k] = chs
+	}
+	e.mu.Unlock()
 }
 
 func (c *Cache) dropUser(id int64) {
@@ -344,11 +459,17 @@ func (c *Cache) apply(inv redis.Invalidation) {
 	switch {
 	case inv.All:
 		c.purgeLocal()
+		c.sessionEchoes.heardAll()
+		c.userEchoes.heardAll()
 	case len(inv.Sessions) > 0:
 		c.dropSessions(inv.Sessions)
+		for _, d := range inv.Sessions {
+			c.sessionEchoes.heard(d)
+		}
 	default:
 		for _, id := range inv.Users {
 			c.dropUser(id)
+			c.userEchoes.heard(id)
 		}
 	}
 }

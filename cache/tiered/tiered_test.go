@@ -582,3 +582,51 @@ func benchHits(b *testing.B, n int, hit func(i int) bool) {
 		})
 	})
 }
+
+// TestEchoWait: while the subscription is live, DeleteSessions and
+// DeleteUser return only after their invalidation came back from Redis;
+// without a live subscription they do not wait for it.
+func TestEchoWait(t *testing.T) {
+	url := redistest.URL(t)
+	ctx := t.Context()
+	prefix := redistest.Prefix(t, url)
+	now := time.Now()
+	// A wait as long as this never runs out here: a wait that ends is one
+	// that heard its echo.
+	a := open(t, url, redis.Options{Prefix: prefix}, Options{EchoWait: time.Minute})
+	b := open(t, url, redis.Options{Prefix: prefix}, Options{})
+	const n = 20
+	for i := range n {
+		d, id := digest(i), int64(i+1)
+		a.PutSession(ctx, d, session(i, now))
+		a.PutUser(ctx, user(id, now))
+		b.Session(ctx, d)
+		b.User(ctx, id)
+		if err := a.DeleteSessions(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.DeleteUser(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, missed := a.echoed.Load(), a.unechoed.Load(); got != 2*n || missed != 0 {
+		t.Errorf("%d waits heard their echo and %d did not, want %d and 0", got, missed, 2*n)
+	}
+	for _, e := range []int{len(a.sessionEchoes.w), len(a.userEchoes.w)} {
+		if e != 0 {
+			t.Errorf("%d keys still have waiters", e)
+		}
+	}
+
+	// Not subscribed: nothing to wait for.
+	c := openStopped(t, url, redis.Options{Prefix: prefix}, Options{EchoWait: time.Minute})
+	if err := c.DeleteSessions(ctx, digest(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteUser(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got, missed := c.echoed.Load(), c.unechoed.Load(); got != 0 || missed != 0 {
+		t.Errorf("without a subscription: %d and %d waits, want none", got, missed)
+	}
+}
