@@ -632,15 +632,16 @@ func (a *Authenticator) Sync(ctx context.Context) error {
 			return fmt.Errorf("sync: %w", err)
 		}
 		var ds []Digest
+		rctx := Replayed(ctx)
 		for _, c := range cs {
 			if c.Session {
 				ds = append(ds, c.Digest)
 			} else {
-				a.evict(ctx, c.UserID)
+				a.evict(rctx, c.UserID)
 			}
 		}
 		if len(ds) > 0 {
-			a.evict(ctx, 0, ds...)
+			a.evict(rctx, 0, ds...)
 		}
 		if len(cs) > 0 {
 			a.seq.Store(cs[len(cs)-1].Seq)

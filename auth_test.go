@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -570,5 +571,69 @@ func TestUnknownUserCostsOneHash(t *testing.T) {
 				t.Fatalf("%d hashes computed, want 1", n)
 			}
 		})
+	}
+}
+
+// replaySpy records, for each eviction it sees, whether its context was
+// marked latchkey.Replayed.
+type replaySpy struct {
+	latchkey.Cache
+	mu       sync.Mutex
+	replayed []bool
+}
+
+func (s *replaySpy) DeleteSessions(ctx context.Context, ds ...latchkey.Digest) error {
+	s.mu.Lock()
+	s.replayed = append(s.replayed, latchkey.IsReplayed(ctx))
+	s.mu.Unlock()
+	return s.Cache.DeleteSessions(ctx, ds...)
+}
+
+func (s *replaySpy) take() []bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.replayed
+	s.replayed = nil
+	return r
+}
+
+// TestSyncEvictionsAreReplayed: a process's own logout evicts as news (a
+// shared cache announces it); the same revocation read from the change
+// feed by another process evicts as a replay (nobody needs telling).
+func TestSyncEvictionsAreReplayed(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, latchkey.Options{})
+	f.addUser(t, "alice")
+	is := f.login(t, "alice")
+
+	spy := &replaySpy{Cache: memory.New(memory.Options{Now: f.clock.Now})}
+	other := latchkey.NewAuthenticator(openStore(t, f.path), spy, cheapHasher(t), latchkey.Options{Now: f.clock.Now})
+	if err := other.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, err := other.Authenticate(ctx, is.Token.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Logout(ctx, p, latchkey.LogoutLocal); err != nil {
+		t.Fatal(err)
+	}
+	if got := spy.take(); len(got) == 0 || slices.Contains(got, true) {
+		t.Fatalf("logout's evictions marked replayed: %v, want some, none replayed", got)
+	}
+
+	is = f.login(t, "alice")
+	p, err = f.auth.Authenticate(ctx, is.Token.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.auth.Logout(ctx, p, latchkey.LogoutLocal); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := spy.take(); len(got) == 0 || slices.Contains(got, false) {
+		t.Fatalf("the change feed's evictions marked replayed: %v, want some, all replayed", got)
 	}
 }

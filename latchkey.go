@@ -180,3 +180,19 @@ type PasswordHasher interface {
 	// a real check and never matches.
 	Verify(ctx context.Context, pw Password, encoded string) (ok, rehash bool, err error)
 }
+
+type replayKey struct{}
+
+// Replayed marks ctx as carrying evictions that replay the store's change
+// feed. Every process that shares a cache reads the feed and replays the
+// same changes, and the process that made a change announced it already, so
+// a shared cache deletes its entries but need not announce them again.
+func Replayed(ctx context.Context) context.Context {
+	return context.WithValue(ctx, replayKey{}, true)
+}
+
+// IsReplayed reports whether ctx was marked by Replayed.
+func IsReplayed(ctx context.Context) bool {
+	v, _ := ctx.Value(replayKey{}).(bool)
+	return v
+}

@@ -345,7 +345,7 @@ func (c *Cache) DeleteUser(ctx context.Context, id int64) error {
 
 // invalidate removes keys, then publishes inv: in that order, so that a
 // process that drops its copy on the message and reads again finds the
-// keys gone.
+// keys gone. It does not publish what ctx marks as latchkey.Replayed.
 func (c *Cache) invalidate(ctx context.Context, keys []string, inv Invalidation) error {
 	cctx, cancel := c.call(ctx)
 	defer cancel()
@@ -365,8 +365,11 @@ func (c *Cache) invalidate(ctx context.Context, keys []string, inv Invalidation)
 			return err
 		}
 	}
-	if err := c.client.Publish(cctx, c.channel, encodeInvalidation(inv)).Err(); err != nil {
-		return err
+	// A replay of the change feed is replayed by every process itself.
+	if !latchkey.IsReplayed(ctx) {
+		if err := c.client.Publish(cctx, c.channel, encodeInvalidation(inv)).Err(); err != nil {
+			return err
+		}
 	}
 	c.health.ok()
 	return nil

@@ -556,3 +556,53 @@ func BenchmarkSessionHit(b *testing.B) {
 		})
 	})
 }
+
+// TestReplayedNotAnnounced: a delete that replays the change feed removes
+// the entries but publishes nothing (every process replays it itself);
+// an ordinary delete publishes.
+func TestReplayedNotAnnounced(t *testing.T) {
+	url := redistest.URL(t)
+	ctx := t.Context()
+	c := open(t, url, redis.Options{})
+	raw := redistest.Client(t, url)
+	sub := raw.Subscribe(ctx, c.Channel())
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	replayed, announced := digest("replayed"), digest("announced")
+	for _, d := range []latchkey.Digest{replayed, announced} {
+		if err := c.PutSession(ctx, d, session(now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.PutUser(ctx, latchkey.User{ID: 7, Username: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	rctx := latchkey.Replayed(ctx)
+	if err := c.DeleteSessions(rctx, replayed); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteUser(rctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := c.Session(ctx, replayed); ok {
+		t.Error("the replayed delete left the session")
+	}
+	if _, ok, _ := c.User(ctx, 7); ok {
+		t.Error("the replayed delete left the user")
+	}
+	if err := c.DeleteSessions(ctx, announced); err != nil {
+		t.Fatal(err)
+	}
+	// Messages arrive in order: the first is the ordinary delete's.
+	m, err := sub.ReceiveMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := redis.ParseInvalidation(m.Payload)
+	if err != nil || len(inv.Sessions) != 1 || inv.Sessions[0] != announced || len(inv.Users) != 0 {
+		t.Errorf("first invalidation published: %+v, %v; want the announced session only", inv, err)
+	}
+}

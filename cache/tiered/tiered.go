@@ -256,11 +256,12 @@ func (c *Cache) TouchSession(ctx context.Context, d latchkey.Digest, at time.Tim
 // not outlive the call.
 //
 // While the local layer is live it then waits, at most Options.EchoWait,
-// for the invalidation to come back from Redis (see EchoWait).
+// for the invalidation to come back from Redis (see EchoWait); a
+// latchkey.Replayed eviction is not announced, so it does not wait.
 func (c *Cache) DeleteSessions(ctx context.Context, ds ...latchkey.Digest) error {
 	c.dropSessions(ds)
 	var echo chan struct{}
-	if len(ds) > 0 && c.live.Load() {
+	if len(ds) > 0 && c.live.Load() && !latchkey.IsReplayed(ctx) {
 		echo = c.sessionEchoes.expect(ds[0])
 	}
 	err := c.remote.DeleteSessions(ctx, ds...)
@@ -328,7 +329,7 @@ func (c *Cache) PutUser(ctx context.Context, u latchkey.User) error {
 func (c *Cache) DeleteUser(ctx context.Context, id int64) error {
 	c.dropUser(id)
 	var echo chan struct{}
-	if c.live.Load() {
+	if c.live.Load() && !latchkey.IsReplayed(ctx) {
 		echo = c.userEchoes.expect(id)
 	}
 	err := c.remote.DeleteUser(ctx, id)

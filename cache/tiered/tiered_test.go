@@ -618,6 +618,22 @@ func TestEchoWait(t *testing.T) {
 		}
 	}
 
+	// A replay of the change feed is not announced: nothing to wait for.
+	before := a.echoed.Load() + a.unechoed.Load()
+	a.PutSession(ctx, digest(n), session(n, now))
+	if err := a.DeleteSessions(latchkey.Replayed(ctx), digest(n)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeleteUser(latchkey.Replayed(ctx), 1); err != nil {
+		t.Fatal(err)
+	}
+	if w := a.echoed.Load() + a.unechoed.Load(); w != before {
+		t.Errorf("replayed deletes waited %d times", w-before)
+	}
+	if _, ok, _ := a.Session(ctx, digest(n)); ok {
+		t.Error("a replayed delete left the session")
+	}
+
 	// Not subscribed: nothing to wait for.
 	c := openStopped(t, url, redis.Options{Prefix: prefix}, Options{EchoWait: time.Minute})
 	if err := c.DeleteSessions(ctx, digest(0)); err != nil {
