@@ -418,22 +418,10 @@ func TestOwedDeletes(t *testing.T) {
 	f := new(faults)
 	c.Client().AddHook(f)
 	raw := redistest.Client(t, url)
-	sub := raw.Subscribe(ctx, c.Channel())
-	defer sub.Close()
-	if _, err := sub.Receive(ctx); err != nil {
-		t.Fatal(err)
-	}
-
-	now := time.Now()
+	sub := subscribe(t, url, c)
 	d, other := digest("revoked"), digest("other")
-	for _, d := range []latchkey.Digest{d, other} {
-		if err := c.PutSession(ctx, d, session(now)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.PutUser(ctx, latchkey.User{ID: 5, Username: "u"}); err != nil {
-		t.Fatal(err)
-	}
+	fill(t, c, 5, d, other)
+	now := time.Now()
 
 	f.set("unlink", "publish")
 	if err := c.DeleteSessions(ctx, d); err != nil {
@@ -564,22 +552,9 @@ func TestReplayedNotAnnounced(t *testing.T) {
 	url := redistest.URL(t)
 	ctx := t.Context()
 	c := open(t, url, redis.Options{})
-	raw := redistest.Client(t, url)
-	sub := raw.Subscribe(ctx, c.Channel())
-	defer sub.Close()
-	if _, err := sub.Receive(ctx); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
+	sub := subscribe(t, url, c)
 	replayed, announced := digest("replayed"), digest("announced")
-	for _, d := range []latchkey.Digest{replayed, announced} {
-		if err := c.PutSession(ctx, d, session(now)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.PutUser(ctx, latchkey.User{ID: 7, Username: "u"}); err != nil {
-		t.Fatal(err)
-	}
+	fill(t, c, 7, replayed, announced)
 	rctx := latchkey.Replayed(ctx)
 	if err := c.DeleteSessions(rctx, replayed); err != nil {
 		t.Fatal(err)
@@ -604,5 +579,30 @@ func TestReplayedNotAnnounced(t *testing.T) {
 	inv, err := redis.ParseInvalidation(m.Payload)
 	if err != nil || len(inv.Sessions) != 1 || inv.Sessions[0] != announced || len(inv.Users) != 0 {
 		t.Errorf("first invalidation published: %+v, %v; want the announced session only", inv, err)
+	}
+}
+
+// subscribe returns a subscription to c's invalidation channel, confirmed.
+func subscribe(t *testing.T, url string, c *redis.Cache) *goredis.PubSub {
+	t.Helper()
+	sub := redistest.Client(t, url).Subscribe(t.Context(), c.Channel())
+	t.Cleanup(func() { sub.Close() })
+	if _, err := sub.Receive(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return sub
+}
+
+// fill caches a session under each of ds and the user id.
+func fill(t *testing.T, c *redis.Cache, id int64, ds ...latchkey.Digest) {
+	t.Helper()
+	now := time.Now()
+	for _, d := range ds {
+		if err := c.PutSession(t.Context(), d, session(now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.PutUser(t.Context(), latchkey.User{ID: id, Username: "u"}); err != nil {
+		t.Fatal(err)
 	}
 }
