@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/api"
 	"github.com/latchkeyhq/latchkey/cache/memory"
@@ -28,8 +30,18 @@ type backends struct {
 	close  func()
 }
 
+// redisLog takes go-redis's own messages (a line per failed dial, say,
+// every time the subscriber retries during an outage) at debug level:
+// latchkey logs each outage once itself, in its own format.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
+}
+
 // openBackends builds the token cache and the replay guard.
 func openBackends(ctx context.Context, cfg *Config, log *slog.Logger) (*backends, error) {
+	goredis.SetLogger(redisLog{log})
 	if cfg.CacheURL == "memory" {
 		return &backends{
 			cache: memory.New(memory.Options{MaxEntries: cfg.CacheMaxEntries}),
@@ -52,6 +64,7 @@ func openBackends(ctx context.Context, cfg *Config, log *slog.Logger) (*backends
 // feed is the backstop, within LATCHKEY_SYNC_INTERVAL); otherwise a small
 // cache of its own, which no server reads.
 func adminCache(cfg *Config, log *slog.Logger) (latchkey.Cache, func(), error) {
+	goredis.SetLogger(redisLog{log})
 	if cfg.CacheURL == "memory" {
 		return memory.New(memory.Options{MaxEntries: 16}), func() {}, nil
 	}
@@ -82,7 +95,7 @@ func newLimiter(ctx context.Context, cfg *Config, log *slog.Logger) (*throttle.L
 	var store latchkey.ThrottleStore = local
 	closeFn := func() {}
 	if cfg.CacheURL != "memory" {
-		rs, err := throttleredis.Open(ctx, cfg.CacheURL, throttleredis.Options{})
+		rs, err := throttleredis.Open(cfg.CacheURL, throttleredis.Options{})
 		if err != nil {
 			return nil, nil, fmt.Errorf("throttle: %w", err)
 		}

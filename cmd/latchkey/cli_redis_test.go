@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,4 +62,41 @@ func TestUserCommandPublishes(t *testing.T) {
 	}
 	// The server, on its own cache, learns of it from the change feed.
 	p.refusedWithin(t, tok, 5*time.Second)
+}
+
+// TestServeWithoutRedis starts serve with a Redis cache configured that is
+// not there: a Redis down when a node starts is an outage like any other.
+// The node starts, logs in and checks tokens from the database, refuses a
+// revoked token, and writes nothing to its log but its own JSON lines
+// (go-redis's messages, a line per failed dial, go to slog at debug).
+func TestServeWithoutRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobody := ln.Addr().String()
+	ln.Close()
+	env := append(dbEnv(t), throttleEnv...)
+	addUser(t, env, "alice")
+	p := serve(t, append(env, "LATCHKEY_CACHE_URL=redis://"+nobody+"/0"))
+	tok := p.login(t, "alice", e2ePassword)
+	for range 3 {
+		if code, _ := p.call(t, "GET", "/v1/me", tok, nil); code != 200 {
+			t.Fatalf("GET /v1/me with Redis down: %d, want 200", code)
+		}
+	}
+	if code, _ := p.call(t, "POST", "/v1/logout", tok, nil); code != 204 {
+		t.Fatalf("logout with Redis down: %d, want 204", code)
+	}
+	if code, _ := p.call(t, "GET", "/v1/me", tok, nil); code != 401 {
+		t.Fatalf("GET /v1/me after logout with Redis down: %d, want 401", code)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(p.output()), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("a log line that is not latchkey's JSON: %s", line)
+		}
+	}
 }

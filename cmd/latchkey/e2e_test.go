@@ -113,6 +113,7 @@ func serve(t *testing.T, env []string) *proc {
 	case a := <-addr:
 		p.url = "http://" + a
 	case err := <-p.done:
+		p.done <- err // for the cleanup, which waits for it
 		t.Fatalf("serve exited: %v\n%s", err, p.output())
 	case <-time.After(20 * time.Second):
 		t.Fatalf("serve did not listen\n%s", p.output())

@@ -62,21 +62,19 @@ func New(c goredis.UniversalClient, opts Options) *Store {
 	}
 }
 
-// Open connects to the Redis at url (redis://, rediss:// or unix://, as
-// go-redis parses it), checks that it answers, and returns a store that
-// closes the connection on Close. The client honours context deadlines, so
-// that the limiter's Timeout bounds a Redis that hangs.
-func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+// Open returns a store on the Redis at url (redis://, rediss:// or
+// unix://, as go-redis parses it) that closes the connection on Close. It
+// does not wait for Redis to answer: a Redis that is down when the server
+// starts is an outage like any other, which the limiter's fallback covers
+// until Redis returns. The client honours context deadlines, so that the
+// limiter's Timeout bounds a Redis that hangs.
+func Open(url string, opts Options) (*Store, error) {
 	o, err := goredis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
 	o.ContextTimeoutEnabled = true
 	c := goredis.NewClient(o)
-	if err := c.Ping(ctx).Err(); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("redis: ping: %w", err)
-	}
 	s := New(c, opts)
 	s.own = true
 	return s, nil
