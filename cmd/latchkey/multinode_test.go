@@ -393,6 +393,25 @@ func cliPropagation(t *testing.T, c *cluster) {
 	}
 }
 
+// logoutReaches checks that tok, accepted by every node, is logged out on
+// node 3 and then refused by nodes 1 and 2, within a second; when says
+// at what point of the test, for the log.
+func (c *cluster) logoutReaches(t *testing.T, tok issued, when string) {
+	t.Helper()
+	c.accepted(t, tok.token, c.nodes...)
+	a := request(c.client, c.nodes[2], "POST", "/v1/logout", tok.token, nil)
+	if a.status != http.StatusNoContent {
+		t.Fatalf("%s: logout on node 3: %v", when, a)
+	}
+	for i, r := range pollAll(c.client, c.nodes[:2], tok.token, time.Second) {
+		if r.err != nil {
+			t.Fatalf("%s: %v", when, r.err)
+		}
+		t.Logf("%s, logout on node 3 reached node %d in %v (%d answers of 200 before)",
+			when, i+1, ms(r.refused.Sub(a.end)), r.stale)
+	}
+}
+
 // watch asks every node about a revoked token, over and over, until
 // stopped, and counts the answers that accepted it.
 type watch struct {
@@ -529,18 +548,7 @@ func redisOutage(t *testing.T, c *cluster) {
 	// failing (go-redis dials again at most once a second after repeated
 	// dial errors), so its announcement may be lost to the change feed.
 	tok := c.login(t, n1)
-	c.accepted(t, tok.token, c.nodes...)
-	a = request(c.client, n3, "POST", "/v1/logout", tok.token, nil)
-	if a.status != http.StatusNoContent {
-		t.Fatalf("logout on node 3 after Redis's return: %v", a)
-	}
-	for i, r := range pollAll(c.client, []*proc{n1, n2}, tok.token, time.Second) {
-		if r.err != nil {
-			t.Fatalf("after Redis's return: %v", r.err)
-		}
-		t.Logf("just after Redis's return, logout on node 3 reached node %d in %v (%d answers of 200 before)",
-			i+1, ms(r.refused.Sub(a.end)), r.stale)
-	}
+	c.logoutReaches(t, tok, "just after Redis's return")
 
 	// Caching resumed: new tokens land in Redis from every node, work
 	// everywhere, and their revocation reaches the other nodes by pub/sub.
@@ -566,21 +574,10 @@ func redisOutage(t *testing.T, c *cluster) {
 		t.Logf("node %d's logins reach Redis again within %v of its return", i+1, ms(time.Since(restarted)))
 	}
 	tok = c.login(t, n1)
-	c.accepted(t, tok.token, c.nodes...)
 	if inRedis(revoked.token) {
 		t.Error("the token revoked during the outage is in Redis after its return")
 	}
-	a = request(c.client, n3, "POST", "/v1/logout", tok.token, nil)
-	if a.status != http.StatusNoContent {
-		t.Fatalf("logout on node 3 after Redis's return: %v", a)
-	}
-	for i, r := range pollAll(c.client, []*proc{n1, n2}, tok.token, time.Second) {
-		if r.err != nil {
-			t.Fatalf("after Redis's return: %v", r.err)
-		}
-		t.Logf("once writes reach Redis again, logout on node 3 reached node %d in %v (%d answers of 200 before)",
-			i+1, ms(r.refused.Sub(a.end)), r.stale)
-	}
+	c.logoutReaches(t, tok, "once writes reach Redis again")
 	c.accepted(t, live.token, c.nodes...)
 	// Let the watch see the nodes settle what they owed Redis.
 	time.Sleep(500 * time.Millisecond)
