@@ -28,6 +28,16 @@ type User struct {
 	DateJoined   time.Time
 }
 
+// Limits on what the Authenticator accepts.
+const (
+	MaxUsernameLength      = 150  // Django's limit, in characters
+	MaxLoginPasswordLength = 1024 // in bytes; longer is refused before hashing
+	MaxPasswordLength      = 256  // for new passwords, in characters
+	MaxEmailLength         = 254
+	MaxNameLength          = 150
+	maxUserAgentLength     = 512
+)
+
 // Session is one issued token: one device or client of a user. The token
 // itself is not kept, only its digest.
 type Session struct {

@@ -1,0 +1,83 @@
+package latchkey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// ChangePassword checks the old password, sets the new one, revokes every
+// token of the user (the caller's too) and issues a new token.
+func (a *Authenticator) ChangePassword(ctx context.Context, p Principal, old, pw Password, c Client) (Issued, error) {
+	switch {
+	case old == "":
+		return Issued{}, InvalidField("old_password", "This field is required.")
+	case pw == "":
+		return Issued{}, InvalidField("new_password", "This field is required.")
+	case len(old) > MaxLoginPasswordLength:
+		return Issued{}, wrongPassword()
+	}
+	u, err := a.store.UserByID(ctx, p.User.ID)
+	if err != nil {
+		return Issued{}, Unavailable(fmt.Errorf("change password: %w", err))
+	}
+	ok, _, err := a.hasher.Verify(ctx, old, u.PasswordHash)
+	if err != nil {
+		return Issued{}, err
+	}
+	if !ok {
+		return Issued{}, wrongPassword()
+	}
+	if err := a.checkNewPassword(u.Username, old, pw); err != nil {
+		return Issued{}, err
+	}
+	hash, err := a.hasher.Hash(ctx, pw)
+	if err != nil {
+		return Issued{}, err
+	}
+	gen := a.gen.Load()
+	tok, s, err := a.newSession(u.ID, c)
+	if err != nil {
+		return Issued{}, err
+	}
+	ds, err := a.store.SetPassword(ctx, u.ID, PasswordUpdate{ExpectHash: u.PasswordHash, NewHash: hash, Session: &s})
+	if errors.Is(err, ErrConflict) {
+		return Issued{}, wrongPassword()
+	}
+	if err != nil {
+		return Issued{}, Unavailable(fmt.Errorf("change password: %w", err))
+	}
+	a.evict(ctx, u.ID, append(ds, p.Digest)...)
+	u.PasswordHash = ""
+	a.fill(ctx, gen+1, s.Digest, s.Cached(), u)
+	return Issued{Token: tok, Session: s, User: u}, nil
+}
+
+// ErrWrongPassword is the cause of the error a password change with a
+// wrong old password gets (an invalid_request naming old_password), so
+// callers can count it as a failed guess.
+var ErrWrongPassword = errors.New("wrong old password")
+
+func wrongPassword() error {
+	e := InvalidField("old_password", "Wrong password.")
+	e.Err = ErrWrongPassword
+	return e
+}
+
+// checkNewPassword applies the length bounds and the configured policy.
+func (a *Authenticator) checkNewPassword(username string, old, pw Password) error {
+	n := utf8.RuneCountInString(string(pw))
+	if n > MaxPasswordLength {
+		return InvalidField("new_password", fmt.Sprintf("Ensure this password has no more than %d characters.", MaxPasswordLength))
+	}
+	if !utf8.ValidString(string(pw)) {
+		return InvalidField("new_password", "The password is not valid UTF-8.")
+	}
+	if a.opt.CheckPassword != nil {
+		if err := a.opt.CheckPassword(username, old, pw); err != nil {
+			return InvalidField("new_password", err.Error())
+		}
+	}
+	return nil
+}

@@ -1,0 +1,106 @@
+package latchkey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sync reads the store's change feed and evicts what other processes
+// changed. It is called by Run; tests call it to step the feed.
+func (a *Authenticator) Sync(ctx context.Context) error {
+	const batch = 1000
+	for {
+		after := a.seq.Load()
+		cs, err := a.store.Changes(ctx, after, batch)
+		if errors.Is(err, ErrChangesLost) {
+			a.gen.Add(1)
+			if err := a.cache.Purge(ctx); err != nil {
+				return fmt.Errorf("sync: purge: %w", err)
+			}
+			last, err := a.store.LastChange(ctx)
+			if err != nil {
+				return fmt.Errorf("sync: %w", err)
+			}
+			a.seq.Store(last)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sync: %w", err)
+		}
+		var ds []Digest
+		rctx := Replayed(ctx)
+		for _, c := range cs {
+			if c.Session {
+				ds = append(ds, c.Digest)
+			} else {
+				a.evict(rctx, c.UserID)
+			}
+		}
+		if len(ds) > 0 {
+			a.evict(rctx, 0, ds...)
+		}
+		if len(cs) > 0 {
+			a.seq.Store(cs[len(cs)-1].Seq)
+		}
+		if len(cs) < batch {
+			a.synced.Store(a.opt.Now().UnixNano())
+			return nil
+		}
+	}
+}
+
+// Start positions the change feed at its newest entry (the cache starts
+// empty, so nothing before matters) and marks the cache fresh.
+func (a *Authenticator) Start(ctx context.Context) error {
+	last, err := a.store.LastChange(ctx)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	a.seq.Store(last)
+	a.synced.Store(a.opt.Now().UnixNano())
+	return nil
+}
+
+// Run does the background work until ctx ends: it follows the change feed,
+// writes last-use times and deletes long-expired sessions. Before it
+// returns it writes the pending last-use times.
+func (a *Authenticator) Run(ctx context.Context) error {
+	syncT := time.NewTicker(a.opt.SyncInterval)
+	defer syncT.Stop()
+	touchT := time.NewTicker(time.Second)
+	defer touchT.Stop()
+	cleanT := time.NewTicker(a.opt.CleanupInterval)
+	defer cleanT.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			return a.FlushTouches(fctx)
+		case <-syncT.C:
+			err := a.Sync(ctx)
+			switch {
+			case err != nil && !failing && ctx.Err() == nil:
+				failing = true
+				a.opt.Logger.Error("change feed unreadable; cache entries expire from use after max staleness", "err", err)
+			case err == nil && failing:
+				failing = false
+				a.opt.Logger.Info("change feed readable again")
+			}
+		case <-touchT.C:
+			if err := a.FlushTouches(ctx); err != nil && ctx.Err() == nil {
+				a.opt.Logger.Warn("last use times not written", "err", err)
+			}
+		case <-cleanT.C:
+			n, err := a.store.DeleteExpired(ctx, a.now().Add(-a.opt.Retention))
+			if err != nil && ctx.Err() == nil {
+				a.opt.Logger.Warn("cleanup failed", "err", err)
+			} else if n > 0 {
+				a.opt.Logger.Info("expired sessions deleted", "count", n)
+			}
+		}
+	}
+}
