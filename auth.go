@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,13 +33,24 @@ type Options struct {
 	// It returns a message fit for the client.
 	CheckPassword func(username string, old, pw Password) error
 
+	// Throttle limits password attempts (logins and the old password of
+	// a password change); nil: none.
+	Throttle Throttle
+	// Captcha, when set, is checked on login before the password.
+	Captcha CaptchaVerifier
+	// CaptchaAfterFailures, when positive, asks for a captcha only once
+	// that many failed logins were counted for the username or the client
+	// address (it needs Throttle, which counts them); 0 asks every time.
+	CaptchaAfterFailures int
+
 	Now    func() time.Time // default time.Now
 	Rand   io.Reader        // default crypto/rand.Reader
 	Logger *slog.Logger     // default discards
 }
 
 // Authenticator implements logins, token checks and revocation over a
-// Store, a Cache and a PasswordHasher.
+// Store, a Cache and a PasswordHasher, with the login gate's Throttle and
+// CaptchaVerifier when they are configured.
 type Authenticator struct {
 	store  Store
 	cache  Cache
@@ -108,10 +120,20 @@ type Issued struct {
 	User    User // without PasswordHash
 }
 
-// Client describes where a request came from, recorded on its session.
+// Client describes where a request came from: the throttle counts by its
+// address, and its session records both.
 type Client struct {
-	IP        string
+	Addr      netip.Addr // the zero Addr when unknown
 	UserAgent string
+}
+
+// IP returns the client's address as its session records it; "" when
+// unknown.
+func (c Client) IP() string {
+	if !c.Addr.IsValid() {
+		return ""
+	}
+	return c.Addr.String()
 }
 
 // now returns the injected clock's time in UTC, at the microsecond

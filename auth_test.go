@@ -3,6 +3,7 @@ package latchkey_test
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -128,7 +129,7 @@ func (f *fixture) addUser(tb testing.TB, name string) latchkey.User {
 
 func (f *fixture) login(tb testing.TB, name string) latchkey.Issued {
 	tb.Helper()
-	is, err := f.auth.Login(context.Background(), name, pw, latchkey.Client{IP: "127.0.0.1", UserAgent: "test"})
+	is, err := f.auth.Login(context.Background(), latchkey.LoginRequest{Username: name, Password: pw, Client: latchkey.Client{Addr: netip.MustParseAddr("127.0.0.1"), UserAgent: "test"}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -227,7 +228,7 @@ func TestLoginFailuresAreIdentical(t *testing.T) {
 		{"username in other case", "ALICE", pw},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := f.auth.Login(ctx, tc.user, tc.pw, latchkey.Client{})
+			_, err := f.auth.Login(ctx, latchkey.LoginRequest{Username: tc.user, Password: tc.pw})
 			if err != latchkey.ErrInvalidCredentials {
 				t.Fatalf("err = %#v, want the ErrInvalidCredentials value itself", err)
 			}
@@ -565,7 +566,7 @@ func TestUnknownUserCostsOneHash(t *testing.T) {
 	for _, tc := range []struct{ name, user string }{{"unknown user", "nobody"}, {"wrong password", "alice"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := computed.Load()
-			_, err := a.Login(ctx, tc.user, "wrong passphrase", latchkey.Client{})
+			_, err := a.Login(ctx, latchkey.LoginRequest{Username: tc.user, Password: "wrong passphrase"})
 			wantErr(t, err, latchkey.ErrInvalidCredentials)
 			if n := computed.Load() - before; n != 1 {
 				t.Fatalf("%d hashes computed, want 1", n)

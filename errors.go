@@ -72,7 +72,10 @@ type Error struct {
 	Detail     string
 	Fields     map[string][]string // per-field messages, for KindInvalid
 	RetryAfter time.Duration       // for KindUnavailable and KindThrottled
-	Err        error               // the cause, if any
+	// CaptchaRequired, on a failed login, says that the next attempt
+	// must carry a captcha response.
+	CaptchaRequired bool
+	Err             error // the cause, if any
 }
 
 func (e *Error) Error() string {

@@ -7,10 +7,62 @@ import (
 	"unicode/utf8"
 )
 
-// Login verifies a username and password and issues a new token. Unknown
-// users, wrong passwords, inactive users and unusable passwords all get
-// ErrInvalidCredentials after the same hashing work.
-func (a *Authenticator) Login(ctx context.Context, username string, pw Password, c Client) (Issued, error) {
+// LoginRequest is one attempt to log in with a password.
+type LoginRequest struct {
+	Username string
+	Password Password
+	// Captcha is the client's captcha response (a provider's token or a
+	// proof-of-work solution); empty when it sent none.
+	Captcha string
+	Client  Client
+}
+
+// Login is the login gate: the one way a password is exchanged for a
+// token, so that no entry point can skip a step. In order:
+//
+//   - the throttle charges the attempt, before anything else: a refused
+//     attempt (ErrThrottled, with RetryAfter) costs no captcha call and
+//     never reaches the password hash;
+//   - when a captcha is needed, it is verified before the password is
+//     looked at, so that a right password is never revealed without one;
+//   - the password is checked: unknown users, wrong passwords, inactive
+//     users and unusable passwords all get ErrInvalidCredentials after
+//     the same hashing work;
+//   - the throttle records the outcome.
+//
+// A failed login whose next attempt needs a captcha gets an
+// ErrInvalidCredentials with CaptchaRequired set. Each decision is logged
+// in one line, without the password.
+func (a *Authenticator) Login(ctx context.Context, req LoginRequest) (Issued, error) {
+	is, err := a.login(ctx, req)
+	a.logLogin(ctx, req, err)
+	return is, err
+}
+
+func (a *Authenticator) login(ctx context.Context, req LoginRequest) (Issued, error) {
+	c := req.Client
+	if err := a.admit(ctx, req.Username, c); err != nil {
+		return Issued{}, err
+	}
+	is, err := a.captchaThenPassword(ctx, req)
+	a.record(ctx, req.Username, c, outcomeOf(err))
+	if errors.Is(err, ErrInvalidCredentials) && a.captchaNeeded(ctx, req.Username, c) {
+		e := *ErrInvalidCredentials
+		e.CaptchaRequired = true
+		return Issued{}, &e
+	}
+	return is, err
+}
+
+func (a *Authenticator) captchaThenPassword(ctx context.Context, req LoginRequest) (Issued, error) {
+	if err := a.checkCaptcha(ctx, req); err != nil {
+		return Issued{}, err
+	}
+	return a.issue(ctx, req.Username, req.Password, req.Client)
+}
+
+// issue verifies a username and password and issues a new token.
+func (a *Authenticator) issue(ctx context.Context, username string, pw Password, c Client) (Issued, error) {
 	if err := checkLoginInput(username, pw); err != nil {
 		return Issued{}, err
 	}

@@ -38,7 +38,7 @@ func BenchmarkLoginFailure(b *testing.B) {
 			before := computed.Load()
 			for b.Loop() {
 				start := time.Now()
-				_, err := a.Login(ctx, bc.user, "wrong passphrase", latchkey.Client{})
+				_, err := a.Login(ctx, latchkey.LoginRequest{Username: bc.user, Password: "wrong passphrase"})
 				took = append(took, time.Since(start))
 				if !errors.Is(err, latchkey.ErrInvalidCredentials) {
 					b.Fatalf("login as %s: %v, want %v", bc.user, err, latchkey.ErrInvalidCredentials)

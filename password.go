@@ -8,8 +8,19 @@ import (
 )
 
 // ChangePassword checks the old password, sets the new one, revokes every
-// token of the user (the caller's too) and issues a new token.
+// token of the user (the caller's too) and issues a new token. The old
+// password passes the login gate's throttle, as a login's does: a stolen
+// token must not guess it without limit.
 func (a *Authenticator) ChangePassword(ctx context.Context, p Principal, old, pw Password, c Client) (Issued, error) {
+	if err := a.admit(ctx, p.User.Username, c); err != nil {
+		return Issued{}, err
+	}
+	is, err := a.changePassword(ctx, p, old, pw, c)
+	a.record(ctx, p.User.Username, c, outcomeOf(err))
+	return is, err
+}
+
+func (a *Authenticator) changePassword(ctx context.Context, p Principal, old, pw Password, c Client) (Issued, error) {
 	switch {
 	case old == "":
 		return Issued{}, InvalidField("old_password", "This field is required.")
@@ -54,14 +65,14 @@ func (a *Authenticator) ChangePassword(ctx context.Context, p Principal, old, pw
 	return Issued{Token: tok, Session: s, User: u}, nil
 }
 
-// ErrWrongPassword is the cause of the error a password change with a
+// errWrongPassword is the cause of the error a password change with a
 // wrong old password gets (an invalid_request naming old_password), so
-// callers can count it as a failed guess.
-var ErrWrongPassword = errors.New("wrong old password")
+// that the throttle counts it as a failed guess.
+var errWrongPassword = errors.New("wrong old password")
 
 func wrongPassword() error {
 	e := InvalidField("old_password", "Wrong password.")
-	e.Err = ErrWrongPassword
+	e.Err = errWrongPassword
 	return e
 }
 

@@ -2,9 +2,73 @@ package latchkey
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 )
+
+// Throttle limits password attempts (throttle.Limiter). The login gate
+// calls Check before a password is hashed, Record exactly once after each
+// attempt Check let through, and FailureCounts to tell whether a captcha
+// is needed.
+type Throttle interface {
+	// Check charges an attempt at username's password from ip. It
+	// returns nil when the attempt may go ahead; a KindThrottled error
+	// (its cause a ThrottleLimit) when a limit refuses it; an Unavailable
+	// error when the counts could not be read. A refused attempt needs no
+	// Record.
+	Check(ctx context.Context, username string, ip netip.Addr) error
+	// Record settles an attempt Check let through. Its error is for the
+	// log: the attempt's outcome stands.
+	Record(ctx context.Context, username string, ip netip.Addr, o Outcome) error
+	// FailureCounts returns the failed attempts counted for username
+	// (from any address) and from ip (for any username).
+	FailureCounts(ctx context.Context, username string, ip netip.Addr) (user, addr int, err error)
+}
+
+// Outcome is how a password attempt that the throttle let through ended.
+type Outcome uint8
+
+const (
+	// OutcomeFailure: the password was checked and was wrong (or the user
+	// is unknown or disabled: whatever answers invalid credentials).
+	OutcomeFailure Outcome = iota
+	// OutcomeSuccess: the password was right.
+	OutcomeSuccess
+	// OutcomeAbandoned: the password was not judged (invalid input, a
+	// captcha refused, an overloaded hasher, a store that failed, a
+	// cancelled request).
+	OutcomeAbandoned
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case OutcomeFailure:
+		return "failure"
+	case OutcomeSuccess:
+		return "success"
+	case OutcomeAbandoned:
+		return "abandoned"
+	}
+	return fmt.Sprintf("outcome(%d)", uint8(o))
+}
+
+// ThrottleLimit names the limit that refused an attempt. It is the cause
+// (Err) of the error Throttle.Check returns, for the log only.
+type ThrottleLimit string
+
+func (l ThrottleLimit) Error() string { return "throttle: " + string(l) }
+
+// ThrottleReason returns the name of the limit that refused an attempt,
+// or "" when err is no refusal by a throttle.
+func ThrottleReason(err error) string {
+	var l ThrottleLimit
+	if errors.As(err, &l) {
+		return string(l)
+	}
+	return ""
+}
 
 // ThrottleStore keeps the counts the login throttle decides from: token
 // buckets and failure counters with an exponential backoff gate, by key.

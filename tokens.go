@@ -143,7 +143,7 @@ func (a *Authenticator) newSession(userID int64, c Client) (Token, Session, erro
 		CreatedAt:  now,
 		LastUsedAt: now,
 		ExpiresAt:  now.Add(a.opt.TokenTTL),
-		IP:         c.IP,
+		IP:         c.IP(),
 		UserAgent:  ua,
 	}, nil
 }

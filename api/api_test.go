@@ -46,6 +46,10 @@ type env struct {
 type envOptions struct {
 	hasher *password.Hasher
 	api    api.Options
+	// The login gate's parts, given to the Authenticator.
+	throttle     latchkey.Throttle
+	captcha      latchkey.CaptchaVerifier
+	captchaAfter int
 }
 
 func newEnv(t testing.TB, eo envOptions) *env {
@@ -68,6 +72,10 @@ func newEnv(t testing.TB, eo envOptions) *env {
 		TokenTTL:      time.Hour,
 		Now:           c.Now,
 		CheckPassword: password.Policy{MinLength: 12}.Check,
+
+		Throttle:             eo.throttle,
+		Captcha:              eo.captcha,
+		CaptchaAfterFailures: eo.captchaAfter,
 	})
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)

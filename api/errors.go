@@ -48,14 +48,9 @@ func status(k latchkey.Kind) int {
 // writeError answers with err as JSON. Internal errors get a generic body
 // and are logged here, once; their cause is never echoed.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	s.writeErrorBody(w, r, err, false)
-}
-
-// writeErrorBody is writeError with the captcha_required flag.
-func (s *server) writeErrorBody(w http.ResponseWriter, r *http.Request, err error, captchaRequired bool) {
 	e := latchkey.AsError(err)
 	code := status(e.Kind)
-	body := errorBody{Code: e.Code, Detail: e.Detail, Fields: e.Fields, CaptchaRequired: captchaRequired}
+	body := errorBody{Code: e.Code, Detail: e.Detail, Fields: e.Fields, CaptchaRequired: e.CaptchaRequired}
 	if code >= 500 {
 		s.log.LogAttrs(r.Context(), logLevel(r, e), "request failed",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),

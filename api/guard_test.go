@@ -61,9 +61,9 @@ func (e *env) loginBody(t testing.TB, hdr map[string]string, body map[string]str
 
 func TestThrottleIP(t *testing.T) {
 	var hashes atomic.Int64
-	e := newEnv(t, envOptions{hasher: countingHasher(&hashes), api: api.Options{
-		Limiter: newLimiter(t, throttle.Config{IP: latchkey.Bucket{Burst: 3, Every: 20 * time.Second}}),
-	}})
+	e := newEnv(t, envOptions{hasher: countingHasher(&hashes),
+		throttle: newLimiter(t, throttle.Config{IP: latchkey.Bucket{Burst: 3, Every: 20 * time.Second}}),
+	})
 	tok, _ := e.login(t, "alice") // one attempt of the burst
 	wrong := map[string]string{"username": "bob", "password": "wrong password"}
 	for range 2 {
@@ -99,10 +99,10 @@ func TestThrottleIP(t *testing.T) {
 }
 
 func TestThrottleTrustedProxy(t *testing.T) {
-	e := newEnv(t, envOptions{api: api.Options{
-		ClientIP: api.ClientIP{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
-		Limiter:  newLimiter(t, throttle.Config{IP: latchkey.Bucket{Burst: 2, Every: time.Minute}}),
-	}})
+	e := newEnv(t, envOptions{
+		api:      api.Options{ClientIP: api.ClientIP{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}},
+		throttle: newLimiter(t, throttle.Config{IP: latchkey.Bucket{Burst: 2, Every: time.Minute}}),
+	})
 	// Behind a trusted proxy, each forwarded client has its own allowance.
 	for i := range 3 {
 		for range 2 {
@@ -125,12 +125,12 @@ func TestThrottleTrustedProxy(t *testing.T) {
 }
 
 func TestThrottlePasswordChange(t *testing.T) {
-	e := newEnv(t, envOptions{api: api.Options{
-		Limiter: newLimiter(t, throttle.Config{
+	e := newEnv(t, envOptions{
+		throttle: newLimiter(t, throttle.Config{
 			IP:      latchkey.Bucket{Burst: 100, Every: time.Second},
 			Backoff: latchkey.Backoff{After: 2, Base: time.Minute, Max: time.Hour},
 		}),
-	}})
+	})
 	tok, _ := e.login(t, "alice")
 	for i := range 2 {
 		r := e.do(t, "POST", "/v1/password", "Bearer "+tok, "", map[string]string{"old_password": "guess " + strconv.Itoa(i), "new_password": "another long passphrase"})
@@ -151,12 +151,12 @@ func powEnv(t *testing.T, after int, hashes *atomic.Int64) (*env, *captcha.PoW) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := api.Options{Captcha: p, Challenges: p, CaptchaAfterFailures: after,
-		ClientIP: api.ClientIP{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}
+	eo := envOptions{hasher: countingHasher(hashes), captcha: p, captchaAfter: after,
+		api: api.Options{Challenges: p, ClientIP: api.ClientIP{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}}
 	if after > 0 {
-		o.Limiter = newLimiter(t, throttle.Config{})
+		eo.throttle = newLimiter(t, throttle.Config{})
 	}
-	return newEnv(t, envOptions{hasher: countingHasher(hashes), api: o}), p
+	return newEnv(t, eo), p
 }
 
 // solved fetches a challenge over HTTP and solves it as the widget does.
@@ -251,7 +251,7 @@ func TestCaptchaUnavailableFailsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, envOptions{api: api.Options{Captcha: v}})
+	e := newEnv(t, envOptions{captcha: v})
 	r := e.loginBody(t, nil, map[string]string{"username": "alice", "password": goodPassword, "g-recaptcha-response": "token"})
 	wantError(t, r, 503, "captcha_unavailable")
 	if r.header.Get("Retry-After") == "" {

@@ -1,15 +1,10 @@
 package api
 
 import (
-	"context"
-	"errors"
-	"log/slog"
 	"net/http"
-	"net/netip"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
-	"github.com/latchkeyhq/latchkey/throttle"
 )
 
 // userJSON is the public shape of a user.
@@ -91,94 +86,32 @@ func (s *server) handleLogin() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		username, pw := v[0], latchkey.Password(v[1])
-		ctx := r.Context()
-		ip, c := s.clientOf(r)
-		// The throttle comes first: a refused attempt costs no captcha
-		// call and never reaches the password hash.
-		if s.opt.Limiter != nil {
-			if err := s.opt.Limiter.Check(ctx, username, ip); err != nil {
-				s.logLogin(r, username, c.IP, err)
-				s.writeError(w, r, err)
-				return
-			}
-		}
-		// Then the captcha, before the password is looked at: a right
-		// password is never revealed without a valid captcha.
-		is, err := func() (latchkey.Issued, error) {
-			if err := s.checkCaptcha(ctx, f, username, ip, c.IP); err != nil {
-				return latchkey.Issued{}, err
-			}
-			return s.auth.Login(ctx, username, pw, c)
-		}()
-		if s.opt.Limiter != nil {
-			if rerr := s.opt.Limiter.Record(ctx, username, ip, throttle.OutcomeOf(err)); rerr != nil {
-				s.log.Warn("throttle: attempt not recorded", "err", rerr)
-			}
-		}
-		s.logLogin(r, username, c.IP, err)
+		is, err := s.auth.Login(r.Context(), latchkey.LoginRequest{
+			Username: v[0],
+			Password: latchkey.Password(v[1]),
+			Captcha:  f.captcha(),
+			Client:   s.clientOf(r),
+		})
 		if err != nil {
-			s.writeErrorBody(w, r, err, errors.Is(err, latchkey.ErrInvalidCredentials) && s.captchaNeeded(ctx, username, ip))
+			s.writeError(w, r, err)
 			return
 		}
 		writeIssued(w, is)
 	})
 }
 
-// logLogin logs one line per login decision: never the password.
-func (s *server) logLogin(r *http.Request, username, ip string, err error) {
-	outcome, reason := "success", ""
-	if err != nil {
-		outcome = latchkey.AsError(err).Code
-		reason = throttle.Reason(err)
-	}
-	s.log.LogAttrs(r.Context(), slog.LevelInfo, "login",
-		slog.String("outcome", outcome), slog.String("username", username),
-		slog.String("ip", ip), slog.String("reason", reason))
-}
-
 // captchaFields are the body fields a captcha response may come in: ours,
 // and those the widgets and the original API post.
 var captchaFields = []string{"captcha", "g_recaptcha_response", "g-recaptcha-response", "h-captcha-response", "cf-turnstile-response", "altcha"}
 
-// maxCaptchaResponse bounds a captcha response; longer ones are refused
-// without a call out.
-const maxCaptchaResponse = 2048
-
-// checkCaptcha verifies the login's captcha response when one is needed.
-func (s *server) checkCaptcha(ctx context.Context, f fields, username string, ip netip.Addr, ipText string) error {
-	if s.opt.Captcha == nil || !s.captchaNeeded(ctx, username, ip) {
-		return nil
-	}
-	var resp string
+// captcha returns the body's captcha response, "" when it has none.
+func (f fields) captcha() string {
 	for _, name := range captchaFields {
 		if v := f.values[name]; v != "" {
-			resp = v
-			break
+			return v
 		}
 	}
-	switch {
-	case resp == "":
-		return latchkey.ErrCaptchaRequired
-	case len(resp) > maxCaptchaResponse:
-		return latchkey.ErrCaptchaInvalid
-	}
-	return s.opt.Captcha.Verify(ctx, resp, ipText)
-}
-
-// captchaNeeded reports whether a login for username from ip must carry a
-// captcha: always, or once enough failures were counted. A count that
-// cannot be read asks for the captcha (fail closed).
-func (s *server) captchaNeeded(ctx context.Context, username string, ip netip.Addr) bool {
-	if s.opt.Captcha == nil {
-		return false
-	}
-	n := s.opt.CaptchaAfterFailures
-	if n <= 0 || s.opt.Limiter == nil {
-		return true
-	}
-	user, addr, err := s.opt.Limiter.FailureCounts(ctx, username, ip)
-	return err != nil || user >= n || addr >= n
+	return ""
 }
 
 func (s *server) handleChallenge() http.Handler {
@@ -226,25 +159,7 @@ func (s *server) handlePassword() authedHandler {
 			s.writeError(w, r, err)
 			return
 		}
-		ctx := r.Context()
-		ip, c := s.clientOf(r)
-		// A stolen token must not guess the old password without limit.
-		if s.opt.Limiter != nil {
-			if err := s.opt.Limiter.Check(ctx, p.User.Username, ip); err != nil {
-				s.writeError(w, r, err)
-				return
-			}
-		}
-		is, err := s.auth.ChangePassword(ctx, p, latchkey.Password(v[0]), latchkey.Password(v[1]), c)
-		if s.opt.Limiter != nil {
-			o := throttle.OutcomeOf(err)
-			if errors.Is(err, latchkey.ErrWrongPassword) {
-				o = throttle.Failure
-			}
-			if rerr := s.opt.Limiter.Record(ctx, p.User.Username, ip, o); rerr != nil {
-				s.log.Warn("throttle: attempt not recorded", "err", rerr)
-			}
-		}
+		is, err := s.auth.ChangePassword(r.Context(), p, latchkey.Password(v[0]), latchkey.Password(v[1]), s.clientOf(r))
 		if err != nil {
 			s.writeError(w, r, err)
 			return

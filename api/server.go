@@ -3,42 +3,24 @@
 package api
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
-	"net/netip"
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/captcha"
-	"github.com/latchkeyhq/latchkey/throttle"
 )
 
 // Options are the server's optional parts. The zero value serves the API
-// with no throttle, no captcha and the peer address as the client's.
+// with the peer address as the client's and no captcha challenges. The
+// throttle and the captcha are the Authenticator's: the login gate.
 type Options struct {
 	// Logger receives internal errors and login decisions; nil discards.
 	Logger *slog.Logger
 	// ClientIP says which proxies' forwarding headers are believed.
 	ClientIP ClientIP
-	// Limiter throttles password guessing on login and password change.
-	Limiter Limiter
-	// Captcha, when set, is checked on login before the password.
-	Captcha latchkey.CaptchaVerifier
-	// CaptchaAfterFailures, when positive, asks for a captcha only once
-	// that many failed logins were seen for the username or the client
-	// address (it needs Limiter, which counts them); 0 asks every time.
-	CaptchaAfterFailures int
 	// Challenges, when set, serves GET /v1/captcha/challenge (the
 	// built-in proof-of-work captcha).
 	Challenges Challenger
-}
-
-// Limiter is the login throttle (throttle.Limiter): Check before the
-// password is hashed, Record once after each attempt Check let through.
-type Limiter interface {
-	Check(ctx context.Context, username string, ip netip.Addr) error
-	Record(ctx context.Context, username string, ip netip.Addr, o throttle.Outcome) error
-	FailureCounts(ctx context.Context, username string, ip netip.Addr) (user, addr int, err error)
 }
 
 // Challenger issues proof-of-work challenges (captcha.PoW).
@@ -103,13 +85,8 @@ func (r *statusRecorder) WriteHeader(code int) {
 	}
 }
 
-// clientOf describes the request's client: its address for the throttle,
-// and what its session records.
-func (s *server) clientOf(r *http.Request) (netip.Addr, latchkey.Client) {
-	ip := s.opt.ClientIP.Of(r)
-	c := latchkey.Client{UserAgent: r.UserAgent()}
-	if ip.IsValid() {
-		c.IP = ip.String()
-	}
-	return ip, c
+// clientOf describes the request's client: its address, for the throttle
+// and the session, and its user agent.
+func (s *server) clientOf(r *http.Request) latchkey.Client {
+	return latchkey.Client{Addr: s.opt.ClientIP.Of(r), UserAgent: r.UserAgent()}
 }

@@ -165,13 +165,13 @@ func TestImportFixtures(t *testing.T) {
 					if f.Password != nil {
 						pw = *f.Password + "x"
 					}
-					if _, err := auth.Login(ctx, name, latchkey.Password(pw), latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidCredentials) {
+					if _, err := auth.Login(ctx, latchkey.LoginRequest{Username: name, Password: latchkey.Password(pw)}); !errors.Is(err, latchkey.ErrInvalidCredentials) {
 						t.Errorf("%s (%s) with a wrong password: %v, want invalid_credentials", name, f.Hasher, err)
 					}
 				}
 				// mallory's unusable hash matches nothing, not even itself.
 				for _, pw := range []string{"", "!", fixtures["mallory"].Encoded, strings.TrimPrefix(fixtures["mallory"].Encoded, "!")} {
-					if _, err := auth.Login(ctx, "mallory", latchkey.Password(pw), latchkey.Client{}); err == nil {
+					if _, err := auth.Login(ctx, latchkey.LoginRequest{Username: "mallory", Password: latchkey.Password(pw)}); err == nil {
 						t.Errorf("mallory logged in with %q", pw)
 					}
 				}
@@ -182,7 +182,7 @@ func TestImportFixtures(t *testing.T) {
 						continue
 					}
 					for i := range 2 {
-						_, err := auth.Login(ctx, name, latchkey.Password(*f.Password), latchkey.Client{})
+						_, err := auth.Login(ctx, latchkey.LoginRequest{Username: name, Password: latchkey.Password(*f.Password)})
 						if !f.Active {
 							if !errors.Is(err, latchkey.ErrInvalidCredentials) {
 								t.Errorf("inactive %s logged in: %v", name, err)
@@ -219,7 +219,7 @@ func TestImportFixtures(t *testing.T) {
 				}
 				for name, f := range fixtures {
 					if f.Password != nil && f.Active {
-						if _, err := auth.Login(ctx, name, latchkey.Password(*f.Password), latchkey.Client{}); err != nil {
+						if _, err := auth.Login(ctx, latchkey.LoginRequest{Username: name, Password: latchkey.Password(*f.Password)}); err != nil {
 							t.Errorf("%s after the third import: %v", name, err)
 						}
 					}

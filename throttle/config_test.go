@@ -136,17 +136,17 @@ func TestThrottled(t *testing.T) {
 		if !errors.Is(e, latchkey.ErrThrottled) {
 			t.Errorf("Throttled(%v) is not ErrThrottled", tt.wait)
 		}
-		if throttle.Reason(e) != "ip_rate" {
-			t.Errorf("Reason(Throttled(%v)) = %q, want ip_rate", tt.wait, throttle.Reason(e))
+		if latchkey.ThrottleReason(e) != "ip_rate" {
+			t.Errorf("Reason(Throttled(%v)) = %q, want ip_rate", tt.wait, latchkey.ThrottleReason(e))
 		}
 		if strings.Contains(e.Detail, "ip_rate") {
 			t.Errorf("Throttled(%v): the limit is in the client's detail %q", tt.wait, e.Detail)
 		}
 	}
-	if r := throttle.Reason(latchkey.ErrInvalidCredentials); r != "" {
+	if r := latchkey.ThrottleReason(latchkey.ErrInvalidCredentials); r != "" {
 		t.Errorf("Reason(invalid credentials) = %q, want none", r)
 	}
-	if r := throttle.Reason(nil); r != "" {
+	if r := latchkey.ThrottleReason(nil); r != "" {
 		t.Errorf("Reason(nil) = %q, want none", r)
 	}
 }

@@ -38,9 +38,9 @@ import (
 	"github.com/latchkeyhq/latchkey"
 )
 
-// Limit names the limit that refused an attempt. It is the cause (Err) of
-// the error Check returns, for the log; Reason extracts it.
-type Limit string
+// Limit names a limit; it is the cause of the error Check returns when
+// that limit refuses an attempt (see latchkey.ThrottleReason).
+type Limit = latchkey.ThrottleLimit
 
 // The limits.
 const (
@@ -50,63 +50,13 @@ const (
 	LimitKnown   Limit = "known_client_failures" // Config.Known
 )
 
-func (l Limit) Error() string { return "throttle: " + string(l) }
-
-// Reason returns the name of the limit that refused an attempt, or "" when
-// err is not a refusal by Check.
-func Reason(err error) string {
-	var l Limit
-	if errors.As(err, &l) {
-		return string(l)
-	}
-	return ""
-}
-
-// Outcome is how an attempt Check let through ended.
-type Outcome uint8
-
-const (
-	// Failure: the password was checked and was wrong (or the user is
-	// unknown or disabled: whatever answers invalid credentials).
-	Failure Outcome = iota
-	// Success: the password was right.
-	Success
-	// Abandoned: the password was not checked (invalid input, an
-	// overloaded hasher, a store that failed, a cancelled request).
-	Abandoned
-)
-
-func (o Outcome) String() string {
-	switch o {
-	case Failure:
-		return "failure"
-	case Success:
-		return "success"
-	case Abandoned:
-		return "abandoned"
-	}
-	return fmt.Sprintf("outcome(%d)", uint8(o))
-}
-
-// OutcomeOf classifies the error of Authenticator.Login: nil is a
-// success, latchkey.ErrInvalidCredentials a failure, anything else an
-// abandoned attempt.
-func OutcomeOf(err error) Outcome {
-	switch {
-	case err == nil:
-		return Success
-	case errors.Is(err, latchkey.ErrInvalidCredentials):
-		return Failure
-	}
-	return Abandoned
-}
-
 // primaryRetry is how long the limiter counts in its fallback after the
 // store failed, before it tries the store again: a store that hangs costs
 // one Timeout per primaryRetry, not one per attempt.
 const primaryRetry = 5 * time.Second
 
-// Limiter applies the limits. It is safe for concurrent use.
+// Limiter applies the limits: the latchkey.Throttle of the login gate.
+// It is safe for concurrent use.
 //
 // When the store fails (Redis down) and a fallback is configured, the
 // limiter counts in the fallback (an in-process memory store) until the
@@ -124,6 +74,8 @@ type Limiter struct {
 	// failure and the recovery each logged once.
 	failing atomic.Bool
 }
+
+var _ latchkey.Throttle = (*Limiter)(nil)
 
 // New returns a limiter counting in store.
 func New(store latchkey.ThrottleStore, cfg Config) (*Limiter, error) {
@@ -211,14 +163,14 @@ func refusal(wait time.Duration, limit Limit) error {
 // Record runs even when ctx is cancelled (a client that hangs up once its
 // password was hashed is still counted), within the limiter's Timeout. Its
 // error is for the log: the attempt's outcome stands.
-func (l *Limiter) Record(ctx context.Context, username string, ip netip.Addr, o Outcome) error {
-	if o > Abandoned {
+func (l *Limiter) Record(ctx context.Context, username string, ip netip.Addr, o latchkey.Outcome) error {
+	if o > latchkey.OutcomeAbandoned {
 		return fmt.Errorf("throttle: record: unknown outcome %v", o)
 	}
 	k := l.keys(username, ip)
 	now := l.cfg.Now()
 	return l.do(context.WithoutCancel(ctx), func(ctx context.Context, s latchkey.ThrottleStore) error {
-		if o == Failure {
+		if o == latchkey.OutcomeFailure {
 			if _, err := s.Add(ctx, k.pair, l.cfg.Backoff, l.cfg.ForgetAfter, now); err != nil {
 				return err
 			}
@@ -236,7 +188,7 @@ func (l *Limiter) Record(ctx context.Context, username string, ip netip.Addr, o 
 		if _, err := s.Take(ctx, key, b, -1, now); err != nil {
 			return err
 		}
-		if o == Abandoned {
+		if o == latchkey.OutcomeAbandoned {
 			return nil
 		}
 		if err := s.Reset(ctx, k.pair); err != nil {

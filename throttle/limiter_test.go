@@ -126,7 +126,7 @@ func loose() throttle.Config {
 }
 
 // mustPass checks that an attempt goes ahead, and records its outcome.
-func mustPass(t *testing.T, l *throttle.Limiter, user string, ip netip.Addr, o throttle.Outcome) {
+func mustPass(t *testing.T, l *throttle.Limiter, user string, ip netip.Addr, o latchkey.Outcome) {
 	t.Helper()
 	if err := l.Check(ctx, user, ip); err != nil {
 		t.Fatalf("Check(%q, %v): %v, want nil", user, ip, err)
@@ -147,7 +147,7 @@ func mustRefuse(t *testing.T, l *throttle.Limiter, user string, ip netip.Addr, l
 	if !errors.As(err, &e) || e.Kind != latchkey.KindThrottled || !errors.Is(err, latchkey.ErrThrottled) {
 		t.Fatalf("Check(%q, %v) = %v, want a throttled error", user, ip, err)
 	}
-	if r := throttle.Reason(err); r != string(limit) {
+	if r := latchkey.ThrottleReason(err); r != string(limit) {
 		t.Fatalf("Check(%q, %v): refused by %q, want %q", user, ip, r, limit)
 	}
 	if wait >= 0 && e.RetryAfter != wait {
@@ -170,21 +170,21 @@ func TestIPRate(t *testing.T) {
 	forEachStore(t, cfg, func(t *testing.T, l *throttle.Limiter, clk *clock) {
 		ip := addr("203.0.113.7")
 		// Whatever the outcome, and whichever the username.
-		outcomes := []throttle.Outcome{throttle.Success, throttle.Failure, throttle.Abandoned}
+		outcomes := []latchkey.Outcome{latchkey.OutcomeSuccess, latchkey.OutcomeFailure, latchkey.OutcomeAbandoned}
 		for i := range 10 {
 			mustPass(t, l, fmt.Sprint("user", i), ip, outcomes[i%3])
 		}
 		mustRefuse(t, l, "user10", ip, throttle.LimitIP, 2*time.Second)
 		mustRefuse(t, l, "user10", ip, throttle.LimitIP, 2*time.Second)
 		// Another address is another client.
-		mustPass(t, l, "user10", addr("203.0.113.8"), throttle.Failure)
+		mustPass(t, l, "user10", addr("203.0.113.8"), latchkey.OutcomeFailure)
 		clk.Advance(2 * time.Second)
-		mustPass(t, l, "user10", ip, throttle.Success)
+		mustPass(t, l, "user10", ip, latchkey.OutcomeSuccess)
 		mustRefuse(t, l, "user11", ip, throttle.LimitIP, 2*time.Second)
 		// A minute restores 30 attempts, but the burst caps them at 10.
 		clk.Advance(time.Minute)
 		for i := range 10 {
-			mustPass(t, l, fmt.Sprint("later", i), ip, throttle.Success)
+			mustPass(t, l, fmt.Sprint("later", i), ip, latchkey.OutcomeSuccess)
 		}
 		mustRefuse(t, l, "later10", ip, throttle.LimitIP, 2*time.Second)
 	})
@@ -195,7 +195,7 @@ func TestRetryAfterRoundedUp(t *testing.T) {
 	cfg.IP = latchkey.Bucket{Burst: 1, Every: 2500 * time.Millisecond}
 	forEachStore(t, cfg, func(t *testing.T, l *throttle.Limiter, clk *clock) {
 		ip := addr("198.51.100.1")
-		mustPass(t, l, "u", ip, throttle.Success)
+		mustPass(t, l, "u", ip, latchkey.OutcomeSuccess)
 		steps := []struct {
 			advance time.Duration
 			want    time.Duration
@@ -218,7 +218,7 @@ func TestRetryAfterRoundedUp(t *testing.T) {
 			}
 		}
 		clk.Advance(time.Millisecond) // 2.5s in all
-		mustPass(t, l, "u", ip, throttle.Success)
+		mustPass(t, l, "u", ip, latchkey.OutcomeSuccess)
 	})
 }
 
@@ -226,31 +226,31 @@ func TestBackoff(t *testing.T) {
 	forEachStore(t, loose(), func(t *testing.T, l *throttle.Limiter, clk *clock) {
 		ip, other := addr("192.0.2.1"), addr("192.0.2.2")
 		for range 5 {
-			mustPass(t, l, "alice", ip, throttle.Failure)
+			mustPass(t, l, "alice", ip, latchkey.OutcomeFailure)
 		}
 		// After the 5th failure, 1s, doubling up to 15 minutes.
 		for n := 5; n < 20; n++ {
 			want := min(time.Second<<(n-5), 15*time.Minute)
 			mustRefuse(t, l, "alice", ip, throttle.LimitBackoff, want)
 			// Another address, and another username, are not delayed.
-			mustPass(t, l, "alice", other, throttle.Abandoned)
-			mustPass(t, l, "bob", ip, throttle.Abandoned)
+			mustPass(t, l, "alice", other, latchkey.OutcomeAbandoned)
+			mustPass(t, l, "bob", ip, latchkey.OutcomeAbandoned)
 			clk.Advance(want - time.Millisecond)
 			mustRefuse(t, l, "alice", ip, throttle.LimitBackoff, time.Second)
 			clk.Advance(time.Millisecond)
-			mustPass(t, l, "alice", ip, throttle.Failure)
+			mustPass(t, l, "alice", ip, latchkey.OutcomeFailure)
 		}
 		// A success ends it: five failures are free again.
 		clk.Advance(15 * time.Minute)
-		mustPass(t, l, "alice", ip, throttle.Success)
+		mustPass(t, l, "alice", ip, latchkey.OutcomeSuccess)
 		for range 5 {
-			mustPass(t, l, "alice", ip, throttle.Failure)
+			mustPass(t, l, "alice", ip, latchkey.OutcomeFailure)
 		}
 		mustRefuse(t, l, "alice", ip, throttle.LimitBackoff, time.Second)
 		// It is forgotten a day after the last failure.
 		clk.Advance(24 * time.Hour)
 		for range 5 {
-			mustPass(t, l, "alice", ip, throttle.Failure)
+			mustPass(t, l, "alice", ip, latchkey.OutcomeFailure)
 		}
 		mustRefuse(t, l, "alice", ip, throttle.LimitBackoff, time.Second)
 	})
@@ -263,13 +263,13 @@ func TestBackoffAbandoned(t *testing.T) {
 		ip := addr("192.0.2.1")
 		for range 6 {
 			clk.Advance(time.Hour)
-			mustPass(t, l, "alice", ip, throttle.Failure)
+			mustPass(t, l, "alice", ip, latchkey.OutcomeFailure)
 		}
 		clk.Advance(2 * time.Second)
-		mustPass(t, l, "alice", ip, throttle.Abandoned)
+		mustPass(t, l, "alice", ip, latchkey.OutcomeAbandoned)
 		mustRefuse(t, l, "alice", ip, throttle.LimitBackoff, 2*time.Second)
 		clk.Advance(2 * time.Second)
-		mustPass(t, l, "alice", ip, throttle.Failure)
+		mustPass(t, l, "alice", ip, latchkey.OutcomeFailure)
 		mustRefuse(t, l, "alice", ip, throttle.LimitBackoff, 4*time.Second)
 	})
 }
@@ -280,33 +280,33 @@ func TestAccountCap(t *testing.T) {
 	cfg.Known = latchkey.Bucket{}   // 10 an hour, burst 10
 	forEachStore(t, cfg, func(t *testing.T, l *throttle.Limiter, clk *clock) {
 		owner := addr("198.51.100.10")
-		mustPass(t, l, "alice", owner, throttle.Success)
+		mustPass(t, l, "alice", owner, latchkey.OutcomeSuccess)
 
 		// A spray: 100 failures, each from another address.
 		for i := range 100 {
-			mustPass(t, l, "alice", nthAddr(i), throttle.Failure)
+			mustPass(t, l, "alice", nthAddr(i), latchkey.OutcomeFailure)
 		}
 		// The account's logins from other addresses are delayed...
 		mustRefuse(t, l, "alice", nthAddr(100), throttle.LimitAccount, 36*time.Second)
 		mustRefuse(t, l, "alice", addr("203.0.113.99"), throttle.LimitAccount, 36*time.Second)
 		// ...not locked: one attempt every 36 seconds.
 		clk.Advance(36 * time.Second)
-		mustPass(t, l, "alice", nthAddr(100), throttle.Failure)
+		mustPass(t, l, "alice", nthAddr(100), latchkey.OutcomeFailure)
 		mustRefuse(t, l, "alice", nthAddr(101), throttle.LimitAccount, 36*time.Second)
 		// The owner, from an address it logged in from, is not delayed.
-		mustPass(t, l, "alice", owner, throttle.Success)
+		mustPass(t, l, "alice", owner, latchkey.OutcomeSuccess)
 		// Nor is another account.
-		mustPass(t, l, "bob", nthAddr(102), throttle.Failure)
+		mustPass(t, l, "bob", nthAddr(102), latchkey.OutcomeFailure)
 		// Successes and abandoned attempts from the spent account's
 		// addresses give their allowance back: they are not failures.
 		clk.Advance(36 * time.Second)
 		for range 3 {
-			mustPass(t, l, "alice", addr("203.0.113.50"), throttle.Abandoned)
+			mustPass(t, l, "alice", addr("203.0.113.50"), latchkey.OutcomeAbandoned)
 		}
 		// An hour later, the allowance is whole again.
 		clk.Advance(time.Hour)
 		for i := range 100 {
-			mustPass(t, l, "alice", nthAddr(200+i), throttle.Failure)
+			mustPass(t, l, "alice", nthAddr(200+i), latchkey.OutcomeFailure)
 		}
 		mustRefuse(t, l, "alice", nthAddr(300), throttle.LimitAccount, 36*time.Second)
 	})
@@ -319,7 +319,7 @@ func TestOwnerNotLockedOut(t *testing.T) {
 	cfg := throttle.Config{} // every default
 	forEachStore(t, cfg, func(t *testing.T, l *throttle.Limiter, clk *clock) {
 		owner, attacker := addr("198.51.100.10"), addr("203.0.113.66")
-		mustPass(t, l, "alice", owner, throttle.Success)
+		mustPass(t, l, "alice", owner, latchkey.OutcomeSuccess)
 
 		failures := 0
 		for failures < 100 {
@@ -327,7 +327,7 @@ func TestOwnerNotLockedOut(t *testing.T) {
 				clk.Advance(retryAfter(t, err))
 				continue
 			}
-			if err := l.Record(ctx, "alice", attacker, throttle.Failure); err != nil {
+			if err := l.Record(ctx, "alice", attacker, latchkey.OutcomeFailure); err != nil {
 				t.Fatal(err)
 			}
 			failures++
@@ -335,7 +335,7 @@ func TestOwnerNotLockedOut(t *testing.T) {
 			if err := l.Check(ctx, "alice", owner); err != nil {
 				t.Fatalf("after %d failures from the attacker: the owner is refused: %v", failures, err)
 			}
-			if err := l.Record(ctx, "alice", owner, throttle.Success); err != nil {
+			if err := l.Record(ctx, "alice", owner, latchkey.OutcomeSuccess); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -344,31 +344,31 @@ func TestOwnerNotLockedOut(t *testing.T) {
 		for i := 0; ; i++ {
 			err := l.Check(ctx, "alice", nthAddr(i))
 			if err != nil {
-				if r := throttle.Reason(err); r != string(throttle.LimitAccount) {
+				if r := latchkey.ThrottleReason(err); r != string(throttle.LimitAccount) {
 					t.Fatalf("spray: refused by %s, want %s", r, throttle.LimitAccount)
 				}
 				break
 			}
-			l.Record(ctx, "alice", nthAddr(i), throttle.Failure)
+			l.Record(ctx, "alice", nthAddr(i), latchkey.OutcomeFailure)
 			if i > 1000 {
 				t.Fatal("a spray from 1000 addresses is not capped")
 			}
 		}
 		// ...and the owner still logs in.
-		mustPass(t, l, "alice", owner, throttle.Success)
+		mustPass(t, l, "alice", owner, latchkey.OutcomeSuccess)
 		// The owner's allowance is its own: the attacker, from elsewhere,
 		// cannot spend it; from the owner's address (a shared NAT, say) it
 		// gets 10 failures an hour.
 		failures = 0
 		for failures < 10 {
 			if err := l.Check(ctx, "alice", owner); err != nil {
-				if r := throttle.Reason(err); r == string(throttle.LimitKnown) {
+				if r := latchkey.ThrottleReason(err); r == string(throttle.LimitKnown) {
 					t.Fatalf("failure %d from the owner's address: refused by %s", failures+1, r)
 				}
 				clk.Advance(retryAfter(t, err))
 				continue
 			}
-			l.Record(ctx, "alice", owner, throttle.Failure)
+			l.Record(ctx, "alice", owner, latchkey.OutcomeFailure)
 			failures++
 		}
 		mustRefuse(t, l, "alice", owner, throttle.LimitKnown, -1)
@@ -387,9 +387,9 @@ func TestUnknownLikeKnown(t *testing.T) {
 				ip := nthAddr(base + i%7)
 				err := l.Check(ctx, user, ip)
 				if err == nil {
-					l.Record(ctx, user, ip, throttle.Failure)
+					l.Record(ctx, user, ip, latchkey.OutcomeFailure)
 				}
-				got = append(got, fmt.Sprintf("%s %v", throttle.Reason(err), latchkey.AsError(err).RetryAfter))
+				got = append(got, fmt.Sprintf("%s %v", latchkey.ThrottleReason(err), latchkey.AsError(err).RetryAfter))
 				clk.Advance(700 * time.Millisecond)
 			}
 			return got
@@ -412,10 +412,10 @@ func TestUsernameFolded(t *testing.T) {
 		ip := addr("192.0.2.9")
 		// K (U+212A KELVIN SIGN) folds to k.
 		for _, u := range []string{"Kate", "kate", "KATE", "\u212Aate", "kAtE"} {
-			mustPass(t, l, u, ip, throttle.Failure)
+			mustPass(t, l, u, ip, latchkey.OutcomeFailure)
 		}
 		mustRefuse(t, l, "kate", ip, throttle.LimitBackoff, time.Second)
-		mustPass(t, l, "kate2", ip, throttle.Failure)
+		mustPass(t, l, "kate2", ip, latchkey.OutcomeFailure)
 		n, _, err := l.FailureCounts(ctx, "KATE", ip)
 		if err != nil || n != 5 {
 			t.Fatalf("FailureCounts(KATE) = %d, %v; want 5", n, err)
@@ -428,17 +428,17 @@ func TestIPv6Network(t *testing.T) {
 	cfg.IP = latchkey.Bucket{Burst: 2, Every: time.Minute}
 	forEachStore(t, cfg, func(t *testing.T, l *throttle.Limiter, clk *clock) {
 		// One /64 is one client.
-		mustPass(t, l, "a", addr("2001:db8:1:2::1"), throttle.Success)
-		mustPass(t, l, "b", addr("2001:db8:1:2:ffff::9"), throttle.Success)
+		mustPass(t, l, "a", addr("2001:db8:1:2::1"), latchkey.OutcomeSuccess)
+		mustPass(t, l, "b", addr("2001:db8:1:2:ffff::9"), latchkey.OutcomeSuccess)
 		mustRefuse(t, l, "c", addr("2001:db8:1:2:abcd::1"), throttle.LimitIP, time.Minute)
-		mustPass(t, l, "c", addr("2001:db8:1:3::1"), throttle.Success)
+		mustPass(t, l, "c", addr("2001:db8:1:3::1"), latchkey.OutcomeSuccess)
 		// An IPv4 address is one client, however written.
-		mustPass(t, l, "a", addr("192.0.2.1"), throttle.Success)
-		mustPass(t, l, "b", addr("::ffff:192.0.2.1"), throttle.Success)
+		mustPass(t, l, "a", addr("192.0.2.1"), latchkey.OutcomeSuccess)
+		mustPass(t, l, "b", addr("::ffff:192.0.2.1"), latchkey.OutcomeSuccess)
 		mustRefuse(t, l, "c", addr("192.0.2.1"), throttle.LimitIP, time.Minute)
 		// An unknown address is one shared client.
-		mustPass(t, l, "a", netip.Addr{}, throttle.Success)
-		mustPass(t, l, "b", netip.Addr{}, throttle.Success)
+		mustPass(t, l, "a", netip.Addr{}, latchkey.OutcomeSuccess)
+		mustPass(t, l, "b", netip.Addr{}, latchkey.OutcomeSuccess)
 		mustRefuse(t, l, "c", netip.Addr{}, throttle.LimitIP, time.Minute)
 	})
 }
@@ -454,20 +454,20 @@ func TestFailureCounts(t *testing.T) {
 			}
 		}
 		check("alice", a, 0, 0)
-		mustPass(t, l, "alice", a, throttle.Failure)
-		mustPass(t, l, "alice", b, throttle.Failure)
-		mustPass(t, l, "bob", a, throttle.Failure)
-		mustPass(t, l, "bob", a, throttle.Abandoned)
+		mustPass(t, l, "alice", a, latchkey.OutcomeFailure)
+		mustPass(t, l, "alice", b, latchkey.OutcomeFailure)
+		mustPass(t, l, "bob", a, latchkey.OutcomeFailure)
+		mustPass(t, l, "bob", a, latchkey.OutcomeAbandoned)
 		check("alice", a, 2, 2)
 		check("alice", b, 2, 1)
 		check("bob", b, 1, 1)
 		check("carol", a, 0, 2)
 		// Successes do not reset them...
-		mustPass(t, l, "alice", a, throttle.Success)
+		mustPass(t, l, "alice", a, latchkey.OutcomeSuccess)
 		check("alice", a, 2, 2)
 		// ...time does, a day after the last failure.
 		clk.Advance(23 * time.Hour)
-		mustPass(t, l, "alice", b, throttle.Failure)
+		mustPass(t, l, "alice", b, latchkey.OutcomeFailure)
 		clk.Advance(time.Hour)
 		check("alice", a, 3, 0)
 		clk.Advance(23 * time.Hour)
@@ -508,7 +508,7 @@ func TestConcurrentBackoff(t *testing.T) {
 	forEachStore(t, loose(), func(t *testing.T, l *throttle.Limiter, clk *clock) {
 		ip := addr("192.0.2.1")
 		for range 5 {
-			mustPass(t, l, "bob", ip, throttle.Failure)
+			mustPass(t, l, "bob", ip, latchkey.OutcomeFailure)
 		}
 		clk.Advance(time.Second)
 		if n := concurrently(l, 20, func(int) string { return "bob" }, func(int) netip.Addr { return ip }); n != 1 {
@@ -528,7 +528,7 @@ func TestRecordAfterCancel(t *testing.T) {
 				t.Fatal(err)
 			}
 			cancel()
-			if err := l.Record(c, "alice", ip, throttle.Failure); err != nil {
+			if err := l.Record(c, "alice", ip, latchkey.OutcomeFailure); err != nil {
 				t.Fatalf("Record with a cancelled context: %v", err)
 			}
 		}
@@ -551,7 +551,7 @@ func TestMemoryBounded(t *testing.T) {
 		a[4], a[5] = byte(i>>8), byte(i)
 		ip := netip.AddrFrom16(a)
 		if l.Check(ctx, user, ip) == nil {
-			l.Record(ctx, user, ip, throttle.Failure)
+			l.Record(ctx, user, ip, latchkey.OutcomeFailure)
 		}
 		if n := s.Len(); n > max {
 			t.Fatalf("after %d attempts: %d entries, want at most %d", i+1, n, max)
@@ -605,11 +605,11 @@ func TestFallback(t *testing.T) {
 		// Limits still apply, counted in this process.
 		ip := addr("192.0.2.1")
 		for range 5 {
-			mustPass(t, l, "alice", ip, throttle.Failure)
+			mustPass(t, l, "alice", ip, latchkey.OutcomeFailure)
 		}
 		mustRefuse(t, l, "alice", ip, throttle.LimitBackoff, time.Second)
 		clk.Advance(10 * time.Second) // the store is tried again, and fails again
-		mustPass(t, l, "alice", ip, throttle.Failure)
+		mustPass(t, l, "alice", ip, latchkey.OutcomeFailure)
 		mustRefuse(t, l, "alice", ip, throttle.LimitBackoff, 2*time.Second)
 		if u, _, err := l.FailureCounts(ctx, "alice", ip); err != nil || u != 6 {
 			t.Fatalf("FailureCounts = %d, %v; want 6", u, err)
@@ -660,7 +660,7 @@ func TestFallback(t *testing.T) {
 		}
 		ip := addr("192.0.2.1")
 		for range 5 {
-			mustPass(t, l, "alice", ip, throttle.Failure)
+			mustPass(t, l, "alice", ip, latchkey.OutcomeFailure)
 		}
 		mustRefuse(t, l, "alice", ip, throttle.LimitBackoff, time.Second)
 	})
@@ -677,7 +677,7 @@ func TestFallback(t *testing.T) {
 		if k := latchkey.ErrorKind(err); k != latchkey.KindUnavailable {
 			t.Fatalf("Check on a store that fails, without fallback: %v (kind %v), want unavailable", err, k)
 		}
-		if err := l.Record(ctx, "alice", ip, throttle.Failure); latchkey.ErrorKind(err) != latchkey.KindUnavailable {
+		if err := l.Record(ctx, "alice", ip, latchkey.OutcomeFailure); latchkey.ErrorKind(err) != latchkey.KindUnavailable {
 			t.Fatalf("Record: %v, want unavailable", err)
 		}
 		if _, _, err := l.FailureCounts(ctx, "alice", ip); latchkey.ErrorKind(err) != latchkey.KindUnavailable {
@@ -707,18 +707,18 @@ func TestFallback(t *testing.T) {
 		primary.down.Store(true)
 		for range 5 {
 			clk.Advance(10 * time.Second)
-			mustPass(t, l, "alice", ip, throttle.Failure)
+			mustPass(t, l, "alice", ip, latchkey.OutcomeFailure)
 		}
 		mustRefuse(t, l, "alice", ip, throttle.LimitBackoff, time.Second)
 		primary.down.Store(false)
 		clk.Advance(10 * time.Second)
 		// Back on the store, which did not see the failures.
-		mustPass(t, l, "alice", ip, throttle.Failure)
+		mustPass(t, l, "alice", ip, latchkey.OutcomeFailure)
 		primary.down.Store(true)
-		mustPass(t, l, "bob", ip, throttle.Failure)
+		mustPass(t, l, "bob", ip, latchkey.OutcomeFailure)
 		primary.down.Store(false)
 		clk.Advance(10 * time.Second)
-		mustPass(t, l, "bob", ip, throttle.Failure)
+		mustPass(t, l, "bob", ip, latchkey.OutcomeFailure)
 
 		mu.Lock()
 		out := logs.String()
@@ -739,31 +739,14 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
-func TestOutcomeOf(t *testing.T) {
-	tests := []struct {
-		err  error
-		want throttle.Outcome
-	}{
-		{nil, throttle.Success},
-		{latchkey.ErrInvalidCredentials, throttle.Failure},
-		{fmt.Errorf("login: %w", latchkey.ErrInvalidCredentials), throttle.Failure},
-		{latchkey.ErrOverloaded, throttle.Abandoned},
-		{latchkey.Unavailable(errors.New("db down")), throttle.Abandoned},
-		{latchkey.InvalidField("username", "This field is required."), throttle.Abandoned},
-		{context.Canceled, throttle.Abandoned},
-	}
-	for _, tt := range tests {
-		if got := throttle.OutcomeOf(tt.err); got != tt.want {
-			t.Errorf("OutcomeOf(%v) = %v, want %v", tt.err, got, tt.want)
-		}
-	}
+func TestRecordUnknownOutcome(t *testing.T) {
 	// An outcome Record does not know is the caller's bug, not a store
 	// failure: no fallback, no 503.
 	l, err := throttle.New(memory.New(memory.Options{}), throttle.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = l.Record(ctx, "alice", addr("192.0.2.1"), throttle.Outcome(9))
+	err = l.Record(ctx, "alice", addr("192.0.2.1"), latchkey.Outcome(9))
 	if err == nil || latchkey.ErrorKind(err) == latchkey.KindUnavailable {
 		t.Errorf("Record(outcome 9) = %v, want a plain error", err)
 	}

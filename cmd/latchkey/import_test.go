@@ -88,17 +88,17 @@ func TestImportDjango(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			auth := newAuthenticator(cfg, st, memory.New(memory.Options{MaxEntries: 100}), nil)
+			auth := newAuthenticator(cfg, st, memory.New(memory.Options{MaxEntries: 100}), nil, latchkey.Options{})
 			for _, user := range []string{"alice", "judy"} {
 				f := fixtures[user]
-				if _, err := auth.Login(t.Context(), user, latchkey.Password(*f.Password), latchkey.Client{}); err != nil {
+				if _, err := auth.Login(t.Context(), latchkey.LoginRequest{Username: user, Password: latchkey.Password(*f.Password)}); err != nil {
 					t.Errorf("login of %s: %v", user, err)
 				}
 				if p, err := auth.Authenticate(t.Context(), *f.Token); err != nil || p.User.Username != user {
 					t.Errorf("token of %s: %v", user, err)
 				}
 			}
-			if _, err := auth.Login(t.Context(), "leo", latchkey.Password(*fixtures["leo"].Password), latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidCredentials) {
+			if _, err := auth.Login(t.Context(), latchkey.LoginRequest{Username: "leo", Password: latchkey.Password(*fixtures["leo"].Password)}); !errors.Is(err, latchkey.ErrInvalidCredentials) {
 				t.Errorf("inactive leo: %v", err)
 			}
 		})

@@ -62,17 +62,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return usageError{fmt.Sprintf("trusted-proxies: %v", err)}
 	}
 	after, _ := cfg.captchaAfter()
-	auth := newAuthenticator(cfg, store, b.cache, log)
+	auth := newAuthenticator(cfg, store, b.cache, log, latchkey.Options{
+		Throttle:             limiter,
+		Captcha:              verifier,
+		CaptchaAfterFailures: after,
+	})
 	if err := auth.Start(ctx); err != nil {
 		return err
 	}
 	handler := api.NewServer(auth, api.Options{
-		Logger:               log,
-		ClientIP:             api.ClientIP{Trusted: proxies},
-		Limiter:              limiter,
-		Captcha:              verifier,
-		CaptchaAfterFailures: after,
-		Challenges:           challenges,
+		Logger:     log,
+		ClientIP:   api.ClientIP{Trusted: proxies},
+		Challenges: challenges,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -152,7 +153,9 @@ func openStore(ctx context.Context, cfg *Config, migrate bool) (store, error) {
 	return st, nil
 }
 
-func newAuthenticator(cfg *Config, store latchkey.Store, cache latchkey.Cache, log *slog.Logger) *latchkey.Authenticator {
+// newAuthenticator builds the Authenticator of the settings; gate holds
+// the login gate's parts (throttle and captcha), which only serve has.
+func newAuthenticator(cfg *Config, store latchkey.Store, cache latchkey.Cache, log *slog.Logger, gate latchkey.Options) *latchkey.Authenticator {
 	hasher := password.New(password.Options{
 		// Hashes imported from Django verify until the next login
 		// replaces them with argon2id.
@@ -161,14 +164,14 @@ func newAuthenticator(cfg *Config, store latchkey.Store, cache latchkey.Cache, l
 		QueueTimeout:  cfg.HashQueueTimeout,
 	})
 	policy := password.Policy{MinLength: cfg.PasswordMinLength}
-	return latchkey.NewAuthenticator(store, cache, hasher, latchkey.Options{
-		TokenTTL:      cfg.TokenTTL,
-		IdleTimeout:   cfg.IdleTimeout,
-		SyncInterval:  cfg.SyncInterval,
-		MaxStaleness:  cfg.CacheMaxStaleness,
-		CheckPassword: policy.Check,
-		Logger:        log,
-	})
+	opt := gate
+	opt.TokenTTL = cfg.TokenTTL
+	opt.IdleTimeout = cfg.IdleTimeout
+	opt.SyncInterval = cfg.SyncInterval
+	opt.MaxStaleness = cfg.CacheMaxStaleness
+	opt.CheckPassword = policy.Check
+	opt.Logger = log
+	return latchkey.NewAuthenticator(store, cache, hasher, opt)
 }
 
 // redactURL drops a password from a database URL before it is logged.

@@ -91,7 +91,7 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer closeCache()
-	auth := newAuthenticator(cfg, store, cache, log)
+	auth := newAuthenticator(cfg, store, cache, log, latchkey.Options{})
 
 	switch sub {
 	case "add":

@@ -1,0 +1,90 @@
+package latchkey
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+)
+
+// The steps of the login gate (Login, and the old password of
+// ChangePassword) besides the password check: the throttle before it and
+// after it, and the captcha.
+
+// MaxCaptchaResponse bounds a captcha response, in bytes; a longer one is
+// refused as invalid without a call to the provider.
+const MaxCaptchaResponse = 2048
+
+// admit charges a password attempt for username from c to the throttle.
+// A refusal needs no record.
+func (a *Authenticator) admit(ctx context.Context, username string, c Client) error {
+	if a.opt.Throttle == nil {
+		return nil
+	}
+	return a.opt.Throttle.Check(ctx, username, c.Addr)
+}
+
+// record settles with the throttle an attempt that admit let through. Its
+// failure is only logged: the attempt's outcome stands.
+func (a *Authenticator) record(ctx context.Context, username string, c Client, o Outcome) {
+	if a.opt.Throttle == nil {
+		return
+	}
+	if err := a.opt.Throttle.Record(ctx, username, c.Addr, o); err != nil {
+		a.opt.Logger.Warn("throttle: attempt not recorded", "err", err)
+	}
+}
+
+// outcomeOf classifies the error of a password check: nil is a success,
+// ErrInvalidCredentials or a wrong old password a failure, anything else
+// (invalid input, a captcha refused, an overloaded hasher, a store that
+// failed) an attempt abandoned before the password was judged.
+func outcomeOf(err error) Outcome {
+	switch {
+	case err == nil:
+		return OutcomeSuccess
+	case errors.Is(err, ErrInvalidCredentials), errors.Is(err, errWrongPassword):
+		return OutcomeFailure
+	}
+	return OutcomeAbandoned
+}
+
+// checkCaptcha verifies the login's captcha response when one is needed.
+func (a *Authenticator) checkCaptcha(ctx context.Context, req LoginRequest) error {
+	if !a.captchaNeeded(ctx, req.Username, req.Client) {
+		return nil
+	}
+	switch {
+	case req.Captcha == "":
+		return ErrCaptchaRequired
+	case len(req.Captcha) > MaxCaptchaResponse:
+		return ErrCaptchaInvalid
+	}
+	return a.opt.Captcha.Verify(ctx, req.Captcha, req.Client.IP())
+}
+
+// captchaNeeded reports whether a login for username from c must carry a
+// captcha: always, or once enough failures were counted. A count that
+// cannot be read asks for the captcha (fail closed).
+func (a *Authenticator) captchaNeeded(ctx context.Context, username string, c Client) bool {
+	if a.opt.Captcha == nil {
+		return false
+	}
+	n := a.opt.CaptchaAfterFailures
+	if n <= 0 || a.opt.Throttle == nil {
+		return true
+	}
+	user, addr, err := a.opt.Throttle.FailureCounts(ctx, username, c.Addr)
+	return err != nil || user >= n || addr >= n
+}
+
+// logLogin logs one line per login decision: never the password.
+func (a *Authenticator) logLogin(ctx context.Context, req LoginRequest, err error) {
+	outcome, reason := "success", ""
+	if err != nil {
+		outcome = AsError(err).Code
+		reason = ThrottleReason(err)
+	}
+	a.opt.Logger.LogAttrs(ctx, slog.LevelInfo, "login",
+		slog.String("outcome", outcome), slog.String("username", req.Username),
+		slog.String("ip", req.Client.IP()), slog.String("reason", reason))
+}
