@@ -88,7 +88,7 @@ func (a *Authenticator) SetUserPassword(ctx context.Context, username string, pw
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
-	a.evict(ctx, u.ID, ds...)
+	a.invalidate(ctx, Invalidation{Sessions: ds, Users: []int64{u.ID}})
 	return nil
 }
 
@@ -103,7 +103,7 @@ func (a *Authenticator) SetUserActive(ctx context.Context, username string, acti
 	if err != nil {
 		return fmt.Errorf("set active: %w", err)
 	}
-	a.evict(ctx, u.ID, ds...)
+	a.invalidate(ctx, Invalidation{Sessions: ds, Users: []int64{u.ID}})
 	return nil
 }
 

@@ -57,8 +57,8 @@ type Authenticator struct {
 	hasher PasswordHasher
 	opt    Options
 
-	// gen counts evictions. A fill from the store that overlaps an
-	// eviction is undone, so that a revoked token never re-enters the
+	// gen counts invalidations. A fill from the store that overlaps an
+	// invalidation is undone, so that a revoked token never re-enters the
 	// cache from a read that started before the revocation.
 	gen atomic.Uint64
 	// synced is when the change feed was last read completely (unix ns).

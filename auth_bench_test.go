@@ -56,7 +56,7 @@ func BenchmarkAuthenticateMiss(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		f.cache.DeleteSessions(ctx, is.Session.Digest)
+		f.cache.Invalidate(ctx, latchkey.Invalidation{Sessions: []latchkey.Digest{is.Session.Digest}})
 		if _, err := f.auth.Authenticate(ctx, tok); err != nil {
 			b.Fatal(err)
 		}

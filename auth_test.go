@@ -575,26 +575,36 @@ func TestUnknownUserCostsOneHash(t *testing.T) {
 	}
 }
 
-// replaySpy records, for each eviction it sees, whether its context was
-// marked latchkey.Replayed.
-type replaySpy struct {
+// invalidationSpy records the invalidations a cache is given.
+type invalidationSpy struct {
 	latchkey.Cache
-	mu       sync.Mutex
-	replayed []bool
+	mu   sync.Mutex
+	seen []latchkey.Invalidation
 }
 
-func (s *replaySpy) DeleteSessions(ctx context.Context, ds ...latchkey.Digest) error {
+func (s *invalidationSpy) Invalidate(ctx context.Context, inv latchkey.Invalidation) error {
 	s.mu.Lock()
-	s.replayed = append(s.replayed, latchkey.IsReplayed(ctx))
+	s.seen = append(s.seen, inv)
 	s.mu.Unlock()
-	return s.Cache.DeleteSessions(ctx, ds...)
+	return s.Cache.Invalidate(ctx, inv)
 }
 
-func (s *replaySpy) take() []bool {
+// take returns the invalidations seen since the last take.
+func (s *invalidationSpy) take() []latchkey.Invalidation {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.replayed
-	s.replayed = nil
+	r := s.seen
+	s.seen = nil
+	return r
+}
+
+// replays returns, for each invalidation seen since the last take,
+// whether it was marked a replay.
+func (s *invalidationSpy) replays() []bool {
+	var r []bool
+	for _, inv := range s.take() {
+		r = append(r, inv.Replay)
+	}
 	return r
 }
 
@@ -607,7 +617,7 @@ func TestSyncEvictionsAreReplayed(t *testing.T) {
 	f.addUser(t, "alice")
 	is := f.login(t, "alice")
 
-	spy := &replaySpy{Cache: memory.New(memory.Options{Now: f.clock.Now})}
+	spy := &invalidationSpy{Cache: memory.New(memory.Options{Now: f.clock.Now})}
 	other := latchkey.NewAuthenticator(openStore(t, f.path), spy, cheapHasher(t), latchkey.Options{Now: f.clock.Now})
 	if err := other.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -619,7 +629,7 @@ func TestSyncEvictionsAreReplayed(t *testing.T) {
 	if err := other.Logout(ctx, p, latchkey.LogoutLocal); err != nil {
 		t.Fatal(err)
 	}
-	if got := spy.take(); len(got) == 0 || slices.Contains(got, true) {
+	if got := spy.replays(); len(got) == 0 || slices.Contains(got, true) {
 		t.Fatalf("logout's evictions marked replayed: %v, want some, none replayed", got)
 	}
 
@@ -634,7 +644,78 @@ func TestSyncEvictionsAreReplayed(t *testing.T) {
 	if err := other.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := spy.take(); len(got) == 0 || slices.Contains(got, false) {
+	if got := spy.replays(); len(got) == 0 || slices.Contains(got, false) {
 		t.Fatalf("the change feed's evictions marked replayed: %v, want some, all replayed", got)
 	}
+}
+
+// TestRevocationIsOneInvalidation: each revocation reaches the cache as
+// one invalidation naming everything it revoked, so that a shared cache
+// announces it once: a logout names its session, a password change every
+// session of the user and the user, a disable the same.
+func TestRevocationIsOneInvalidation(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	spy := &invalidationSpy{Cache: memory.New(memory.Options{Now: c.Now})}
+	a := latchkey.NewAuthenticator(openStore(t, filepath.Join(t.TempDir(), "latchkey.db")), spy, cheapHasher(t), latchkey.Options{Now: c.Now})
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AddUser(ctx, latchkey.NewUser{Username: "alice"}, pw); err != nil {
+		t.Fatal(err)
+	}
+	login := func() latchkey.Principal {
+		t.Helper()
+		is, err := a.Login(ctx, latchkey.LoginRequest{Username: "alice", Password: pw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := a.Authenticate(ctx, is.Token.Reveal())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	one := func(what string, wantSessions int, wantUser bool) latchkey.Invalidation {
+		t.Helper()
+		got := spy.take()
+		if len(got) != 1 {
+			t.Fatalf("%s: %d invalidations %+v, want 1", what, len(got), got)
+		}
+		inv := got[0]
+		if len(inv.Sessions) != wantSessions || (len(inv.Users) == 1) != wantUser || inv.All || inv.Replay {
+			t.Fatalf("%s: invalidation %+v, want %d sessions, user %v", what, inv, wantSessions, wantUser)
+		}
+		return inv
+	}
+
+	p := login()
+	one("login (last_login changed)", 0, true)
+	other := login()
+	spy.take()
+	if err := a.Logout(ctx, p, latchkey.LogoutLocal); err != nil {
+		t.Fatal(err)
+	}
+	if inv := one("logout", 1, false); inv.Sessions[0] != p.Digest {
+		t.Fatal("logout invalidated another session")
+	}
+	p = login()
+	spy.take()
+	if _, err := a.ChangePassword(ctx, p, pw, "another long passphrase", latchkey.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	// Both sessions, the caller's named twice (revoked, and the caller's).
+	if inv := one("password change", 3, true); !slices.Contains(inv.Sessions, other.Digest) || !slices.Contains(inv.Sessions, p.Digest) {
+		t.Fatalf("password change did not name both sessions: %+v", inv)
+	}
+	if err := a.SetUserPassword(ctx, "alice", pw); err != nil {
+		t.Fatal(err)
+	}
+	one("administrator's password change", 1, true)
+	login()
+	spy.take()
+	if err := a.SetUserActive(ctx, "alice", false); err != nil {
+		t.Fatal(err)
+	}
+	one("disable", 1, true)
 }

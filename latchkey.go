@@ -157,6 +157,29 @@ type Store interface {
 // ErrChangesLost reports a gap in a change feed read.
 var ErrChangesLost = &Error{Kind: KindInternal, Code: "changes_lost", Detail: "change feed entries were pruned"}
 
+// Invalidation names cached entries that must not be served again:
+// revoked sessions by digest, changed users by id, or everything. A
+// revocation is one Invalidation, applied to the cache once, so that a
+// cache shared by several processes announces it to them once.
+type Invalidation struct {
+	Sessions []Digest
+	Users    []int64
+	// All drops every entry (the change feed lost entries: anything may
+	// have changed).
+	All bool
+	// Replay marks an invalidation replayed from the store's change feed.
+	// Every process that shares a cache reads the feed and replays the
+	// same changes itself, and the process that made a change announced
+	// it already: a shared cache applies a replay without announcing it
+	// again, and without waiting for its announcement to come back.
+	Replay bool
+}
+
+// Empty reports whether inv names nothing.
+func (inv Invalidation) Empty() bool {
+	return !inv.All && len(inv.Sessions) == 0 && len(inv.Users) == 0
+}
+
 // Cache holds authenticated sessions by digest and users by id, so that a
 // token check costs no store query. Entries are bounded in number, and a
 // session entry is never returned after its ExpiresAt.
@@ -166,15 +189,16 @@ type Cache interface {
 	// TouchSession moves an existing entry's LastUsedAt forward; it never
 	// creates an entry.
 	TouchSession(ctx context.Context, d Digest, at time.Time) error
-	DeleteSessions(ctx context.Context, ds ...Digest) error
 
 	// User returns a cached user. Cached users carry no password hash.
 	User(ctx context.Context, id int64) (User, bool, error)
 	PutUser(ctx context.Context, u User) error
-	DeleteUser(ctx context.Context, id int64) error
 
-	// Purge drops every entry.
-	Purge(ctx context.Context) error
+	// Invalidate drops what inv names. A cache shared by several
+	// processes also announces it to the others, unless inv.Replay. Once
+	// it returns, this process is never served what inv named, even when
+	// a shared backend could not be reached (see cache/redis).
+	Invalidate(ctx context.Context, inv Invalidation) error
 	Ping(ctx context.Context) error
 }
 
@@ -189,20 +213,4 @@ type PasswordHasher interface {
 	// algorithm). An empty or unusable encoded hash costs the same time as
 	// a real check and never matches.
 	Verify(ctx context.Context, pw Password, encoded string) (ok, rehash bool, err error)
-}
-
-type replayKey struct{}
-
-// Replayed marks ctx as carrying evictions that replay the store's change
-// feed. Every process that shares a cache reads the feed and replays the
-// same changes, and the process that made a change announced it already, so
-// a shared cache deletes its entries but need not announce them again.
-func Replayed(ctx context.Context) context.Context {
-	return context.WithValue(ctx, replayKey{}, true)
-}
-
-// IsReplayed reports whether ctx was marked by Replayed.
-func IsReplayed(ctx context.Context) bool {
-	v, _ := ctx.Value(replayKey{}).(bool)
-	return v
 }

@@ -103,7 +103,7 @@ func (a *Authenticator) issue(ctx context.Context, username string, pw Password,
 	u.LastLogin = s.CreatedAt
 	u.PasswordHash = ""
 	// The user record changed (last login): drop the stale copy first.
-	a.evict(ctx, u.ID)
+	a.invalidate(ctx, Invalidation{Users: []int64{u.ID}})
 	a.fill(ctx, gen+1, s.Digest, s.Cached(), u)
 	return Issued{Token: tok, Session: s, User: u}, nil
 }

@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// Sync reads the store's change feed and evicts what other processes
-// changed. It is called by Run; tests call it to step the feed.
+// Sync reads the store's change feed and invalidates what other processes
+// changed: one replayed Invalidation per batch of entries. It is called by
+// Run; tests call it to step the feed.
 func (a *Authenticator) Sync(ctx context.Context) error {
 	const batch = 1000
 	for {
@@ -16,7 +17,7 @@ func (a *Authenticator) Sync(ctx context.Context) error {
 		cs, err := a.store.Changes(ctx, after, batch)
 		if errors.Is(err, ErrChangesLost) {
 			a.gen.Add(1)
-			if err := a.cache.Purge(ctx); err != nil {
+			if err := a.cache.Invalidate(ctx, Invalidation{All: true}); err != nil {
 				return fmt.Errorf("sync: purge: %w", err)
 			}
 			last, err := a.store.LastChange(ctx)
@@ -29,18 +30,15 @@ func (a *Authenticator) Sync(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("sync: %w", err)
 		}
-		var ds []Digest
-		rctx := Replayed(ctx)
+		inv := Invalidation{Replay: true}
 		for _, c := range cs {
 			if c.Session {
-				ds = append(ds, c.Digest)
+				inv.Sessions = append(inv.Sessions, c.Digest)
 			} else {
-				a.evict(rctx, c.UserID)
+				inv.Users = append(inv.Users, c.UserID)
 			}
 		}
-		if len(ds) > 0 {
-			a.evict(rctx, 0, ds...)
-		}
+		a.invalidate(ctx, inv)
 		if len(cs) > 0 {
 			a.seq.Store(cs[len(cs)-1].Seq)
 		}

@@ -70,25 +70,20 @@ func (a *Authenticator) fill(ctx context.Context, gen uint64, d Digest, cs Cache
 		a.opt.Logger.Warn("cache: put session", "err", err)
 	}
 	if a.gen.Load() != gen {
-		a.evict(ctx, u.ID, d)
+		a.invalidate(ctx, Invalidation{Sessions: []Digest{d}, Users: []int64{u.ID}})
 	}
 }
 
-// evict removes revoked sessions and a changed user from the cache.
-// userID 0 evicts no user.
-func (a *Authenticator) evict(ctx context.Context, userID int64, ds ...Digest) {
-	// A revocation must reach the cache even if the client hung up.
-	ctx = context.WithoutCancel(ctx)
-	a.gen.Add(1)
-	if len(ds) > 0 {
-		if err := a.cache.DeleteSessions(ctx, ds...); err != nil {
-			a.opt.Logger.Error("cache: delete sessions", "err", err)
-		}
+// invalidate drops revoked sessions and changed users from the cache: one
+// Invalidation, applied once, whatever it names. It reaches the cache even
+// when the client hung up.
+func (a *Authenticator) invalidate(ctx context.Context, inv Invalidation) {
+	if inv.Empty() {
+		return
 	}
-	if userID != 0 {
-		if err := a.cache.DeleteUser(ctx, userID); err != nil {
-			a.opt.Logger.Error("cache: delete user", "err", err)
-		}
+	a.gen.Add(1)
+	if err := a.cache.Invalidate(context.WithoutCancel(ctx), inv); err != nil {
+		a.opt.Logger.Error("cache: invalidate", "err", err)
 	}
 }
 
@@ -180,7 +175,7 @@ func (a *Authenticator) Logout(ctx context.Context, p Principal, scope LogoutSco
 	if err != nil {
 		return Unavailable(fmt.Errorf("logout: %w", err))
 	}
-	a.evict(ctx, 0, ds...)
+	a.invalidate(ctx, Invalidation{Sessions: ds})
 	return nil
 }
 
@@ -202,6 +197,6 @@ func (a *Authenticator) RevokeSession(ctx context.Context, p Principal, id strin
 	if err != nil {
 		return Unavailable(fmt.Errorf("revoke session: %w", err))
 	}
-	a.evict(ctx, 0, d)
+	a.invalidate(ctx, Invalidation{Sessions: []Digest{d}})
 	return nil
 }

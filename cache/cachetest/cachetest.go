@@ -51,11 +51,13 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) latchkey.Ca
 		{"PutSessionExpired", testPutSessionExpired},
 		{"PutSessionOverwrites", testPutSessionOverwrites},
 		{"TouchSession", testTouchSession},
-		{"DeleteSessions", testDeleteSessions},
+		{"InvalidateSessions", testInvalidateSessions},
 		{"UserRoundTrip", testUserRoundTrip},
 		{"PutUserOverwrites", testPutUserOverwrites},
-		{"DeleteUser", testDeleteUser},
-		{"Purge", testPurge},
+		{"InvalidateUsers", testInvalidateUsers},
+		{"InvalidateBoth", testInvalidateBoth},
+		{"InvalidateReplay", testInvalidateReplay},
+		{"InvalidateAll", testInvalidateAll},
 		{"Ping", testPing},
 		{"Concurrent", testConcurrent},
 	}
@@ -401,9 +403,7 @@ func testTouchSession(t *testing.T, open Open) {
 	t.Run("deleted", func(t *testing.T) {
 		d := digest(t, "")
 		mustPutSession(t, c, d, base)
-		if err := c.DeleteSessions(t.Context(), d); err != nil {
-			t.Fatalf("DeleteSessions: %v", err)
-		}
+		invalidate(t, c, latchkey.Invalidation{Sessions: []latchkey.Digest{d}})
 		if err := c.TouchSession(t.Context(), d, now); err != nil {
 			t.Fatalf("TouchSession: %v", err)
 		}
@@ -411,7 +411,15 @@ func testTouchSession(t *testing.T, open Open) {
 	})
 }
 
-func testDeleteSessions(t *testing.T, open Open) {
+// invalidate applies inv and fails t on an error.
+func invalidate(t *testing.T, c latchkey.Cache, inv latchkey.Invalidation) {
+	t.Helper()
+	if err := c.Invalidate(t.Context(), inv); err != nil {
+		t.Fatalf("Invalidate(%d sessions, %d users, all %v): %v", len(inv.Sessions), len(inv.Users), inv.All, err)
+	}
+}
+
+func testInvalidateSessions(t *testing.T, open Open) {
 	c, clk := setup(t, open)
 	now := clk.Now()
 	var ds [4]latchkey.Digest
@@ -421,9 +429,7 @@ func testDeleteSessions(t *testing.T, open Open) {
 	}
 	del := func(ds ...latchkey.Digest) {
 		t.Helper()
-		if err := c.DeleteSessions(t.Context(), ds...); err != nil {
-			t.Fatalf("DeleteSessions(%d digests): %v", len(ds), err)
-		}
+		invalidate(t, c, latchkey.Invalidation{Sessions: ds})
 	}
 	del(ds[0], digest(t, "unknown 1"), ds[2], digest(t, "unknown 2"))
 	mustMissSession(t, c, ds[0])
@@ -543,7 +549,7 @@ func testPutUserOverwrites(t *testing.T, open Open) {
 	}
 }
 
-func testDeleteUser(t *testing.T, open Open) {
+func testInvalidateUsers(t *testing.T, open Open) {
 	c, clk := setup(t, open)
 	now := clk.Now()
 	for id := int64(1); id <= 2; id++ {
@@ -551,9 +557,7 @@ func testDeleteUser(t *testing.T, open Open) {
 	}
 	del := func(id int64) {
 		t.Helper()
-		if err := c.DeleteUser(t.Context(), id); err != nil {
-			t.Fatalf("DeleteUser(%d): %v", id, err)
-		}
+		invalidate(t, c, latchkey.Invalidation{Users: []int64{id}})
 	}
 	del(1)
 	mustMissUser(t, c, 1)
@@ -563,20 +567,56 @@ func testDeleteUser(t *testing.T, open Open) {
 	mustUser(t, c, 2)
 }
 
-func testPurge(t *testing.T, open Open) {
+// testInvalidateBoth: one invalidation naming sessions and users (a
+// password change) drops them all, and nothing else.
+func testInvalidateBoth(t *testing.T, open Open) {
 	c, clk := setup(t, open)
 	now := clk.Now()
-	if err := c.Purge(t.Context()); err != nil {
-		t.Fatalf("Purge of an empty cache: %v", err)
+	var ds [3]latchkey.Digest
+	for i := range ds {
+		ds[i] = digest(t, fmt.Sprint(i))
+		mustPutSession(t, c, ds[i], session(fmt.Sprintf("both%018d", i), int64(i+1), now))
+		mustPutUser(t, c, latchkey.User{ID: int64(i + 1), Username: fmt.Sprint("user", i), Active: true, DateJoined: now})
 	}
+	invalidate(t, c, latchkey.Invalidation{Sessions: ds[:2], Users: []int64{1, 3}})
+	mustMissSession(t, c, ds[0])
+	mustMissSession(t, c, ds[1])
+	mustSession(t, c, ds[2])
+	mustMissUser(t, c, 1)
+	mustUser(t, c, 2)
+	mustMissUser(t, c, 3)
+}
+
+// testInvalidateReplay: a replayed invalidation drops its entries here
+// exactly as an announced one does; only what is told to other processes
+// may differ.
+func testInvalidateReplay(t *testing.T, open Open) {
+	c, clk := setup(t, open)
+	now := clk.Now()
+	d, kept := digest(t, "replayed"), digest(t, "kept")
+	mustPutSession(t, c, d, session("replayedreplayedreplay", 1, now))
+	mustPutSession(t, c, kept, session("keptkeptkeptkeptkeptke", 2, now))
+	mustPutUser(t, c, latchkey.User{ID: 1, Username: "replayed", Active: true, DateJoined: now})
+	invalidate(t, c, latchkey.Invalidation{Sessions: []latchkey.Digest{d}, Users: []int64{1}, Replay: true})
+	mustMissSession(t, c, d)
+	mustMissUser(t, c, 1)
+	mustSession(t, c, kept)
+}
+
+func testInvalidateAll(t *testing.T, open Open) {
+	c, clk := setup(t, open)
+	now := clk.Now()
+	purge := func() {
+		t.Helper()
+		invalidate(t, c, latchkey.Invalidation{All: true})
+	}
+	purge() // an empty cache
 	const n = 10
 	for i := range n {
 		mustPutSession(t, c, digest(t, fmt.Sprint(i)), session(fmt.Sprintf("purge%017d", i), int64(i+1), now))
 		mustPutUser(t, c, latchkey.User{ID: int64(i + 1), Username: fmt.Sprint("user", i), Active: true, DateJoined: now})
 	}
-	if err := c.Purge(t.Context()); err != nil {
-		t.Fatalf("Purge: %v", err)
-	}
+	purge()
 	for i := range n {
 		mustMissSession(t, c, digest(t, fmt.Sprint(i)))
 		mustMissUser(t, c, int64(i+1))
@@ -585,7 +625,7 @@ func testPurge(t *testing.T, open Open) {
 	s := session("afterpurgeafterpurge00", 1, now)
 	mustPutSession(t, c, digest(t, "after"), s)
 	if diff := sessionDiff(mustSession(t, c, digest(t, "after")), s); diff != "" {
-		t.Errorf("Session after Purge and PutSession:%s", diff)
+		t.Errorf("Session after invalidating all and PutSession:%s", diff)
 	}
 	mustPutUser(t, c, latchkey.User{ID: 1, Username: "after", DateJoined: now})
 	mustUser(t, c, 1)
@@ -659,7 +699,7 @@ func testConcurrent(t *testing.T, open Open) {
 				case 4:
 					err = c.TouchSession(ctx, ds[i], now.Add(time.Duration(j)*time.Microsecond))
 				case 5:
-					err = c.DeleteSessions(ctx, ds[i], ds[(i+1)%nDigests])
+					err = c.Invalidate(ctx, latchkey.Invalidation{Sessions: []latchkey.Digest{ds[i], ds[(i+1)%nDigests]}})
 				case 6:
 					var got latchkey.User
 					var ok bool
@@ -675,11 +715,11 @@ func testConcurrent(t *testing.T, open Open) {
 				case 7:
 					err = c.PutUser(ctx, us[id])
 				case 8:
-					err = c.DeleteUser(ctx, int64(id))
+					err = c.Invalidate(ctx, latchkey.Invalidation{Users: []int64{int64(id)}})
 				case 9:
 					clk.Advance(time.Microsecond)
 					if j%100 == 99 {
-						err = c.Purge(ctx)
+						err = c.Invalidate(ctx, latchkey.Invalidation{All: true})
 					} else {
 						_, _, err = c.Session(ctx, ds[i])
 					}

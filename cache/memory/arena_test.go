@@ -28,8 +28,8 @@ func TestArenaChurn(t *testing.T) {
 	for round := range 200 {
 		for i := range 64 {
 			if (i+round)%7 == 0 {
-				c.DeleteSessions(ctx, digest(i))
-				c.DeleteUser(ctx, int64(i+1))
+				c.Invalidate(ctx, latchkey.Invalidation{Sessions: []latchkey.Digest{digest(i)}})
+				c.Invalidate(ctx, latchkey.Invalidation{Users: []int64{int64(i + 1)}})
 				delete(want, i)
 				continue
 			}

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/cache/guardtest"
 	"github.com/latchkeyhq/latchkey/cache/memory"
-	"github.com/latchkeyhq/latchkey/captcha/guardtest"
 )
 
 func TestClaims(t *testing.T) {

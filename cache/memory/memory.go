@@ -301,12 +301,25 @@ func (c *Cache) TouchSession(_ context.Context, d latchkey.Digest, at time.Time)
 	return nil
 }
 
-// DeleteSessions drops the entries of ds; unknown digests are ignored.
-func (c *Cache) DeleteSessions(_ context.Context, ds ...latchkey.Digest) error {
-	for _, d := range ds {
+// Invalidate drops the entries inv names; unknown ones are ignored. With
+// inv.All it drops every entry and gives back the memory the tables had
+// grown to. Nothing is shared, so there is nobody to announce it to.
+func (c *Cache) Invalidate(_ context.Context, inv latchkey.Invalidation) error {
+	if inv.All {
+		c.purge()
+		return nil
+	}
+	for _, d := range inv.Sessions {
 		sh := c.sessionShard(d)
 		sh.mu.Lock()
 		sh.t.delete(sessionHash(d), d)
+		sh.mu.Unlock()
+	}
+	for _, id := range inv.Users {
+		h := userHash(id)
+		sh := &c.users[h&c.mask]
+		sh.mu.Lock()
+		sh.t.delete(h, id)
 		sh.mu.Unlock()
 	}
 	return nil
@@ -377,19 +390,9 @@ func (c *Cache) PutUser(_ context.Context, u latchkey.User) error {
 	return nil
 }
 
-// DeleteUser drops the entry of id, if any.
-func (c *Cache) DeleteUser(_ context.Context, id int64) error {
-	h := userHash(id)
-	sh := &c.users[h&c.mask]
-	sh.mu.Lock()
-	sh.t.delete(h, id)
-	sh.mu.Unlock()
-	return nil
-}
-
-// Purge drops every entry and gives back the memory the tables had grown
+// purge drops every entry and gives back the memory the tables had grown
 // to.
-func (c *Cache) Purge(_ context.Context) error {
+func (c *Cache) purge() {
 	for i := range c.sessions {
 		sh := &c.sessions[i]
 		sh.mu.Lock()
@@ -405,7 +408,6 @@ func (c *Cache) Purge(_ context.Context) error {
 		sh.a = arena{}
 		sh.mu.Unlock()
 	}
-	return nil
 }
 
 // Ping reports that the cache answers, which it always does.

@@ -153,11 +153,11 @@ func TestBound(t *testing.T) {
 					case 0:
 						clk.Advance(time.Millisecond)
 					case 1:
-						c.DeleteSessions(ctx, key(i-1), key(i-2))
+						c.Invalidate(ctx, latchkey.Invalidation{Sessions: []latchkey.Digest{key(i - 1), key(i - 2)}})
 					case 2:
 						c.TouchSession(ctx, key(i-1), now.Add(time.Second))
 					case 3:
-						c.DeleteUser(ctx, int64(i-3))
+						c.Invalidate(ctx, latchkey.Invalidation{Users: []int64{int64(i - 3)}})
 					}
 				}
 			})
@@ -231,7 +231,7 @@ func TestPurgeKeepsBound(t *testing.T) {
 	for i := range uint64(100) {
 		c.PutSession(ctx, key(i), session(i, clk.Now()))
 		if i == 50 {
-			c.Purge(ctx)
+			c.Invalidate(ctx, latchkey.Invalidation{All: true})
 		}
 	}
 	if s, _ := c.Len(); s != 10 {

@@ -121,78 +121,116 @@ func decodeUser(id int64, b []byte) (latchkey.User, error) {
 	return u, nil
 }
 
-// Invalidation is what DeleteSessions, DeleteUser and Purge announce on
-// the cache's Channel, so that caches in other processes drop their copies
-// (see cache/tiered). Exactly one of its fields is set.
-type Invalidation struct {
-	All      bool // Purge: drop everything
-	Sessions []latchkey.Digest
-	Users    []int64
-}
-
-// Invalidation messages: one kind byte, then fixed-size keys end to end.
+// Invalidation messages, announced on the cache's channel so that caches
+// in other processes drop their copies (see cache/tiered): one kind byte,
+// then fixed-size fields end to end. One invalidation is one message.
+//
+// Kinds are append-only. A receiver that does not know a kind, or cannot
+// parse a message, must assume it named anything and drop everything:
+// that is what every version has done, so that a node still running the
+// previous version during a rolling upgrade purges its local layer on a
+// kind it does not know rather than ignore it. The kinds the first
+// version knew ('a', 's', 'u') are still sent for the invalidations they
+// can say, so that such a node drops exactly those entries.
 const (
-	invalidateAll      = 'a'
-	invalidateSessions = 's'
-	invalidateUsers    = 'u'
+	invalidateAll      = 'a' // nothing follows
+	invalidateSessions = 's' // digests
+	invalidateUsers    = 'u' // user ids, 8 bytes each, big-endian
+	// invalidateBoth (since the second version) is sessions and users in
+	// one message: a 4-byte big-endian count of digests, the digests,
+	// then the user ids.
+	invalidateBoth = 'b'
 )
 
-func encodeInvalidation(inv Invalidation) string {
-	switch {
-	case inv.All:
+const digestSize = len(latchkey.Digest{})
+
+// encodeInvalidation returns the message for inv, which names something.
+func encodeInvalidation(inv latchkey.Invalidation) string {
+	if inv.All {
 		return string(rune(invalidateAll))
-	case len(inv.Sessions) > 0:
-		b := make([]byte, 0, 1+len(inv.Sessions)*len(latchkey.Digest{}))
-		b = append(b, invalidateSessions)
-		for _, d := range inv.Sessions {
-			b = append(b, d[:]...)
-		}
-		return string(b)
-	default:
-		b := make([]byte, 0, 1+8*len(inv.Users))
-		b = append(b, invalidateUsers)
-		for _, id := range inv.Users {
-			b = binary.BigEndian.AppendUint64(b, uint64(id))
-		}
-		return string(b)
 	}
+	b := make([]byte, 0, 1+4+len(inv.Sessions)*digestSize+8*len(inv.Users))
+	switch {
+	case len(inv.Users) == 0:
+		b = append(b, invalidateSessions)
+	case len(inv.Sessions) == 0:
+		b = append(b, invalidateUsers)
+	default:
+		b = append(b, invalidateBoth)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(inv.Sessions)))
+	}
+	for _, d := range inv.Sessions {
+		b = append(b, d[:]...)
+	}
+	for _, id := range inv.Users {
+		b = binary.BigEndian.AppendUint64(b, uint64(id))
+	}
+	return string(b)
 }
 
-// ParseInvalidation decodes a message received on the cache's Channel. A
-// receiver that cannot parse a message must assume it named anything, and
-// drop everything.
-func ParseInvalidation(msg string) (Invalidation, error) {
+// errMalformedInvalidation reports a message parseInvalidation cannot
+// read; the receiver must then drop everything.
+var errMalformedInvalidation = errors.New("redis: malformed invalidation")
+
+// parseInvalidation decodes a message received on the cache's channel.
+func parseInvalidation(msg string) (latchkey.Invalidation, error) {
 	if msg == "" {
-		return Invalidation{}, errors.New("redis: empty invalidation")
+		return latchkey.Invalidation{}, errMalformedInvalidation
 	}
 	body := msg[1:]
 	switch msg[0] {
 	case invalidateAll:
-		if body != "" {
-			break
+		if body == "" {
+			return latchkey.Invalidation{All: true}, nil
 		}
-		return Invalidation{All: true}, nil
 	case invalidateSessions:
-		const size = len(latchkey.Digest{})
-		if body == "" || len(body)%size != 0 {
-			break
+		if ds, ok := parseDigests(body); ok && len(ds) > 0 {
+			return latchkey.Invalidation{Sessions: ds}, nil
 		}
-		ds := make([]latchkey.Digest, len(body)/size)
-		for i := range ds {
-			copy(ds[i][:], body[i*size:])
-		}
-		return Invalidation{Sessions: ds}, nil
 	case invalidateUsers:
-		if body == "" || len(body)%8 != 0 {
+		if ids, ok := parseIDs(body); ok && len(ids) > 0 {
+			return latchkey.Invalidation{Users: ids}, nil
+		}
+	case invalidateBoth:
+		if len(body) < 4 {
 			break
 		}
-		ids := make([]int64, len(body)/8)
-		for i := range ids {
-			ids[i] = int64(binary.BigEndian.Uint64([]byte(body[i*8 : i*8+8])))
+		n := uint64(binary.BigEndian.Uint32([]byte(body[:4])))
+		body = body[4:]
+		if n == 0 || n*uint64(digestSize) >= uint64(len(body)) {
+			break
 		}
-		return Invalidation{Users: ids}, nil
+		ds, ok1 := parseDigests(body[:n*uint64(digestSize)])
+		ids, ok2 := parseIDs(body[n*uint64(digestSize):])
+		if ok1 && ok2 {
+			return latchkey.Invalidation{Sessions: ds, Users: ids}, nil
+		}
 	}
-	return Invalidation{}, errors.New("redis: malformed invalidation")
+	return latchkey.Invalidation{}, errMalformedInvalidation
+}
+
+// parseDigests reads digests end to end.
+func parseDigests(b string) ([]latchkey.Digest, bool) {
+	if len(b)%digestSize != 0 {
+		return nil, false
+	}
+	ds := make([]latchkey.Digest, len(b)/digestSize)
+	for i := range ds {
+		copy(ds[i][:], b[i*digestSize:])
+	}
+	return ds, true
+}
+
+// parseIDs reads 8-byte big-endian user ids end to end.
+func parseIDs(b string) ([]int64, bool) {
+	if len(b)%8 != 0 {
+		return nil, false
+	}
+	ids := make([]int64, len(b)/8)
+	for i := range ids {
+		ids[i] = int64(binary.BigEndian.Uint64([]byte(b[i*8 : i*8+8])))
+	}
+	return ids, true
 }
 
 // expireAtMillis rounds t down to the millisecond, for PXAT: an entry then

@@ -141,29 +141,21 @@ func FuzzUserCodec(f *testing.F) {
 
 func FuzzParseInvalidation(f *testing.F) {
 	d := latchkey.Digest{1, 2, 3}
-	f.Add(encodeInvalidation(Invalidation{All: true}))
-	f.Add(encodeInvalidation(Invalidation{Sessions: []latchkey.Digest{d, {}}}))
-	f.Add(encodeInvalidation(Invalidation{Users: []int64{1, math.MaxInt64, -1}}))
+	f.Add(encodeInvalidation(latchkey.Invalidation{All: true}))
+	f.Add(encodeInvalidation(latchkey.Invalidation{Sessions: []latchkey.Digest{d, {}}}))
+	f.Add(encodeInvalidation(latchkey.Invalidation{Users: []int64{1, math.MaxInt64, -1}}))
+	f.Add(encodeInvalidation(latchkey.Invalidation{Sessions: []latchkey.Digest{d}, Users: []int64{7, 8}}))
 	f.Add("")
 	f.Add("s")
+	f.Add("b\x00\x00\x00\x01")
 	f.Add("x")
 	f.Fuzz(func(t *testing.T, msg string) {
-		inv, err := ParseInvalidation(msg)
+		inv, err := parseInvalidation(msg)
 		if err != nil {
 			return
 		}
-		n := 0
-		if inv.All {
-			n++
-		}
-		if len(inv.Sessions) > 0 {
-			n++
-		}
-		if len(inv.Users) > 0 {
-			n++
-		}
-		if n != 1 {
-			t.Fatalf("ParseInvalidation(%q) = %+v: want exactly one field set", msg, inv)
+		if inv.Empty() || inv.Replay || inv.All && (len(inv.Sessions) > 0 || len(inv.Users) > 0) {
+			t.Fatalf("parseInvalidation(%q) = %+v: want All alone, or sessions and users", msg, inv)
 		}
 		if got := encodeInvalidation(inv); got != msg {
 			t.Fatalf("encode(parse(%q)) = %q", msg, got)

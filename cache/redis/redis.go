@@ -1,26 +1,27 @@
 // Package redis is the shared token cache: sessions by token digest and
 // users by id, kept in Redis so that every latchkey process that shares a
-// database also shares what it has authenticated. On its own it costs a
+// database also shares what it has authenticated. Beside the cache it
+// keeps the shared replay guard (Claims), and it opens the one Redis
+// client a node hands to both and to the throttle store (NewClient). On its own it costs a
 // round trip per lookup; cache/tiered puts an in-process layer in front of
 // it, kept coherent by the invalidations this package publishes.
 //
 // A session entry expires in Redis at its ExpiresAt (PEXPIREAT, rounded
 // down), so that no entry outlives its token, and is also checked against
 // the injected clock on every read. Users expire after Options.UserTTL and
-// never carry a password hash. Keys live under Options.Prefix, which Purge
-// respects: it never flushes anything else.
+// never carry a password hash. Keys live under Options.Prefix, which an
+// invalidation of all entries respects: it never flushes anything else.
 //
-// Revocation must not be lost to a Redis outage: a delete that fails is
-// remembered (bounded; past the bound, a purge is owed instead), reads of
-// what it named answer "miss" on this process, and it is retried until
-// Redis takes it. That is why DeleteSessions, DeleteUser and Purge return
-// nil when Redis is down: what they promise, that the entries are not
-// served again, holds. Failures are logged once per outage, not per call.
+// Revocation must not be lost to a Redis outage: an invalidation that
+// fails is remembered (bounded; past the bound, a purge is owed instead),
+// reads of what it named answer "miss" on this process, and it is retried
+// until Redis takes it. That is why Invalidate returns nil when Redis is
+// down: what it promises, that the entries are not served again, holds.
+// Failures are logged once per outage, not per call.
 package redis
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -37,15 +38,16 @@ import (
 	"github.com/latchkeyhq/latchkey"
 )
 
-// Defaults for Options and for the client Open makes.
+// Defaults for Options and for the client NewClient makes.
 const (
 	DefaultPrefix  = "latchkey:"
 	DefaultUserTTL = time.Hour
 	DefaultTimeout = 250 * time.Millisecond
 	DefaultMaxOwed = 100_000
 
-	// DefaultPoolSize bounds the connections Open's client keeps and
-	// opens: a cache call holds one for a single round trip.
+	// DefaultPoolSize bounds the connections NewClient's client keeps and
+	// opens: a cache, throttle or claim call holds one for a single round
+	// trip.
 	DefaultPoolSize = 16
 )
 
@@ -73,10 +75,9 @@ type Options struct {
 }
 
 // Cache is a latchkey.Cache in Redis. It is safe for use by many
-// goroutines; create it with New or Open.
+// goroutines; create it with New.
 type Cache struct {
 	client  goredis.UniversalClient
-	owned   bool // Close closes client
 	prefix  string
 	channel string
 	opt     Options
@@ -88,7 +89,7 @@ var _ latchkey.Cache = (*Cache)(nil)
 
 // New returns a cache over client, which the caller keeps and closes. The
 // client should bound its pool and set ContextTimeoutEnabled, so that the
-// per-call Timeout reaches the socket; Open does both.
+// per-call Timeout reaches the socket; NewClient's does both.
 func New(client goredis.UniversalClient, opts Options) *Cache {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
@@ -119,13 +120,17 @@ func New(client goredis.UniversalClient, opts Options) *Cache {
 	return c
 }
 
-// Open connects to the Redis at url (redis://[user:password@]host:port/db,
-// rediss:// for TLS, or unix://) and returns a cache that owns the client.
-// Settings the URL leaves out (go-redis query parameters such as
-// pool_size, dial_timeout, read_timeout) take bounded defaults: a pool of
-// at most DefaultPoolSize connections, 1 s to dial, 500 ms to read or
-// write, no retries. Open does not connect; the first call does.
-func Open(rawURL string, opts Options) (*Cache, error) {
+// NewClient returns a client of the Redis at rawURL
+// (redis://[user:password@]host:port/db, rediss:// for TLS, or unix://),
+// for a node to open once and hand to every part that uses Redis: the
+// token cache (New), the replay guard (NewClaims) and the throttle store
+// (throttle/redis). Settings the URL leaves out (go-redis query parameters
+// such as pool_size, dial_timeout, read_timeout) take bounded defaults: a
+// pool of at most DefaultPoolSize connections, 1 s to dial, 500 ms to read
+// or write, no retries, and context deadlines honoured. Its errors never
+// show the URL's password. It does not connect; the first call does, so
+// that a Redis down at start is an outage like any other.
+func NewClient(rawURL string) (*goredis.Client, error) {
 	o, err := goredis.ParseURL(rawURL)
 	if err != nil {
 		// url.Error quotes the URL, password included: keep only the cause.
@@ -133,12 +138,10 @@ func Open(rawURL string, opts Options) (*Cache, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("redis: open: %w", err)
+		return nil, fmt.Errorf("redis: %w", err)
 	}
 	configure(o)
-	c := New(goredis.NewClient(o), opts)
-	c.owned = true
-	return c, nil
+	return goredis.NewClient(o), nil
 }
 
 // configure fills in what a URL left unset with bounded, short settings.
@@ -178,22 +181,11 @@ func configure(o *goredis.Options) {
 	o.ContextTimeoutEnabled = true
 }
 
-// Close releases the client if Open made it.
-func (c *Cache) Close() error {
-	if !c.owned {
-		return nil
-	}
-	return c.client.Close()
-}
-
-// Client returns the Redis client, for subscribing to Channel.
-func (c *Cache) Client() goredis.UniversalClient { return c.client }
-
 // Prefix returns the key namespace.
 func (c *Cache) Prefix() string { return c.prefix }
 
-// Channel returns the pub/sub channel on which DeleteSessions, DeleteUser
-// and Purge announce what they removed (see ParseInvalidation).
+// Channel returns the pub/sub channel on which Invalidate announces what
+// it removed (see Subscribe).
 func (c *Cache) Channel() string { return c.channel }
 
 // Now returns the time on the cache's clock.
@@ -309,70 +301,78 @@ func (c *Cache) TouchSession(ctx context.Context, d latchkey.Digest, at time.Tim
 	return nil
 }
 
-// maxBatch bounds the keys one delete pipeline and one invalidation
-// message carry.
+// maxBatch bounds the keys one delete pipeline carries.
 const maxBatch = 1000
 
-// DeleteSessions drops the entries of ds and announces them on Channel.
-// If Redis cannot take the delete, it is owed: retried later, and until
-// then the entries read as misses here.
-func (c *Cache) DeleteSessions(ctx context.Context, ds ...latchkey.Digest) error {
-	for len(ds) > 0 {
-		n := min(len(ds), maxBatch)
-		batch := ds[:n]
-		ds = ds[n:]
-		keys := make([]string, len(batch))
-		for i, d := range batch {
-			keys[i] = c.sessionKey(d)
-		}
-		if err := c.invalidate(ctx, keys, Invalidation{Sessions: batch}); err != nil {
-			c.failed(ctx, "delete sessions", err)
-			c.owed.addSessions(batch)
-		}
+// Invalidate drops the entries inv names and, unless inv.Replay, announces
+// inv on Channel, in one message whatever it names. With inv.All it drops
+// every session and user entry under the prefix (SCAN and UNLINK; never
+// FLUSHDB); claims are kept. If Redis cannot take it, it is owed: retried
+// later, and until then what it named reads as a miss here.
+func (c *Cache) Invalidate(ctx context.Context, inv latchkey.Invalidation) error {
+	if inv.Empty() {
+		return nil
+	}
+	if err := c.invalidate(ctx, inv); err != nil {
+		c.failed(ctx, "invalidate", err)
+		c.owed.add(inv)
 	}
 	return nil
 }
 
-// DeleteUser drops the entry of id and announces it on Channel; a delete
-// Redis cannot take is owed, as in DeleteSessions.
-func (c *Cache) DeleteUser(ctx context.Context, id int64) error {
-	if err := c.invalidate(ctx, []string{c.userKey(id)}, Invalidation{Users: []int64{id}}); err != nil {
-		c.failed(ctx, "delete user", err)
-		c.owed.addUser(id)
-	}
-	return nil
-}
-
-// invalidate removes keys, then publishes inv: in that order, so that a
-// process that drops its copy on the message and reads again finds the
-// keys gone. It does not publish what ctx marks as latchkey.Replayed.
-func (c *Cache) invalidate(ctx context.Context, keys []string, inv Invalidation) error {
-	cctx, cancel := c.call(ctx)
-	defer cancel()
-	if len(keys) == 1 {
-		if err := c.client.Unlink(cctx, keys[0]).Err(); err != nil {
-			return err
-		}
-	} else if len(keys) > 1 {
-		// One command per key, so that a cluster client can route each.
-		_, err := c.client.Pipelined(cctx, func(p goredis.Pipeliner) error {
-			for _, k := range keys {
-				p.Unlink(cctx, k)
+// invalidate removes the keys inv names, then publishes inv: in that
+// order, so that a process that drops its copy on the message and reads
+// again finds the keys gone. A replay is not published: every process
+// replays the change feed itself.
+func (c *Cache) invalidate(ctx context.Context, inv latchkey.Invalidation) error {
+	if inv.All {
+		for _, kind := range []string{"s:", "u:"} {
+			if err := c.unlinkMatching(ctx, globEscape(c.prefix)+kind+"*"); err != nil {
+				return err
 			}
-			return nil
-		})
-		if err != nil {
-			return err
+		}
+	} else {
+		keys := make([]string, 0, len(inv.Sessions)+len(inv.Users))
+		for _, d := range inv.Sessions {
+			keys = append(keys, c.sessionKey(d))
+		}
+		for _, id := range inv.Users {
+			keys = append(keys, c.userKey(id))
+		}
+		for len(keys) > 0 {
+			n := min(len(keys), maxBatch)
+			if err := c.unlink(ctx, keys[:n]); err != nil {
+				return err
+			}
+			keys = keys[n:]
 		}
 	}
-	// A replay of the change feed is replayed by every process itself.
-	if !latchkey.IsReplayed(ctx) {
+	if !inv.Replay {
+		cctx, cancel := c.call(ctx)
+		defer cancel()
 		if err := c.client.Publish(cctx, c.channel, encodeInvalidation(inv)).Err(); err != nil {
 			return err
 		}
 	}
 	c.health.ok()
 	return nil
+}
+
+// unlink removes keys in one round trip.
+func (c *Cache) unlink(ctx context.Context, keys []string) error {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	if len(keys) == 1 {
+		return c.client.Unlink(cctx, keys[0]).Err()
+	}
+	// One command per key, so that a cluster client can route each.
+	_, err := c.client.Pipelined(cctx, func(p goredis.Pipeliner) error {
+		for _, k := range keys {
+			p.Unlink(cctx, k)
+		}
+		return nil
+	})
+	return err
 }
 
 // User returns the cached user id, without password hash.
@@ -405,33 +405,6 @@ func (c *Cache) PutUser(ctx context.Context, u latchkey.User) error {
 	err := c.client.Set(cctx, c.userKey(u.ID), encodeUser(u), c.opt.UserTTL).Err()
 	if err != nil {
 		return c.failed(ctx, "put user", err)
-	}
-	c.health.ok()
-	return nil
-}
-
-// Purge drops every session and user entry under the prefix (SCAN and
-// UNLINK; never FLUSHDB) and announces it on Channel. Claims are kept:
-// they guard against replays, they are not cached copies. A purge Redis
-// cannot take is owed, and until it is done every read misses here.
-func (c *Cache) Purge(ctx context.Context) error {
-	if err := c.purge(ctx); err != nil {
-		c.failed(ctx, "purge", err)
-		c.owed.addAll()
-	}
-	return nil
-}
-
-func (c *Cache) purge(ctx context.Context) error {
-	for _, kind := range []string{"s:", "u:"} {
-		if err := c.unlinkMatching(ctx, globEscape(c.prefix)+kind+"*"); err != nil {
-			return err
-		}
-	}
-	cctx, cancel := c.call(ctx)
-	defer cancel()
-	if err := c.client.Publish(cctx, c.channel, encodeInvalidation(Invalidation{All: true})).Err(); err != nil {
-		return err
 	}
 	c.health.ok()
 	return nil
@@ -491,32 +464,6 @@ func (c *Cache) Ping(ctx context.Context) error {
 	}
 	c.health.ok()
 	return nil
-}
-
-// Claim records key until expires and reports whether this call was the
-// first to claim it: a replay guard for single-use values (a captcha
-// answer), shared by every process on the Redis. The key is hashed, so it
-// may be long. The claim lasts until expires rounded up to the
-// millisecond, by Redis's clock. An expires not after now is refused with
-// an error: there is nothing left to guard.
-func (c *Cache) Claim(ctx context.Context, key string, expires time.Time) (first bool, err error) {
-	if !expires.After(c.opt.Now()) {
-		return false, errors.New("redis: claim: expiry is not in the future")
-	}
-	h := sha256.Sum256([]byte(key))
-	k := c.prefix + "c:" + hex.EncodeToString(h[:])
-	cctx, cancel := c.call(ctx)
-	defer cancel()
-	err = c.client.Do(cctx, "set", k, "1", "nx", "pxat", claimAtMillis(expires)).Err()
-	if errors.Is(err, goredis.Nil) {
-		c.health.ok()
-		return false, nil
-	}
-	if err != nil {
-		return false, c.failed(ctx, "claim", err)
-	}
-	c.health.ok()
-	return true, nil
 }
 
 // episode logs Redis failures once per outage: one line when calls start
@@ -584,40 +531,32 @@ func (o *owed) count() {
 	o.n.Store(n)
 }
 
-func (o *owed) addSessions(ds []latchkey.Digest) {
+// add owes what inv names.
+func (o *owed) add(inv latchkey.Invalidation) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.seq++
+	if inv.All {
+		o.all = o.seq
+		// The purge covers every entry owed so far.
+		clear(o.sessions)
+		clear(o.users)
+		o.count()
+		return
+	}
 	if o.sessions == nil {
 		o.sessions = make(map[latchkey.Digest]uint64)
 	}
-	for _, d := range ds {
-		o.seq++
-		o.sessions[d] = o.seq
-	}
-	o.overflow()
-	o.count()
-}
-
-func (o *owed) addUser(id int64) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.users == nil {
 		o.users = make(map[int64]uint64)
 	}
-	o.seq++
-	o.users[id] = o.seq
+	for _, d := range inv.Sessions {
+		o.sessions[d] = o.seq
+	}
+	for _, id := range inv.Users {
+		o.users[id] = o.seq
+	}
 	o.overflow()
-	o.count()
-}
-
-func (o *owed) addAll() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.seq++
-	o.all = o.seq
-	// The purge covers every entry owed so far.
-	clear(o.sessions)
-	clear(o.users)
 	o.count()
 }
 
@@ -696,32 +635,22 @@ func (c *Cache) Settle(ctx context.Context) error {
 	}
 	o.mu.Unlock()
 
-	var err error
-	if all != 0 {
-		err = c.purge(ctx)
-	} else {
-		ds := make([]latchkey.Digest, 0, len(sessions))
+	// One invalidation, announced once, for everything owed.
+	inv := latchkey.Invalidation{All: all != 0}
+	if !inv.All {
+		inv.Sessions = make([]latchkey.Digest, 0, len(sessions))
 		for d := range sessions {
-			ds = append(ds, d)
+			inv.Sessions = append(inv.Sessions, d)
 		}
-		for len(ds) > 0 && err == nil {
-			n := min(len(ds), maxBatch)
-			keys := make([]string, n)
-			for i, d := range ds[:n] {
-				keys[i] = c.sessionKey(d)
-			}
-			err = c.invalidate(ctx, keys, Invalidation{Sessions: ds[:n]})
-			ds = ds[n:]
-		}
+		inv.Users = make([]int64, 0, len(users))
 		for id := range users {
-			if err != nil {
-				break
-			}
-			err = c.invalidate(ctx, []string{c.userKey(id)}, Invalidation{Users: []int64{id}})
+			inv.Users = append(inv.Users, id)
 		}
 	}
-	if err != nil {
-		return c.failed(ctx, "settle", err)
+	if !inv.Empty() {
+		if err := c.invalidate(ctx, inv); err != nil {
+			return c.failed(ctx, "settle", err)
+		}
 	}
 
 	o.mu.Lock()

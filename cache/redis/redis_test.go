@@ -19,6 +19,7 @@ import (
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/cache/cachetest"
+	"github.com/latchkeyhq/latchkey/cache/guardtest"
 	"github.com/latchkeyhq/latchkey/cache/redis"
 	"github.com/latchkeyhq/latchkey/cache/redis/redistest"
 )
@@ -33,15 +34,23 @@ func TestCache(t *testing.T) {
 // open returns a cache on url under a prefix of the test's own.
 func open(t testing.TB, url string, opts redis.Options) *redis.Cache {
 	t.Helper()
+	c, _ := openClient(t, url, opts)
+	return c
+}
+
+// openClient is open that also returns the cache's client, a NewClient
+// of the test's own.
+func openClient(t testing.TB, url string, opts redis.Options) (*redis.Cache, *goredis.Client) {
+	t.Helper()
 	if opts.Prefix == "" {
 		opts.Prefix = redistest.Prefix(t, url)
 	}
-	c, err := redis.Open(url, opts)
+	client, err := redis.NewClient(url)
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		t.Fatalf("NewClient: %v", err)
 	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	t.Cleanup(func() { client.Close() })
+	return redis.New(client, opts), client
 }
 
 func digest(s string) latchkey.Digest { return sha256.Sum256([]byte(s)) }
@@ -61,7 +70,7 @@ func session(now time.Time) latchkey.CachedSession {
 	}
 }
 
-func TestOpen(t *testing.T) {
+func TestNewClient(t *testing.T) {
 	tests := []struct {
 		name       string
 		url        string
@@ -73,12 +82,12 @@ func TestOpen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := redis.Open(tt.url, redis.Options{})
+			client, err := redis.NewClient(tt.url)
 			if err != nil {
-				t.Fatalf("Open: %v", err)
+				t.Fatalf("NewClient: %v", err)
 			}
-			defer c.Close()
-			o := c.Client().(*goredis.Client).Options()
+			defer client.Close()
+			o := client.Options()
 			if o.PoolSize != tt.pool || o.MaxActiveConns != tt.pool {
 				t.Errorf("PoolSize, MaxActiveConns = %d, %d, want %d, %d", o.PoolSize, o.MaxActiveConns, tt.pool, tt.pool)
 			}
@@ -88,7 +97,7 @@ func TestOpen(t *testing.T) {
 			if !o.ContextTimeoutEnabled {
 				t.Error("ContextTimeoutEnabled is off: the per-call timeout would not reach the socket")
 			}
-			if c.Prefix() != redis.DefaultPrefix || c.Channel() != redis.DefaultPrefix+"invalidate" {
+			if c := redis.New(client, redis.Options{}); c.Prefix() != redis.DefaultPrefix || c.Channel() != redis.DefaultPrefix+"invalidate" {
 				t.Errorf("Prefix, Channel = %q, %q", c.Prefix(), c.Channel())
 			}
 		})
@@ -100,12 +109,12 @@ func TestOpen(t *testing.T) {
 		"redis://user:hunter2@127.0.0.1:6379/0?bogus=1",
 	} {
 		t.Run("bad "+bad, func(t *testing.T) {
-			_, err := redis.Open(bad, redis.Options{})
+			_, err := redis.NewClient(bad)
 			if err == nil {
-				t.Fatal("Open: no error")
+				t.Fatal("NewClient: no error")
 			}
 			if strings.Contains(err.Error(), "hunter2") {
-				t.Errorf("Open error shows the password: %v", err)
+				t.Errorf("NewClient error shows the password: %v", err)
 			}
 		})
 	}
@@ -222,14 +231,16 @@ func TestMalformedEntry(t *testing.T) {
 	}
 }
 
-// TestPurgeScope checks that Purge deletes this prefix's sessions and
-// users only: not another prefix's keys, not this prefix's claims.
+// TestPurgeScope checks that invalidating all entries deletes this
+// prefix's sessions and users only: not another prefix's keys, not the
+// claims kept under this prefix.
 func TestPurgeScope(t *testing.T) {
 	url := redistest.URL(t)
 	ctx := t.Context()
 	base := redistest.Prefix(t, url)
-	a := open(t, url, redis.Options{Prefix: base + "a*:"}) // glob characters are quoted
+	a, client := openClient(t, url, redis.Options{Prefix: base + "a*:"}) // glob characters are quoted
 	b := open(t, url, redis.Options{Prefix: base + "ab:"})
+	claims := redis.NewClaims(client, redis.ClaimsOptions{Prefix: base + "a*:"})
 	now := time.Now()
 	for _, c := range []*redis.Cache{a, b} {
 		if err := c.PutSession(ctx, digest("x"), session(now)); err != nil {
@@ -239,10 +250,10 @@ func TestPurgeScope(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if first, err := a.Claim(ctx, "captcha", now.Add(time.Minute)); err != nil || !first {
+	if first, err := claims.Claim(ctx, "captcha", now.Add(time.Minute)); err != nil || !first {
 		t.Fatalf("Claim = %t, %v", first, err)
 	}
-	if err := a.Purge(ctx); err != nil {
+	if err := a.Invalidate(ctx, latchkey.Invalidation{All: true}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, _ := a.Session(ctx, digest("x")); ok {
@@ -252,19 +263,28 @@ func TestPurgeScope(t *testing.T) {
 		t.Error("purged user still there")
 	}
 	if _, ok, _ := b.Session(ctx, digest("x")); !ok {
-		t.Error("Purge removed another prefix's session")
+		t.Error("the purge removed another prefix's session")
 	}
 	if _, ok, _ := b.User(ctx, 1); !ok {
-		t.Error("Purge removed another prefix's user")
+		t.Error("the purge removed another prefix's user")
 	}
-	if first, err := a.Claim(ctx, "captcha", now.Add(time.Minute)); err != nil || first {
-		t.Errorf("Claim after Purge = %t, %v; want the claim kept", first, err)
+	if first, err := claims.Claim(ctx, "captcha", now.Add(time.Minute)); err != nil || first {
+		t.Errorf("Claim after the purge = %t, %v; want the claim kept", first, err)
 	}
+}
+
+func TestClaims(t *testing.T) {
+	url := redistest.URL(t)
+	guardtest.Run(t, func(t *testing.T, now func() time.Time) latchkey.ReplayGuard {
+		_, client := openClient(t, url, redis.Options{})
+		return redis.NewClaims(client, redis.ClaimsOptions{Prefix: redistest.Prefix(t, url), Now: now})
+	})
 }
 
 func TestClaim(t *testing.T) {
 	url := redistest.URL(t)
-	c := open(t, url, redis.Options{})
+	_, client := openClient(t, url, redis.Options{})
+	c := redis.NewClaims(client, redis.ClaimsOptions{Prefix: redistest.Prefix(t, url)})
 	ctx := t.Context()
 	now := time.Now()
 	claim := func(key string, exp time.Time) bool {
@@ -414,21 +434,21 @@ func TestOwedDeletes(t *testing.T) {
 	url := redistest.URL(t)
 	ctx := t.Context()
 	logs := new(logCounter)
-	c := open(t, url, redis.Options{Logger: slog.New(logs)})
+	c, client := openClient(t, url, redis.Options{Logger: slog.New(logs)})
 	f := new(faults)
-	c.Client().AddHook(f)
+	client.AddHook(f)
 	raw := redistest.Client(t, url)
-	sub := subscribe(t, url, c)
+	sub := subscribe(t, c)
 	d, other := digest("revoked"), digest("other")
 	fill(t, c, 5, d, other)
 	now := time.Now()
 
 	f.set("unlink", "publish")
-	if err := c.DeleteSessions(ctx, d); err != nil {
-		t.Errorf("DeleteSessions with Redis failing = %v, want nil (owed)", err)
+	if err := c.Invalidate(ctx, latchkey.Invalidation{Sessions: []latchkey.Digest{d}}); err != nil {
+		t.Errorf("Invalidate(session) with Redis failing = %v, want nil (owed)", err)
 	}
-	if err := c.DeleteUser(ctx, 5); err != nil {
-		t.Errorf("DeleteUser with Redis failing = %v, want nil (owed)", err)
+	if err := c.Invalidate(ctx, latchkey.Invalidation{Users: []int64{5}}); err != nil {
+		t.Errorf("Invalidate(user) with Redis failing = %v, want nil (owed)", err)
 	}
 	if n, _ := raw.Exists(ctx, sessionKey(c, d), userKey(c, 5)).Result(); n != 2 {
 		t.Fatalf("EXISTS = %d: the deletes were not failed", n)
@@ -452,31 +472,20 @@ func TestOwedDeletes(t *testing.T) {
 	if n, _ := raw.Exists(ctx, sessionKey(c, d), userKey(c, 5)).Result(); n != 0 {
 		t.Errorf("after Settle: EXISTS = %d, want 0", n)
 	}
-	want := map[string]bool{}
-	for _, inv := range []redis.Invalidation{{Sessions: []latchkey.Digest{d}}, {Users: []int64{5}}} {
-		want[fmt.Sprint(inv)] = true
-	}
-	for range 2 {
-		msg, err := sub.ReceiveMessage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		inv, err := redis.ParseInvalidation(msg.Payload)
-		if err != nil || !want[fmt.Sprint(inv)] {
-			t.Errorf("invalidation %+v, %v; want one of %v", inv, err, want)
-		}
-		delete(want, fmt.Sprint(inv))
+	// Everything owed is announced in one message.
+	if inv := next(t, sub); len(inv.Sessions) != 1 || inv.Sessions[0] != d || len(inv.Users) != 1 || inv.Users[0] != 5 || inv.All {
+		t.Errorf("settled invalidation %+v; want the owed session and user", inv)
 	}
 
 	t.Run("overflow owes a purge", func(t *testing.T) {
-		c := open(t, url, redis.Options{MaxOwed: 2})
-		c.Client().AddHook(f)
+		c, client := openClient(t, url, redis.Options{MaxOwed: 2})
+		client.AddHook(f)
 		live := digest("live")
 		if err := c.PutSession(ctx, live, session(now)); err != nil {
 			t.Fatal(err)
 		}
 		f.set("unlink", "publish")
-		c.DeleteSessions(ctx, digest("1"), digest("2"), digest("3"))
+		c.Invalidate(ctx, latchkey.Invalidation{Sessions: []latchkey.Digest{digest("1"), digest("2"), digest("3")}})
 		if _, ok, err := c.Session(ctx, live); ok || err != nil {
 			t.Errorf("Session with a purge owed: ok %t, err %v; want a miss", ok, err)
 		}
@@ -545,52 +554,118 @@ func BenchmarkSessionHit(b *testing.B) {
 	})
 }
 
-// TestReplayedNotAnnounced: a delete that replays the change feed removes
-// the entries but publishes nothing (every process replays it itself);
-// an ordinary delete publishes.
+// TestReplayedNotAnnounced: an invalidation that replays the change feed
+// removes the entries but publishes nothing (every process replays it
+// itself); an ordinary one publishes.
 func TestReplayedNotAnnounced(t *testing.T) {
 	url := redistest.URL(t)
 	ctx := t.Context()
 	c := open(t, url, redis.Options{})
-	sub := subscribe(t, url, c)
+	sub := subscribe(t, c)
 	replayed, announced := digest("replayed"), digest("announced")
 	fill(t, c, 7, replayed, announced)
-	rctx := latchkey.Replayed(ctx)
-	if err := c.DeleteSessions(rctx, replayed); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.DeleteUser(rctx, 7); err != nil {
+	if err := c.Invalidate(ctx, latchkey.Invalidation{Sessions: []latchkey.Digest{replayed}, Users: []int64{7}, Replay: true}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, _ := c.Session(ctx, replayed); ok {
-		t.Error("the replayed delete left the session")
+		t.Error("the replayed invalidation left the session")
 	}
 	if _, ok, _ := c.User(ctx, 7); ok {
-		t.Error("the replayed delete left the user")
+		t.Error("the replayed invalidation left the user")
 	}
-	if err := c.DeleteSessions(ctx, announced); err != nil {
+	if err := c.Invalidate(ctx, latchkey.Invalidation{Sessions: []latchkey.Digest{announced}}); err != nil {
 		t.Fatal(err)
 	}
-	// Messages arrive in order: the first is the ordinary delete's.
-	m, err := sub.ReceiveMessage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := redis.ParseInvalidation(m.Payload)
-	if err != nil || len(inv.Sessions) != 1 || inv.Sessions[0] != announced || len(inv.Users) != 0 {
-		t.Errorf("first invalidation published: %+v, %v; want the announced session only", inv, err)
+	// Messages arrive in order: the first is the ordinary one's.
+	if inv := next(t, sub); len(inv.Sessions) != 1 || inv.Sessions[0] != announced || len(inv.Users) != 0 {
+		t.Errorf("first invalidation published: %+v; want the announced session only", inv)
 	}
 }
 
-// subscribe returns a subscription to c's invalidation channel, confirmed.
-func subscribe(t *testing.T, url string, c *redis.Cache) *goredis.PubSub {
-	t.Helper()
-	sub := redistest.Client(t, url).Subscribe(t.Context(), c.Channel())
-	t.Cleanup(func() { sub.Close() })
-	if _, err := sub.Receive(t.Context()); err != nil {
+// TestOneInvalidationOneMessage: an invalidation naming sessions and a
+// user (a password change) is one PUBLISH, however many sessions.
+func TestOneInvalidationOneMessage(t *testing.T) {
+	url := redistest.URL(t)
+	ctx := t.Context()
+	c, client := openClient(t, url, redis.Options{})
+	var publishes atomic.Int64
+	client.AddHook(countHook{"publish", &publishes})
+	sub := subscribe(t, c)
+	ds := make([]latchkey.Digest, 2500) // more than one unlink pipeline
+	for i := range ds {
+		ds[i] = digest(fmt.Sprint(i))
+	}
+	fill(t, c, 9, ds[:3]...)
+	if err := c.Invalidate(ctx, latchkey.Invalidation{Sessions: ds, Users: []int64{9}}); err != nil {
 		t.Fatal(err)
 	}
+	if n := publishes.Load(); n != 1 {
+		t.Fatalf("%d PUBLISH commands, want 1", n)
+	}
+	inv := next(t, sub)
+	if len(inv.Sessions) != len(ds) || inv.Sessions[2499] != ds[2499] || len(inv.Users) != 1 || inv.Users[0] != 9 {
+		t.Fatalf("received %d sessions, users %v; want %d and [9]", len(inv.Sessions), inv.Users, len(ds))
+	}
+	if _, ok, _ := c.Session(ctx, ds[0]); ok {
+		t.Error("session left")
+	}
+	if _, ok, _ := c.User(ctx, 9); ok {
+		t.Error("user left")
+	}
+}
+
+// countHook counts the commands of one name a client sends.
+type countHook struct {
+	name string
+	n    *atomic.Int64
+}
+
+func (h countHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func (h countHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		if cmd.Name() == h.name {
+			h.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h countHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		for _, cmd := range cmds {
+			if cmd.Name() == h.name {
+				h.n.Add(1)
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// subscribe returns a subscription to c's invalidations, confirmed.
+func subscribe(t *testing.T, c *redis.Cache) *redis.Subscription {
+	t.Helper()
+	sub := c.Subscribe(t.Context())
+	t.Cleanup(func() { sub.Close() })
+	if err := sub.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := sub.Receive(t.Context(), 5*time.Second); err != nil || ev.Kind != redis.EventSubscribed {
+		t.Fatalf("subscription: %+v, %v", ev, err)
+	}
 	return sub
+}
+
+// next returns the next invalidation sub receives.
+func next(t *testing.T, sub *redis.Subscription) latchkey.Invalidation {
+	t.Helper()
+	for {
+		ev, err := sub.Receive(t.Context(), 5*time.Second)
+		if err != nil {
+			t.Fatalf("no invalidation received: %v", err)
+		}
+		if ev.Kind == redis.EventInvalidation {
+			return ev.Invalidation
+		}
+	}
 }
 
 // fill caches a session under each of ds and the user id.

@@ -4,10 +4,10 @@
 // a Redis round trip nor a store query.
 //
 // Reads try the local layer, then Redis, and fill the local layer from
-// what Redis returned. Writes go to both. Deletes and purges go to both
-// and are announced on the Redis cache's channel (see redis.Invalidation);
-// every process's subscriber applies them to its local layer, its own
-// included, typically within a millisecond.
+// what Redis returned. Writes go to both. Invalidations go to both and
+// are announced on the Redis cache's channel, one message each; every
+// process's subscriber (redis.Subscription) applies them to its local
+// layer, its own included, typically within a millisecond.
 //
 // The local layer is only trusted while the subscription is known to be
 // healthy: subscribed, and either receiving or answering pings. Until it
@@ -36,8 +36,6 @@ import (
 	"time"
 	"unsafe"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/cache/memory"
 	"github.com/latchkeyhq/latchkey/cache/redis"
@@ -62,9 +60,8 @@ type Options struct {
 	// one that breaks outright (Redis stopped, connection reset) at once.
 	// Default DefaultHealthCheck.
 	HealthCheck time.Duration
-	// EchoWait bounds how long DeleteSessions and DeleteUser wait, while
-	// the subscription is live, for their invalidation to come back to
-	// this process from Redis. Redis sends a message to every subscriber
+	// EchoWait bounds how long Invalidate waits, while the subscription is
+	// live, for its announcement to come back to this process from Redis. Redis sends a message to every subscriber
 	// at once, so once it is back every other process has been sent it
 	// too, and a client told of a revocation (a logout's 204) almost
 	// never finds the token still accepted by another node in the
@@ -99,7 +96,7 @@ type Cache struct {
 
 	mu     sync.Mutex // guards what follows
 	cancel context.CancelFunc
-	ps     *goredis.PubSub
+	sub    *redis.Subscription
 	done   chan struct{}
 	closed bool
 }
@@ -173,9 +170,9 @@ func (c *Cache) Close() error {
 	if c.cancel != nil {
 		c.cancel()
 	}
-	if c.ps != nil {
+	if c.sub != nil {
 		// Interrupts a receive in progress.
-		c.ps.Close()
+		c.sub.Close()
 	}
 	c.mu.Unlock()
 	if done != nil {
@@ -250,35 +247,51 @@ func (c *Cache) TouchSession(ctx context.Context, d latchkey.Digest, at time.Tim
 	return nil
 }
 
-// DeleteSessions drops ds here, in Redis and, through the announcement,
-// in every other process's local layer. The local layer is cleared again
-// once Redis has answered, so that a fill that read Redis meanwhile does
-// not outlive the call.
+// Invalidate drops what inv names here, in Redis and, through the one
+// announcement Redis sends to every process, in every other process's
+// local layer. The local layer is cleared again once Redis has answered,
+// so that a fill that read Redis meanwhile does not outlive the call.
 //
 // While the local layer is live it then waits, at most Options.EchoWait,
-// for the invalidation to come back from Redis (see EchoWait); a
-// latchkey.Replayed eviction is not announced, so it does not wait.
-func (c *Cache) DeleteSessions(ctx context.Context, ds ...latchkey.Digest) error {
-	c.dropSessions(ds)
-	var echo chan struct{}
-	if len(ds) > 0 && c.live.Load() && !latchkey.IsReplayed(ctx) {
-		echo = c.sessionEchoes.expect(ds[0])
+// for the announcement to come back from Redis (see EchoWait). A replay is
+// not announced, so it does not wait; nor does a purge.
+func (c *Cache) Invalidate(ctx context.Context, inv latchkey.Invalidation) error {
+	if inv.Empty() {
+		return nil
 	}
-	err := c.remote.DeleteSessions(ctx, ds...)
-	c.dropSessions(ds)
+	c.drop(inv)
+	var echo chan struct{}
+	if c.live.Load() && !inv.Replay && !inv.All {
+		echo = c.expectEcho(inv)
+	}
+	err := c.remote.Invalidate(ctx, inv)
+	c.drop(inv)
 	if echo != nil {
 		c.awaitEcho(ctx, echo, err == nil)
-		c.sessionEchoes.forget(ds[0], echo)
+		c.forgetEcho(inv, echo)
 	}
 	return err
 }
 
-func (c *Cache) dropSessions(ds []latchkey.Digest) {
-	for _, d := range ds {
+// drop removes what inv names from the local layer, and spoils the fills
+// in flight of its keys' stripes.
+func (c *Cache) drop(inv latchkey.Invalidation) {
+	if inv.All {
+		c.purgeLocal()
+		return
+	}
+	for i, d := range inv.Sessions {
 		st := c.sessionStripe(d)
 		st.mu.Lock()
 		st.gen.Add(1)
-		c.local.DeleteSessions(context.Background(), d)
+		c.local.Invalidate(context.Background(), latchkey.Invalidation{Sessions: inv.Sessions[i : i+1]})
+		st.mu.Unlock()
+	}
+	for i, id := range inv.Users {
+		st := c.userStripe(id)
+		st.mu.Lock()
+		st.gen.Add(1)
+		c.local.Invalidate(context.Background(), latchkey.Invalidation{Users: inv.Users[i : i+1]})
 		st.mu.Unlock()
 	}
 }
@@ -324,21 +337,22 @@ func (c *Cache) PutUser(ctx context.Context, u latchkey.User) error {
 	return nil
 }
 
-// DeleteUser drops id here, in Redis and in every other process's local
-// layer, as DeleteSessions does.
-func (c *Cache) DeleteUser(ctx context.Context, id int64) error {
-	c.dropUser(id)
-	var echo chan struct{}
-	if c.live.Load() && !latchkey.IsReplayed(ctx) {
-		echo = c.userEchoes.expect(id)
+// expectEcho returns a channel closed when the announcement of inv comes
+// back: one that names inv's first key.
+func (c *Cache) expectEcho(inv latchkey.Invalidation) chan struct{} {
+	if len(inv.Sessions) > 0 {
+		return c.sessionEchoes.expect(inv.Sessions[0])
 	}
-	err := c.remote.DeleteUser(ctx, id)
-	c.dropUser(id)
-	if echo != nil {
-		c.awaitEcho(ctx, echo, err == nil)
-		c.userEchoes.forget(id, echo)
+	return c.userEchoes.expect(inv.Users[0])
+}
+
+// forgetEcho drops the wait expectEcho started.
+func (c *Cache) forgetEcho(inv latchkey.Invalidation, echo chan struct{}) {
+	if len(inv.Sessions) > 0 {
+		c.sessionEchoes.forget(inv.Sessions[0], echo)
+		return
 	}
-	return err
+	c.userEchoes.forget(inv.Users[0], echo)
 }
 
 // awaitEcho waits for echo to be closed, at most Options.EchoWait, when
@@ -419,23 +433,6 @@ func (e *echoes[K]) forget(k K, ch chan struct{}) {
 	e.mu.Unlock()
 }
 
-func (c *Cache) dropUser(id int64) {
-	st := c.userStripe(id)
-	st.mu.Lock()
-	st.gen.Add(1)
-	c.local.DeleteUser(context.Background(), id)
-	st.mu.Unlock()
-}
-
-// Purge drops every entry here, in Redis and in every other process's
-// local layer.
-func (c *Cache) Purge(ctx context.Context) error {
-	c.purgeLocal()
-	err := c.remote.Purge(ctx)
-	c.purgeLocal()
-	return err
-}
-
 // purgeLocal empties the local layer and spoils every fill in flight.
 func (c *Cache) purgeLocal() {
 	for i := range c.stripes {
@@ -444,7 +441,7 @@ func (c *Cache) purgeLocal() {
 	for i := range c.stripes {
 		c.stripes[i].gen.Add(1)
 	}
-	c.local.Purge(context.Background())
+	c.local.Invalidate(context.Background(), latchkey.Invalidation{All: true})
 	for i := range c.stripes {
 		c.stripes[i].mu.Unlock()
 	}
@@ -455,23 +452,20 @@ func (c *Cache) purgeLocal() {
 // should know.
 func (c *Cache) Ping(ctx context.Context) error { return c.remote.Ping(ctx) }
 
-// apply drops what an invalidation names from the local layer.
-func (c *Cache) apply(inv redis.Invalidation) {
-	switch {
-	case inv.All:
-		c.purgeLocal()
+// apply drops what an announced invalidation names from the local layer,
+// and ends the waits for its echo.
+func (c *Cache) apply(inv latchkey.Invalidation) {
+	c.drop(inv)
+	if inv.All {
 		c.sessionEchoes.heardAll()
 		c.userEchoes.heardAll()
-	case len(inv.Sessions) > 0:
-		c.dropSessions(inv.Sessions)
-		for _, d := range inv.Sessions {
-			c.sessionEchoes.heard(d)
-		}
-	default:
-		for _, id := range inv.Users {
-			c.dropUser(id)
-			c.userEchoes.heard(id)
-		}
+		return
+	}
+	for _, d := range inv.Sessions {
+		c.sessionEchoes.heard(d)
+	}
+	for _, id := range inv.Users {
+		c.userEchoes.heard(id)
 	}
 }
 
@@ -487,7 +481,8 @@ func (c *Cache) subscriber(ctx context.Context) {
 	backoff := minBackoff
 	lost := false // a loss was logged, and no subscription since
 	for {
-		wasLive, err := c.subscribe(ctx, &lost)
+		sub := c.remote.Subscribe(ctx) // no I/O yet
+		wasLive, err := c.subscribe(ctx, sub, &lost)
 		c.live.Store(false)
 		if ctx.Err() != nil {
 			return
@@ -498,7 +493,7 @@ func (c *Cache) subscriber(ctx context.Context) {
 		if !lost {
 			lost = true
 			c.opt.Logger.Warn("cache: invalidations from Redis not received; local cache layer off until resubscribed",
-				"channel", c.remote.Channel(), "err", err)
+				"channel", sub.Channel(), "err", err)
 		}
 		t := time.NewTimer(backoff)
 		select {
@@ -513,36 +508,35 @@ func (c *Cache) subscriber(ctx context.Context) {
 
 var errNoPong = errors.New("no answer to ping")
 
-// subscribe subscribes once and applies invalidations until the
-// subscription fails. It reports whether the local layer went live.
-func (c *Cache) subscribe(ctx context.Context, lost *bool) (wasLive bool, err error) {
-	ps := c.remote.Client().Subscribe(ctx) // no channel yet: no I/O
+// subscribe subscribes with sub once and applies invalidations until the
+// subscription fails; it closes sub. It reports whether the local layer
+// went live.
+func (c *Cache) subscribe(ctx context.Context, sub *redis.Subscription, lost *bool) (wasLive bool, err error) {
 	c.mu.Lock()
 	if c.closed || ctx.Err() != nil {
 		c.mu.Unlock()
-		ps.Close()
+		sub.Close()
 		return false, ctx.Err()
 	}
-	c.ps = ps
+	c.sub = sub
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
-		c.ps = nil
+		c.sub = nil
 		c.mu.Unlock()
-		ps.Close()
+		sub.Close()
 	}()
 
-	channel := c.remote.Channel()
-	if err := ps.Subscribe(ctx, channel); err != nil {
+	if err := sub.Start(ctx); err != nil {
 		return false, fmt.Errorf("subscribe: %w", err)
 	}
 	pinged := false
 	for {
-		msg, err := ps.ReceiveTimeout(ctx, c.opt.HealthCheck)
+		ev, err := sub.Receive(ctx, c.opt.HealthCheck)
 		if err != nil {
 			var ne net.Error
 			if !pinged && errors.As(err, &ne) && ne.Timeout() {
-				if err := ps.Ping(ctx); err != nil {
+				if err := sub.Ping(ctx); err != nil {
 					return wasLive, fmt.Errorf("ping: %w", err)
 				}
 				pinged = true
@@ -554,11 +548,8 @@ func (c *Cache) subscribe(ctx context.Context, lost *bool) (wasLive bool, err er
 			return wasLive, err
 		}
 		pinged = false
-		switch m := msg.(type) {
-		case *goredis.Subscription:
-			if m.Kind != "subscribe" || m.Channel != channel {
-				return wasLive, fmt.Errorf("unexpected %s of %q", m.Kind, m.Channel)
-			}
+		switch ev.Kind {
+		case redis.EventSubscribed:
 			// Subscribed from here on: whatever was missed before is
 			// purged before the layer is trusted.
 			c.purgeLocal()
@@ -567,17 +558,10 @@ func (c *Cache) subscribe(ctx context.Context, lost *bool) (wasLive bool, err er
 			if *lost {
 				*lost = false
 				c.opt.Logger.Info("cache: invalidations from Redis received again; local cache layer purged and on",
-					"channel", channel)
+					"channel", sub.Channel())
 			}
-		case *goredis.Message:
-			inv, err := redis.ParseInvalidation(m.Payload)
-			if err != nil {
-				// It may have named anything.
-				c.purgeLocal()
-				continue
-			}
-			c.apply(inv)
-		case *goredis.Pong:
+		case redis.EventInvalidation:
+			c.apply(ev.Invalidation)
 		}
 	}
 }

@@ -50,17 +50,22 @@ func open(t testing.TB, url string, ro redis.Options, opts Options) *Cache {
 // openStopped returns a cache whose subscriber is not started.
 func openStopped(t testing.TB, url string, ro redis.Options, opts Options) *Cache {
 	t.Helper()
-	r, err := redis.Open(url, ro)
+	client, err := redis.NewClient(url)
 	if err != nil {
-		t.Fatalf("redis.Open: %v", err)
+		t.Fatalf("redis.NewClient: %v", err)
 	}
-	c := New(r, opts)
+	c := New(redis.New(client, ro), opts)
+	clients.Store(c, client)
 	t.Cleanup(func() {
 		c.Close()
-		r.Close()
+		client.Close()
+		clients.Delete(c)
 	})
 	return c
 }
+
+// clients holds the Redis client of each cache a test opened.
+var clients sync.Map // *Cache → *goredis.Client
 
 func waitLive(t testing.TB, c *Cache, within time.Duration) time.Duration {
 	t.Helper()
@@ -127,7 +132,8 @@ func (h *calls) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.Pr
 
 func countCalls(c *Cache) *calls {
 	h := new(calls)
-	c.remote.Client().AddHook(h)
+	client, _ := clients.Load(c)
+	client.(*goredis.Client).AddHook(h)
 	return h
 }
 
@@ -233,13 +239,13 @@ func TestPropagation(t *testing.T) {
 		}
 
 		start := time.Now()
-		if err := a.DeleteSessions(ctx, d); err != nil {
+		if err := a.Invalidate(ctx, latchkey.Invalidation{Sessions: []latchkey.Digest{d}}); err != nil {
 			t.Fatal(err)
 		}
 		sessions = append(sessions, wait(func() bool { _, ok, _ := b.local.Session(ctx, d); return !ok }, start))
 
 		start = time.Now()
-		if err := a.DeleteUser(ctx, id); err != nil {
+		if err := a.Invalidate(ctx, latchkey.Invalidation{Users: []int64{id}}); err != nil {
 			t.Fatal(err)
 		}
 		users = append(users, wait(func() bool { _, ok, _ := b.local.User(ctx, id); return !ok }, start))
@@ -252,7 +258,7 @@ func TestPropagation(t *testing.T) {
 	for _, m := range []struct {
 		name string
 		ds   []time.Duration
-	}{{"DeleteSessions", sessions}, {"DeleteUser", users}} {
+	}{{"Invalidate(session)", sessions}, {"Invalidate(user)", users}} {
 		slices.Sort(m.ds)
 		t.Logf("%s on one process to gone from another's local layer, over %d: p50 %v, p99 %v, max %v",
 			m.name, len(m.ds), m.ds[len(m.ds)/2], m.ds[len(m.ds)*99/100], m.ds[len(m.ds)-1])
@@ -264,11 +270,11 @@ func TestPropagation(t *testing.T) {
 			b.Session(ctx, digest(i))
 		}
 		start := time.Now()
-		if err := a.Purge(ctx); err != nil {
+		if err := a.Invalidate(ctx, latchkey.Invalidation{All: true}); err != nil {
 			t.Fatal(err)
 		}
 		d := wait(func() bool { s, _ := b.local.Len(); return s == 0 }, start)
-		t.Logf("Purge reached the other local layer in %v", d)
+		t.Logf("Invalidate(all) reached the other local layer in %v", d)
 	})
 }
 
@@ -290,7 +296,7 @@ func TestFillRace(t *testing.T) {
 				b.Session(ctx, d)
 			}
 		})
-		a.DeleteSessions(ctx, d)
+		a.Invalidate(ctx, latchkey.Invalidation{Sessions: []latchkey.Digest{d}})
 		wg.Wait()
 		// Whatever the interleaving, once a's delete has been announced
 		// and applied, b holds nothing.
@@ -382,11 +388,11 @@ func TestFailClosed(t *testing.T) {
 		if err := c.TouchSession(ctx, d, now); err != nil {
 			t.Fatalf("TouchSession with Redis down: %v", err)
 		}
-		if err := c.DeleteUser(ctx, 1); err != nil {
-			t.Fatalf("DeleteUser with Redis down: %v", err)
+		if err := c.Invalidate(ctx, latchkey.Invalidation{Users: []int64{1}}); err != nil {
+			t.Fatalf("Invalidate with Redis down: %v", err)
 		}
 	}
-	t.Logf("with Redis down, a round of Session, User, PutSession, TouchSession, DeleteUser took %v on average",
+	t.Logf("with Redis down, a round of Session, User, PutSession, TouchSession, Invalidate took %v on average",
 		time.Since(down)/100)
 	if err := c.Ping(ctx); err == nil {
 		t.Error("Ping with Redis down: nil")
@@ -583,9 +589,9 @@ func benchHits(b *testing.B, n int, hit func(i int) bool) {
 	})
 }
 
-// TestEchoWait: while the subscription is live, DeleteSessions and
-// DeleteUser return only after their invalidation came back from Redis;
-// without a live subscription they do not wait for it.
+// TestEchoWait: while the subscription is live, Invalidate returns only
+// after its announcement came back from Redis, one wait per invalidation
+// whatever it names; without a live subscription it does not wait.
 func TestEchoWait(t *testing.T) {
 	url := redistest.URL(t)
 	ctx := t.Context()
@@ -602,15 +608,19 @@ func TestEchoWait(t *testing.T) {
 		a.PutUser(ctx, user(id, now))
 		b.Session(ctx, d)
 		b.User(ctx, id)
-		if err := a.DeleteSessions(ctx, d); err != nil {
+		if err := a.Invalidate(ctx, latchkey.Invalidation{Sessions: []latchkey.Digest{d}}); err != nil {
 			t.Fatal(err)
 		}
-		if err := a.DeleteUser(ctx, id); err != nil {
+		if err := a.Invalidate(ctx, latchkey.Invalidation{Users: []int64{id}}); err != nil {
+			t.Fatal(err)
+		}
+		// A password change: sessions and the user, one announcement.
+		if err := a.Invalidate(ctx, latchkey.Invalidation{Sessions: []latchkey.Digest{d, digest(i + 1000)}, Users: []int64{id}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got, missed := a.echoed.Load(), a.unechoed.Load(); got != 2*n || missed != 0 {
-		t.Errorf("%d waits heard their echo and %d did not, want %d and 0", got, missed, 2*n)
+	if got, missed := a.echoed.Load(), a.unechoed.Load(); got != 3*n || missed != 0 {
+		t.Errorf("%d waits heard their echo and %d did not, want %d and 0", got, missed, 3*n)
 	}
 	for _, e := range []int{len(a.sessionEchoes.w), len(a.userEchoes.w)} {
 		if e != 0 {
@@ -621,25 +631,19 @@ func TestEchoWait(t *testing.T) {
 	// A replay of the change feed is not announced: nothing to wait for.
 	before := a.echoed.Load() + a.unechoed.Load()
 	a.PutSession(ctx, digest(n), session(n, now))
-	if err := a.DeleteSessions(latchkey.Replayed(ctx), digest(n)); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.DeleteUser(latchkey.Replayed(ctx), 1); err != nil {
+	if err := a.Invalidate(ctx, latchkey.Invalidation{Sessions: []latchkey.Digest{digest(n)}, Users: []int64{1}, Replay: true}); err != nil {
 		t.Fatal(err)
 	}
 	if w := a.echoed.Load() + a.unechoed.Load(); w != before {
-		t.Errorf("replayed deletes waited %d times", w-before)
+		t.Errorf("a replayed invalidation waited %d times", w-before)
 	}
 	if _, ok, _ := a.Session(ctx, digest(n)); ok {
-		t.Error("a replayed delete left the session")
+		t.Error("a replayed invalidation left the session")
 	}
 
 	// Not subscribed: nothing to wait for.
 	c := openStopped(t, url, redis.Options{Prefix: prefix}, Options{EchoWait: time.Minute})
-	if err := c.DeleteSessions(ctx, digest(0)); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.DeleteUser(ctx, 1); err != nil {
+	if err := c.Invalidate(ctx, latchkey.Invalidation{Sessions: []latchkey.Digest{digest(0)}, Users: []int64{1}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, missed := c.echoed.Load(), c.unechoed.Load(); got != 0 || missed != 0 {

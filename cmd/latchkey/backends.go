@@ -22,11 +22,13 @@ import (
 )
 
 // backends are what serve runs on besides the database, chosen by the
-// cache setting: all in process, or Redis shared by several nodes.
+// cache setting: all in process, or Redis shared by several nodes, through
+// the process's one Redis client.
 type backends struct {
 	cache  latchkey.Cache
 	guard  latchkey.ReplayGuard // captcha replay claims
 	shared bool                 // the guard survives a restart
+	redis  *goredis.Client      // nil with the in-process cache
 	close  func()
 }
 
@@ -39,9 +41,20 @@ func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
 
+// openRedis opens the process's one Redis client (bounded pool, short
+// timeouts, the password never in an error), for every part that uses
+// Redis: the token cache, the replay guard and the throttle store.
+func openRedis(cfg *Config, log *slog.Logger) (*goredis.Client, error) {
+	goredis.SetLogger(redisLog{log})
+	client, err := redis.NewClient(cfg.CacheURL)
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	return client, nil
+}
+
 // openBackends builds the token cache and the replay guard.
 func openBackends(ctx context.Context, cfg *Config, log *slog.Logger) (*backends, error) {
-	goredis.SetLogger(redisLog{log})
 	if cfg.CacheURL == "memory" {
 		return &backends{
 			cache: memory.New(memory.Options{MaxEntries: cfg.CacheMaxEntries}),
@@ -49,13 +62,19 @@ func openBackends(ctx context.Context, cfg *Config, log *slog.Logger) (*backends
 			close: func() {},
 		}, nil
 	}
-	remote, err := redis.Open(cfg.CacheURL, redis.Options{Logger: log})
+	client, err := openRedis(cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("cache: %w", err)
+		return nil, err
 	}
-	t := tiered.New(remote, tiered.Options{MaxEntries: cfg.CacheMaxEntries, Logger: log})
+	t := tiered.New(redis.New(client, redis.Options{Logger: log}), tiered.Options{MaxEntries: cfg.CacheMaxEntries, Logger: log})
 	t.Start(ctx)
-	return &backends{cache: t, guard: remote, shared: true, close: func() { t.Close(); remote.Close() }}, nil
+	return &backends{
+		cache:  t,
+		guard:  redis.NewClaims(client, redis.ClaimsOptions{}),
+		shared: true,
+		redis:  client,
+		close:  func() { t.Close(); client.Close() },
+	}, nil
 }
 
 // adminCache is the cache of a one-off command such as latchkey user:
@@ -64,25 +83,25 @@ func openBackends(ctx context.Context, cfg *Config, log *slog.Logger) (*backends
 // feed is the backstop, within LATCHKEY_SYNC_INTERVAL); otherwise a small
 // cache of its own, which no server reads.
 func adminCache(cfg *Config, log *slog.Logger) (latchkey.Cache, func(), error) {
-	goredis.SetLogger(redisLog{log})
 	if cfg.CacheURL == "memory" {
 		return memory.New(memory.Options{MaxEntries: 16}), func() {}, nil
 	}
-	remote, err := redis.Open(cfg.CacheURL, redis.Options{Logger: log})
+	client, err := openRedis(cfg, log)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cache: %w", err)
+		return nil, nil, err
 	}
-	return remote, func() { remote.Close() }, nil
+	return redis.New(client, redis.Options{Logger: log}), func() { client.Close() }, nil
 }
 
-// newLimiter builds the login throttle: counted in Redis when the cache
-// is, with this process's memory as the fallback while Redis fails.
-func newLimiter(ctx context.Context, cfg *Config, log *slog.Logger) (*throttle.Limiter, func(), error) {
+// newLimiter builds the login throttle: counted in Redis, through b's
+// client, when the cache is there, with this process's memory as the
+// fallback while Redis fails.
+func newLimiter(cfg *Config, b *backends, log *slog.Logger) (*throttle.Limiter, error) {
 	ipEvery, err1 := throttle.ParseRate(cfg.ThrottleIPRate)
 	acctEvery, err2 := throttle.ParseRate(cfg.ThrottleAccount)
 	knownEvery, err3 := throttle.ParseRate(cfg.ThrottleKnown)
 	if err := errors.Join(err1, err2, err3); err != nil {
-		return nil, nil, usageError{err.Error()}
+		return nil, usageError{err.Error()}
 	}
 	tc := throttle.Config{
 		IP:      latchkey.Bucket{Burst: cfg.ThrottleIPBurst, Every: ipEvery},
@@ -93,20 +112,14 @@ func newLimiter(ctx context.Context, cfg *Config, log *slog.Logger) (*throttle.L
 	}
 	local := throttlememory.New(throttlememory.Options{MaxEntries: cfg.ThrottleMaxEntries})
 	var store latchkey.ThrottleStore = local
-	closeFn := func() {}
-	if cfg.CacheURL != "memory" {
-		rs, err := throttleredis.Open(cfg.CacheURL, throttleredis.Options{})
-		if err != nil {
-			return nil, nil, fmt.Errorf("throttle: %w", err)
-		}
-		store, tc.Fallback, closeFn = rs, local, func() { rs.Close() }
+	if b.redis != nil {
+		store, tc.Fallback = throttleredis.New(b.redis, throttleredis.Options{}), local
 	}
 	l, err := throttle.New(store, tc)
 	if err != nil {
-		closeFn()
-		return nil, nil, usageError{err.Error()}
+		return nil, usageError{err.Error()}
 	}
-	return l, closeFn, nil
+	return l, nil
 }
 
 // newCaptcha builds the configured captcha verifier, and the challenge

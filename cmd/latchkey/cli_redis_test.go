@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"net"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,6 +97,114 @@ func TestServeWithoutRedis(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(p.output()), "\n") {
 		if !json.Valid([]byte(line)) {
 			t.Errorf("a log line that is not latchkey's JSON: %s", line)
+		}
+	}
+}
+
+// monitor counts the PUBLISH commands a redis-server receives, from any
+// client, through MONITOR on a connection of its own.
+type monitor struct {
+	n atomic.Int64
+}
+
+func startMonitor(t *testing.T, addr string) *monitor {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := conn.Write([]byte("MONITOR\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(conn)
+	if line, err := r.ReadString('\n'); err != nil || line != "+OK\r\n" {
+		t.Fatalf("MONITOR: %q, %v", line, err)
+	}
+	m := &monitor{}
+	go func() {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			// +1701234567.123456 [0 127.0.0.1:40000] "publish" "latchkey:invalidate" "…"
+			if _, cmd, ok := strings.Cut(line, "] \""); ok && strings.HasPrefix(strings.ToLower(cmd), "publish\"") {
+				m.n.Add(1)
+			}
+		}
+	}()
+	return m
+}
+
+// publishedBy returns how many PUBLISH commands the server received while
+// fn ran and the settle time after it, long enough for every node to have
+// read its change feed (and so replayed what fn revoked) several times.
+func (m *monitor) publishedBy(fn func()) int64 {
+	before := m.n.Load()
+	fn()
+	time.Sleep(time.Second)
+	return m.n.Load() - before
+}
+
+// TestRevocationPublishesOnce runs the built binary on a redis-server of
+// the test's own and counts what reaches it: a logout, a password change
+// and a disable each send exactly one PUBLISH, whatever they revoke; the
+// node's own replay of its change feed sends none.
+func TestRevocationPublishesOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary, on Redis")
+	}
+	redistest.URL(t) // the shared Redis's variable enables Redis tests
+	srv := redistest.StartServer(t)
+	env := append(append(dbEnv(t), "LATCHKEY_CACHE_URL="+srv.URL()), throttleEnv...)
+	addUser(t, env, "alice")
+	p := serve(t, env)
+	u, err := url.Parse(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := startMonitor(t, u.Host)
+	logins := func(n int) []string {
+		var toks []string
+		for range n {
+			toks = append(toks, p.login(t, "alice", e2ePassword))
+		}
+		return toks
+	}
+
+	var toks []string
+	if n := mon.publishedBy(func() { toks = logins(3) }); n != 3 {
+		t.Errorf("3 logins sent %d PUBLISH, want 3 (each changes the user's last login)", n)
+	}
+	for _, tc := range []struct {
+		name string
+		do   func()
+	}{
+		{"logout", func() {
+			if code, _ := p.call(t, "POST", "/v1/logout", toks[0], nil); code != 204 {
+				t.Fatalf("logout: %d", code)
+			}
+		}},
+		{"logout of the others", func() {
+			if code, _ := p.call(t, "POST", "/v1/logout?scope=others", toks[1], nil); code != 204 {
+				t.Fatalf("logout: %d", code)
+			}
+		}},
+		{"password change", func() {
+			code, m := p.call(t, "POST", "/v1/password", toks[1], map[string]string{"old_password": e2ePassword, "new_password": e2eNewPass})
+			if code != 200 {
+				t.Fatalf("password change: %d %v", code, m)
+			}
+		}},
+		{"disable", func() {
+			if out, err := cli(t, env, "", "user", "disable", "alice"); err != nil {
+				t.Fatalf("user disable: %v\n%s", err, out)
+			}
+		}},
+	} {
+		if n := mon.publishedBy(tc.do); n != 1 {
+			t.Errorf("%s sent %d PUBLISH, want 1", tc.name, n)
 		}
 	}
 }

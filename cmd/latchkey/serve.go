@@ -48,11 +48,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer b.close()
-	limiter, closeLimiter, err := newLimiter(ctx, cfg, log)
+	limiter, err := newLimiter(cfg, b, log)
 	if err != nil {
 		return err
 	}
-	defer closeLimiter()
 	verifier, challenges, err := newCaptcha(cfg, b, started, log)
 	if err != nil {
 		return err

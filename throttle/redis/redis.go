@@ -40,15 +40,18 @@ type Options struct {
 type Store struct {
 	c                goredis.UniversalClient
 	prefix           string
-	own              bool
 	take, add, enter *goredis.Script
 }
 
 var _ latchkey.ThrottleStore = (*Store)(nil)
 
-// New returns a store over c, which the caller keeps and closes. c should
-// be made with ContextTimeoutEnabled, or a Redis that hangs holds each call
-// for the client's read timeout rather than the caller's deadline.
+// New returns a store over c, which the caller keeps and closes: a node's
+// one Redis client (cache/redis.NewClient), whose bounded pool and honoured
+// context deadlines it relies on. A client without ContextTimeoutEnabled
+// would let a Redis that hangs hold each call for the client's read
+// timeout rather than the limiter's Timeout. A Redis that is down when the
+// server starts is an outage like any other, which the limiter's fallback
+// covers until Redis returns.
 func New(c goredis.UniversalClient, opts Options) *Store {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
@@ -62,36 +65,10 @@ func New(c goredis.UniversalClient, opts Options) *Store {
 	}
 }
 
-// Open returns a store on the Redis at url (redis://, rediss:// or
-// unix://, as go-redis parses it) that closes the connection on Close. It
-// does not wait for Redis to answer: a Redis that is down when the server
-// starts is an outage like any other, which the limiter's fallback covers
-// until Redis returns. The client honours context deadlines, so that the
-// limiter's Timeout bounds a Redis that hangs.
-func Open(url string, opts Options) (*Store, error) {
-	o, err := goredis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
-	}
-	o.ContextTimeoutEnabled = true
-	c := goredis.NewClient(o)
-	s := New(c, opts)
-	s.own = true
-	return s, nil
-}
-
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.c.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis: ping: %w", err)
-	}
-	return nil
-}
-
-// Close closes the connection if Open made it.
-func (s *Store) Close() error {
-	if s.own {
-		return s.c.Close()
 	}
 	return nil
 }
