@@ -2,11 +2,23 @@
 // for an opaque bearer token, and every later request is authenticated from
 // a cache keyed by the token's digest.
 //
-// This root package holds the domain (users, sessions, tokens, errors), the
-// interfaces that have several implementations (Store, Cache,
-// PasswordHasher) and the Authenticator that ties them together. It imports
-// only the standard library; the mechanisms live in packages named for
-// them: sqlite, cache/memory, password, api, cmd/latchkey.
+// This root package holds the domain and imports only the standard
+// library. The domain is users, sessions, tokens and errors; the
+// Authenticator, whose methods are the only ways in: the login gate
+// (Login, and ChangePassword's old password), token checks, revocation as
+// one Invalidation, administration and the change feed's replay; and the
+// interfaces the mechanisms implement, each in a package named for it:
+//
+//   - Store and Importer (sqlite, postgres), with storetest;
+//   - Cache (cache/memory, cache/redis, cache/tiered), with cache/cachetest;
+//   - PasswordHasher (password);
+//   - Throttle (throttle) over a ThrottleStore (throttle/memory,
+//     throttle/redis), with throttle/throttletest;
+//   - CaptchaVerifier (captcha) and its ReplayGuard (cache/memory.Claims,
+//     cache/redis.Claims), with cache/guardtest.
+//
+// api serves the Authenticator over HTTP; cmd/latchkey chooses and wires
+// the mechanisms.
 package latchkey
 
 import (
