@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -53,6 +54,9 @@ type Config struct {
 	CaptchaHostnames string
 	CaptchaTimeout   time.Duration
 	CaptchaRequired  string
+
+	// Database is DatabaseURL, parsed by validate.
+	Database databaseURL
 }
 
 // setting describes one Config field: its flag, its variable and its help.
@@ -259,6 +263,11 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer, group
 // validate checks the settings that parsing alone does not.
 func (c *Config) validate() error {
 	var errs []error
+	db, err := parseDatabaseURL("database-url", c.DatabaseURL, false)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.Database = db
 	if c.CacheURL != "memory" && !strings.HasPrefix(c.CacheURL, "redis://") && !strings.HasPrefix(c.CacheURL, "rediss://") {
 		errs = append(errs, fmt.Errorf("cache-url %q is not supported: use memory or redis://HOST:PORT/DB", c.CacheURL))
 	}
@@ -333,19 +342,48 @@ func (c *Config) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// sqlitePath returns the file of a sqlite: database URL.
-func sqlitePath(url string) (string, error) {
-	rest, ok := strings.CutPrefix(url, "sqlite:")
-	if !ok {
-		return "", fmt.Errorf("database-url %q is not supported: use sqlite:PATH or postgres://…", url)
+// databaseURL is a database URL, parsed: the backend it names, and what
+// that backend opens.
+type databaseURL struct {
+	kind string // "sqlite" or "postgres"
+	path string // the file of a sqlite database
+	url  string // the URL as given
+}
+
+// parseDatabaseURL parses the database URL of the setting named setting:
+// sqlite:PATH (sqlite://relative/path and sqlite:///absolute/path too) or
+// postgres://USER@HOST/DB. The error quotes an unsupported URL as given,
+// or without its password when redact is set.
+func parseDatabaseURL(setting, s string, redact bool) (databaseURL, error) {
+	switch {
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		return databaseURL{kind: "postgres", url: s}, nil
+	case strings.HasPrefix(s, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(s, "sqlite:"), "//")
+		if path == "" {
+			return databaseURL{}, fmt.Errorf("%s: sqlite: needs a file path", setting)
+		}
+		return databaseURL{kind: "sqlite", path: path, url: s}, nil
 	}
-	if p, ok := strings.CutPrefix(rest, "//"); ok {
-		rest = p // sqlite://relative/path or sqlite:///absolute/path
+	if redact {
+		s = redactURL(s)
 	}
-	if rest == "" {
-		return "", errors.New("database-url: sqlite: needs a file path")
+	return databaseURL{}, fmt.Errorf("%s %q is not supported: use sqlite:PATH or postgres://…", setting, s)
+}
+
+// String is the URL without its password, for logs and reports.
+func (d databaseURL) String() string { return redactURL(d.url) }
+
+// LogValue keeps the password out of logs in every format.
+func (d databaseURL) LogValue() slog.Value { return slog.StringValue(d.String()) }
+
+// redactURL drops a password from a database URL before it is shown.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "[unparsable]"
 	}
-	return rest, nil
+	return u.Redacted()
 }
 
 type stringValue string

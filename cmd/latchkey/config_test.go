@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -98,20 +99,50 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-func TestSqlitePath(t *testing.T) {
-	for in, want := range map[string]string{
-		"sqlite:latchkey.db":     "latchkey.db",
-		"sqlite:///var/lib/x.db": "/var/lib/x.db",
-		"sqlite:/tmp/x.db":       "/tmp/x.db",
-		"sqlite://rel/x.db":      "rel/x.db",
+func TestParseDatabaseURL(t *testing.T) {
+	for _, tc := range []struct {
+		setting, in string
+		redact      bool
+		want        databaseURL
+		wantErr     string
+	}{
+		{"database-url", "sqlite:latchkey.db", false, databaseURL{kind: "sqlite", path: "latchkey.db", url: "sqlite:latchkey.db"}, ""},
+		{"database-url", "sqlite:///var/lib/x.db", false, databaseURL{kind: "sqlite", path: "/var/lib/x.db", url: "sqlite:///var/lib/x.db"}, ""},
+		{"database-url", "sqlite:/tmp/x.db", false, databaseURL{kind: "sqlite", path: "/tmp/x.db", url: "sqlite:/tmp/x.db"}, ""},
+		{"database-url", "sqlite://rel/x.db", false, databaseURL{kind: "sqlite", path: "rel/x.db", url: "sqlite://rel/x.db"}, ""},
+		{"database-url", "postgres://localhost/x", false, databaseURL{kind: "postgres", url: "postgres://localhost/x"}, ""},
+		{"database-url", "postgresql://u:pw@localhost/x", false, databaseURL{kind: "postgres", url: "postgresql://u:pw@localhost/x"}, ""},
+		{"database-url", "sqlite:", false, databaseURL{}, "database-url: sqlite: needs a file path"},
+		{"database-url", "sqlite://", false, databaseURL{}, "database-url: sqlite: needs a file path"},
+		{"database-url", "latchkey.db", false, databaseURL{}, `database-url "latchkey.db" is not supported: use sqlite:PATH or postgres://…`},
+		{"from-db", "sqlite:", true, databaseURL{}, "from-db: sqlite: needs a file path"},
+		{"from-db", "mysql://u:pw@x/db", true, databaseURL{}, `from-db "mysql://u:xxxxx@x/db" is not supported: use sqlite:PATH or postgres://…`},
 	} {
-		if got, err := sqlitePath(in); err != nil || got != want {
-			t.Errorf("sqlitePath(%q) = %q, %v; want %q", in, got, err, want)
-		}
+		t.Run(tc.setting+" "+tc.in, func(t *testing.T) {
+			got, err := parseDatabaseURL(tc.setting, tc.in, tc.redact)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("parseDatabaseURL(%q) = %+v, %v; want the error %q", tc.in, got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("parseDatabaseURL(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+			}
+		})
 	}
-	for _, in := range []string{"postgres://localhost/x", "sqlite:", "latchkey.db"} {
-		if _, err := sqlitePath(in); err == nil {
-			t.Errorf("sqlitePath(%q) accepted", in)
+}
+
+func TestDatabaseURLRedacted(t *testing.T) {
+	d, err := parseDatabaseURL("database-url", "postgres://u:secret@db/x", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	slog.New(slog.NewJSONHandler(&log, nil)).Info("listening", "database", d)
+	for _, s := range []string{d.String(), log.String()} {
+		if strings.Contains(s, "secret") || !strings.Contains(s, "postgres://u:xxxxx@db/x") {
+			t.Errorf("%q: want the URL without its password", s)
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
@@ -108,38 +107,39 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 			defer f.Close()
 			return reader.Dumpdata(ctx, f, h)
 		}
-	case strings.HasPrefix(fromDB, "postgres://"), strings.HasPrefix(fromDB, "postgresql://"):
-		from = redactURL(fromDB)
-		read = func(ctx context.Context, h django.Handler) error { return reader.Postgres(ctx, fromDB, h) }
-	case strings.HasPrefix(fromDB, "sqlite:"):
-		path := strings.TrimPrefix(strings.TrimPrefix(fromDB, "sqlite:"), "//")
-		if path == "" {
-			return usageError{"from-db: sqlite: needs a file path"}
-		}
-		if _, err := os.Stat(path); err != nil {
-			return fmt.Errorf("from-db: %w", err)
-		}
-		from = path
-		read = func(ctx context.Context, h django.Handler) error { return reader.SQLite(ctx, path, h) }
 	default:
-		return usageError{fmt.Sprintf("from-db %q is not supported: use sqlite:PATH or postgres://…", redactURL(fromDB))}
+		db, err := parseDatabaseURL("from-db", fromDB, true)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		switch db.kind {
+		case "postgres":
+			from = db.String()
+			read = func(ctx context.Context, h django.Handler) error { return reader.Postgres(ctx, db.url, h) }
+		case "sqlite":
+			if _, err := os.Stat(db.path); err != nil {
+				return fmt.Errorf("from-db: %w", err)
+			}
+			from = db.path
+			read = func(ctx context.Context, h django.Handler) error { return reader.SQLite(ctx, db.path, h) }
+		}
 	}
 
-	st, err := openStore(ctx, cfg, true)
+	st, err := openStore(ctx, cfg.Database, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	imp, ok := st.(latchkey.Importer)
 	if !ok {
-		return fmt.Errorf("import: the %s store cannot import", redactURL(cfg.DatabaseURL))
+		return fmt.Errorf("import: the %s store cannot import", cfg.Database)
 	}
 	start := time.Now()
 	rep, err := django.Import(ctx, imp, read, django.Options{TokenTTL: cfg.TokenTTL, TokenExpiry: expiry, DryRun: dryRun})
 	if err != nil {
 		return fmt.Errorf("import: nothing was written: %w", err)
 	}
-	printReport(stdout, rep, from, redactURL(cfg.DatabaseURL), time.Since(start), cfg.TokenTTL, expiry)
+	printReport(stdout, rep, from, cfg.Database.String(), time.Since(start), cfg.TokenTTL, expiry)
 	return nil
 }
 

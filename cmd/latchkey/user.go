@@ -31,7 +31,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err := cfg.validate(); err != nil {
 		return usageError{err.Error()}
 	}
-	store, err := openStore(ctx, cfg, true)
+	store, err := openStore(ctx, cfg.Database, true)
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 	if err := cfg.validate(); err != nil {
 		return usageError{err.Error()}
 	}
-	store, err := openStore(ctx, cfg, true)
+	store, err := openStore(ctx, cfg.Database, true)
 	if err != nil {
 		return err
 	}
