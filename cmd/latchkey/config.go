@@ -57,6 +57,9 @@ type Config struct {
 
 	// Database is DatabaseURL, parsed by validate.
 	Database databaseURL
+	// CaptchaAfter is CaptchaRequired, parsed by validateServe: 0 for
+	// always, N for after-failures:N.
+	CaptchaAfter int
 }
 
 // setting describes one Config field: its flag, its variable and its help.
@@ -202,12 +205,13 @@ func captchaSettings() []setting {
 	}
 }
 
-// captchaAfter parses captcha-required: 0 for always, N for after-failures:N.
-func (c *Config) captchaAfter() (int, error) {
-	if c.CaptchaRequired == "always" {
+// parseCaptchaRequired parses captcha-required: 0 for always, N for
+// after-failures:N.
+func parseCaptchaRequired(s string) (int, error) {
+	if s == "always" {
 		return 0, nil
 	}
-	n, ok := strings.CutPrefix(c.CaptchaRequired, "after-failures:")
+	n, ok := strings.CutPrefix(s, "after-failures:")
 	v, err := strconv.Atoi(n)
 	if !ok || err != nil || v < 1 {
 		return 0, fmt.Errorf("captcha-required must be always or after-failures:N with N ≥ 1")
@@ -315,9 +319,11 @@ func (c *Config) validateServe() error {
 	default:
 		errs = append(errs, fmt.Errorf("captcha-provider %q: use none, recaptcha, hcaptcha, turnstile or pow", c.CaptchaProvider))
 	}
-	if _, err := c.captchaAfter(); err != nil {
+	after, err := parseCaptchaRequired(c.CaptchaRequired)
+	if err != nil {
 		errs = append(errs, err)
 	}
+	c.CaptchaAfter = after
 	if c.CaptchaTimeout <= 0 {
 		errs = append(errs, errors.New("captcha-timeout must be positive"))
 	}

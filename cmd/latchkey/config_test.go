@@ -52,9 +52,9 @@ func TestConfig(t *testing.T) {
 			return c.CaptchaProvider == "turnstile" && c.CaptchaSecret == "k3y"
 		}},
 		{"captcha after failures", []string{"LATCHKEY_CAPTCHA_PROVIDER", "pow", "LATCHKEY_CAPTCHA_SECRET", "0123456789abcdef", "LATCHKEY_CAPTCHA_REQUIRED", "after-failures:3"}, nil, func(c *Config) bool {
-			n, err := c.captchaAfter()
-			return n == 3 && err == nil
+			return c.CaptchaAfter == 3
 		}},
+		{"captcha always", []string{"LATCHKEY_CAPTCHA_REQUIRED", "always"}, nil, func(c *Config) bool { return c.CaptchaAfter == 0 }},
 		{"throttle settings", []string{"LATCHKEY_THROTTLE_IP_RATE", "60/1m", "LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/8"}, nil, func(c *Config) bool {
 			return c.ThrottleIPRate == "60/1m" && c.TrustedProxies == "10.0.0.0/8" && c.ThrottleAfter == 5
 		}},

@@ -59,7 +59,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return usageError{fmt.Sprintf("trusted-proxies: %v", err)}
 	}
-	after, _ := cfg.captchaAfter()
 	auth := newAuthenticator(cfg, store, b.cache, log)
 	if err := auth.Start(ctx); err != nil {
 		return err
@@ -69,7 +68,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ClientIP:             api.ClientIP{Trusted: proxies},
 		Limiter:              limiter,
 		Captcha:              verifier,
-		CaptchaAfterFailures: after,
+		CaptchaAfterFailures: cfg.CaptchaAfter,
 		Challenges:           challenges,
 	})
 
