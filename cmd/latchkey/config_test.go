@@ -3,7 +3,10 @@ package main
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +157,42 @@ func TestRunUsage(t *testing.T) {
 		if !errors.As(err, &u) {
 			t.Errorf("run(%q) = %v, want a usage error", args, err)
 		}
+	}
+}
+
+// TestCommandLineErrors checks each command's mistakes word for word:
+// they are usage errors, found before the database is opened.
+func TestCommandLineErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  []string // besides LATCHKEY_DATABASE_URL
+		want string
+	}{
+		{[]string{"serve", "extra"}, nil, `serve takes no arguments, got ["extra"]`},
+		{[]string{"migrate", "x"}, nil, "migrate takes no arguments"},
+		{[]string{"user", "list", "x"}, nil, "user list takes no arguments"},
+		{[]string{"user", "add"}, nil, "user add needs exactly one user name"},
+		{[]string{"user", "disable", "a", "b"}, nil, "user disable needs exactly one user name"},
+		{[]string{"user", "remove", "x"}, nil, `user: unknown command "remove"`},
+		{[]string{"user", "add", "--nope", "x"}, nil, "flag provided but not defined: -nope"},
+		{[]string{"import", "django", "--dumpdata", "x", "y"}, nil, `import django takes no arguments, got ["y"]`},
+		{[]string{"import", "django", "--from-db", "mysql://u:pw@x/db"}, nil, `from-db "mysql://u:xxxxx@x/db" is not supported: use sqlite:PATH or postgres://…`},
+		{[]string{"import", "django", "--from-db", "sqlite:"}, nil, "from-db: sqlite: needs a file path"},
+		{[]string{"migrate", "--database-url", "mysql://x"}, nil, `database-url "mysql://x" is not supported: use sqlite:PATH or postgres://…`},
+		{[]string{"user", "list", "--database-url", "sqlite:"}, nil, "database-url: sqlite: needs a file path"},
+		{[]string{"serve", "--captcha-required", "after-failures:0"}, nil, "captcha-required must be always or after-failures:N with N ≥ 1"},
+		{[]string{"migrate"}, []string{"LATCHKEY_PASSWORD_MIN_LENGTH", "abc"}, "password-min-length (from LATCHKEY_PASSWORD_MIN_LENGTH): must be a whole number"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "l.db")
+			env := envOf(append([]string{"LATCHKEY_DATABASE_URL", "sqlite:" + path}, tc.env...)...)
+			err := run(t.Context(), tc.args, env, strings.NewReader(""), io.Discard, io.Discard)
+			if exitCode(err) != 2 || err.Error() != tc.want {
+				t.Errorf("run(%q) = %v (exit %d), want the usage error %q", tc.args, err, exitCode(err), tc.want)
+			}
+			if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("run(%q) opened the database: %v", tc.args, err)
+			}
+		})
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -50,40 +52,45 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		return usageError{fmt.Sprintf("import: unknown source %q: use django", args[0])}
 	}
-	fs, cfg, err := newFlagSet("latchkey import django", getenv, stderr, settings(), importSettings())
-	if err != nil {
-		return usageError{err.Error()}
-	}
 	var (
 		dump, fromDB, userModel string
 		expiry                  time.Duration
 		dryRun                  bool
 	)
-	fs.StringVar(&dump, "dumpdata", "", `a file written by "manage.py dumpdata auth.user authtoken.token" (JSON, JSON lines, or gzipped); "-" reads standard input`)
-	fs.StringVar(&fromDB, "from-db", "", "the Django project's database, read-only: sqlite:PATH or postgres://USER@HOST/DB")
-	fs.Var((*durationValue)(&expiry), "token-expiry", "when set, every imported token expires this long after the import (Go duration), instead of --token-ttl after its creation")
-	fs.BoolVar(&dryRun, "dry-run", false, "count what would be imported, and write nothing")
-	fs.StringVar(&userModel, "user-model", django.DefaultUserModel, "the project's AUTH_USER_MODEL, in lower case, if it has its own")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), importUsage)
-		fs.PrintDefaults()
-	}
-	pos, err := parse(fs, args[1:])
+	cfg, _, err := command{
+		name:   "latchkey import django",
+		groups: [][]setting{settings(), importSettings()},
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&dump, "dumpdata", "", `a file written by "manage.py dumpdata auth.user authtoken.token" (JSON, JSON lines, or gzipped); "-" reads standard input`)
+			fs.StringVar(&fromDB, "from-db", "", "the Django project's database, read-only: sqlite:PATH or postgres://USER@HOST/DB")
+			fs.Var((*durationValue)(&expiry), "token-expiry", "when set, every imported token expires this long after the import (Go duration), instead of --token-ttl after its creation")
+			fs.BoolVar(&dryRun, "dry-run", false, "count what would be imported, and write nothing")
+			fs.StringVar(&userModel, "user-model", django.DefaultUserModel, "the project's AUTH_USER_MODEL, in lower case, if it has its own")
+			fs.Usage = func() {
+				fmt.Fprint(fs.Output(), importUsage)
+				fs.PrintDefaults()
+			}
+		},
+		args: func(pos []string) error {
+			if len(pos) > 0 {
+				return fmt.Errorf("import django takes no arguments, got %q", pos)
+			}
+			return nil
+		},
+		validate: func(c *Config) error {
+			switch {
+			case (dump == "") == (fromDB == ""):
+				return errors.New("import django needs one of --dumpdata FILE or --from-db URL")
+			case expiry < 0:
+				return errors.New("token-expiry must not be negative")
+			case c.TokenTTL < time.Second:
+				return errors.New("token-ttl must be at least 1s")
+			}
+			return c.validate()
+		},
+	}.setup(args[1:], getenv, stderr)
 	if err != nil {
 		return err
-	}
-	switch {
-	case len(pos) > 0:
-		return usageError{fmt.Sprintf("import django takes no arguments, got %q", pos)}
-	case (dump == "") == (fromDB == ""):
-		return usageError{"import django needs one of --dumpdata FILE or --from-db URL"}
-	case expiry < 0:
-		return usageError{"token-expiry must not be negative"}
-	case cfg.TokenTTL < time.Second:
-		return usageError{"token-ttl must be at least 1s"}
-	}
-	if err := cfg.validate(); err != nil {
-		return usageError{err.Error()}
 	}
 	reader := django.Reader{UserModel: userModel}
 	if err := reader.Validate(); err != nil {

@@ -18,19 +18,19 @@ import (
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs, cfg, err := newFlagSet("latchkey serve", getenv, stderr, serveSettings(), settings(), throttleSettings(), captchaSettings())
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	pos, err := parse(fs, args)
+	cfg, _, err := command{
+		name:   "latchkey serve",
+		groups: [][]setting{serveSettings(), settings(), throttleSettings(), captchaSettings()},
+		args: func(pos []string) error {
+			if len(pos) > 0 {
+				return fmt.Errorf("serve takes no arguments, got %q", pos)
+			}
+			return nil
+		},
+		validate: (*Config).validateServe,
+	}.setup(args, getenv, stderr)
 	if err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usageError{fmt.Sprintf("serve takes no arguments, got %q", pos)}
-	}
-	if err := cfg.validateServe(); err != nil {
-		return usageError{err.Error()}
 	}
 	log := cfg.logger(stderr)
 	applyMemoryLimit(cfg, getenv, log)
