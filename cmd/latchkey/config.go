@@ -15,7 +15,11 @@ import (
 
 // Config is every setting of latchkey. Each one is a flag and an
 // environment variable; a flag wins over the environment, which wins over
-// the default. It is filled once, in newConfig, and validated there.
+// the default. command.setup fills it once: newFlagSet sets each setting
+// from the environment or its default, the command line overrides them,
+// then validate (validateServe for serve) checks them and fills the
+// fields below the settings with what it parsed, so that no command
+// parses a setting again.
 type Config struct {
 	Addr              string
 	DatabaseURL       string
@@ -264,7 +268,8 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer, group
 	return fs, c, nil
 }
 
-// validate checks the settings that parsing alone does not.
+// validate checks the settings that parsing alone does not, and parses
+// the database URL into Database.
 func (c *Config) validate() error {
 	var errs []error
 	db, err := parseDatabaseURL("database-url", c.DatabaseURL, false)
@@ -293,7 +298,8 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// validateServe checks the serve settings.
+// validateServe checks the serve settings too, and parses
+// captcha-required into CaptchaAfter.
 func (c *Config) validateServe() error {
 	var errs []error
 	if c.TokenTTL < time.Second {
