@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -14,7 +15,11 @@ import (
 
 // Config is every setting of latchkey. Each one is a flag and an
 // environment variable; a flag wins over the environment, which wins over
-// the default. It is filled once, in newConfig, and validated there.
+// the default. command.setup fills it once: newFlagSet sets each setting
+// from the environment or its default, the command line overrides them,
+// then validate (validateServe for serve) checks them and fills the
+// fields below the settings with what it parsed, so that no command
+// parses a setting again.
 type Config struct {
 	Addr              string
 	DatabaseURL       string
@@ -53,6 +58,12 @@ type Config struct {
 	CaptchaHostnames string
 	CaptchaTimeout   time.Duration
 	CaptchaRequired  string
+
+	// Database is DatabaseURL, parsed by validate.
+	Database databaseURL
+	// CaptchaAfter is CaptchaRequired, parsed by validateServe: 0 for
+	// always, N for after-failures:N.
+	CaptchaAfter int
 }
 
 // setting describes one Config field: its flag, its variable and its help.
@@ -198,12 +209,13 @@ func captchaSettings() []setting {
 	}
 }
 
-// captchaAfter parses captcha-required: 0 for always, N for after-failures:N.
-func (c *Config) captchaAfter() (int, error) {
-	if c.CaptchaRequired == "always" {
+// parseCaptchaRequired parses captcha-required: 0 for always, N for
+// after-failures:N.
+func parseCaptchaRequired(s string) (int, error) {
+	if s == "always" {
 		return 0, nil
 	}
-	n, ok := strings.CutPrefix(c.CaptchaRequired, "after-failures:")
+	n, ok := strings.CutPrefix(s, "after-failures:")
 	v, err := strconv.Atoi(n)
 	if !ok || err != nil || v < 1 {
 		return 0, fmt.Errorf("captcha-required must be always or after-failures:N with N ≥ 1")
@@ -256,9 +268,15 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer, group
 	return fs, c, nil
 }
 
-// validate checks the settings that parsing alone does not.
+// validate checks the settings that parsing alone does not, and parses
+// the database URL into Database.
 func (c *Config) validate() error {
 	var errs []error
+	db, err := parseDatabaseURL("database-url", c.DatabaseURL, false)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.Database = db
 	if c.CacheURL != "memory" && !strings.HasPrefix(c.CacheURL, "redis://") && !strings.HasPrefix(c.CacheURL, "rediss://") {
 		errs = append(errs, fmt.Errorf("cache-url %q is not supported: use memory or redis://HOST:PORT/DB", c.CacheURL))
 	}
@@ -280,7 +298,8 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// validateServe checks the serve settings.
+// validateServe checks the serve settings too, and parses
+// captcha-required into CaptchaAfter.
 func (c *Config) validateServe() error {
 	var errs []error
 	if c.TokenTTL < time.Second {
@@ -306,9 +325,11 @@ func (c *Config) validateServe() error {
 	default:
 		errs = append(errs, fmt.Errorf("captcha-provider %q: use none, recaptcha, hcaptcha, turnstile or pow", c.CaptchaProvider))
 	}
-	if _, err := c.captchaAfter(); err != nil {
+	after, err := parseCaptchaRequired(c.CaptchaRequired)
+	if err != nil {
 		errs = append(errs, err)
 	}
+	c.CaptchaAfter = after
 	if c.CaptchaTimeout <= 0 {
 		errs = append(errs, errors.New("captcha-timeout must be positive"))
 	}
@@ -333,19 +354,48 @@ func (c *Config) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// sqlitePath returns the file of a sqlite: database URL.
-func sqlitePath(url string) (string, error) {
-	rest, ok := strings.CutPrefix(url, "sqlite:")
-	if !ok {
-		return "", fmt.Errorf("database-url %q is not supported: use sqlite:PATH or postgres://…", url)
+// databaseURL is a database URL, parsed: the backend it names, and what
+// that backend opens.
+type databaseURL struct {
+	kind string // "sqlite" or "postgres"
+	path string // the file of a sqlite database
+	url  string // the URL as given
+}
+
+// parseDatabaseURL parses the database URL of the setting named setting:
+// sqlite:PATH (sqlite://relative/path and sqlite:///absolute/path too) or
+// postgres://USER@HOST/DB. The error quotes an unsupported URL as given,
+// or without its password when redact is set.
+func parseDatabaseURL(setting, s string, redact bool) (databaseURL, error) {
+	switch {
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		return databaseURL{kind: "postgres", url: s}, nil
+	case strings.HasPrefix(s, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(s, "sqlite:"), "//")
+		if path == "" {
+			return databaseURL{}, fmt.Errorf("%s: sqlite: needs a file path", setting)
+		}
+		return databaseURL{kind: "sqlite", path: path, url: s}, nil
 	}
-	if p, ok := strings.CutPrefix(rest, "//"); ok {
-		rest = p // sqlite://relative/path or sqlite:///absolute/path
+	if redact {
+		s = redactURL(s)
 	}
-	if rest == "" {
-		return "", errors.New("database-url: sqlite: needs a file path")
+	return databaseURL{}, fmt.Errorf("%s %q is not supported: use sqlite:PATH or postgres://…", setting, s)
+}
+
+// String is the URL without its password, for logs and reports.
+func (d databaseURL) String() string { return redactURL(d.url) }
+
+// LogValue keeps the password out of logs in every format.
+func (d databaseURL) LogValue() slog.Value { return slog.StringValue(d.String()) }
+
+// redactURL drops a password from a database URL before it is shown.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "[unparsable]"
 	}
-	return rest, nil
+	return u.Redacted()
 }
 
 type stringValue string

@@ -3,6 +3,10 @@ package main
 import (
 	"errors"
 	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,9 +55,9 @@ func TestConfig(t *testing.T) {
 			return c.CaptchaProvider == "turnstile" && c.CaptchaSecret == "k3y"
 		}},
 		{"captcha after failures", []string{"LATCHKEY_CAPTCHA_PROVIDER", "pow", "LATCHKEY_CAPTCHA_SECRET", "0123456789abcdef", "LATCHKEY_CAPTCHA_REQUIRED", "after-failures:3"}, nil, func(c *Config) bool {
-			n, err := c.captchaAfter()
-			return n == 3 && err == nil
+			return c.CaptchaAfter == 3
 		}},
+		{"captcha always", []string{"LATCHKEY_CAPTCHA_REQUIRED", "always"}, nil, func(c *Config) bool { return c.CaptchaAfter == 0 }},
 		{"throttle settings", []string{"LATCHKEY_THROTTLE_IP_RATE", "60/1m", "LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/8"}, nil, func(c *Config) bool {
 			return c.ThrottleIPRate == "60/1m" && c.TrustedProxies == "10.0.0.0/8" && c.ThrottleAfter == 5
 		}},
@@ -98,20 +102,50 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-func TestSqlitePath(t *testing.T) {
-	for in, want := range map[string]string{
-		"sqlite:latchkey.db":     "latchkey.db",
-		"sqlite:///var/lib/x.db": "/var/lib/x.db",
-		"sqlite:/tmp/x.db":       "/tmp/x.db",
-		"sqlite://rel/x.db":      "rel/x.db",
+func TestParseDatabaseURL(t *testing.T) {
+	for _, tc := range []struct {
+		setting, in string
+		redact      bool
+		want        databaseURL
+		wantErr     string
+	}{
+		{"database-url", "sqlite:latchkey.db", false, databaseURL{kind: "sqlite", path: "latchkey.db", url: "sqlite:latchkey.db"}, ""},
+		{"database-url", "sqlite:///var/lib/x.db", false, databaseURL{kind: "sqlite", path: "/var/lib/x.db", url: "sqlite:///var/lib/x.db"}, ""},
+		{"database-url", "sqlite:/tmp/x.db", false, databaseURL{kind: "sqlite", path: "/tmp/x.db", url: "sqlite:/tmp/x.db"}, ""},
+		{"database-url", "sqlite://rel/x.db", false, databaseURL{kind: "sqlite", path: "rel/x.db", url: "sqlite://rel/x.db"}, ""},
+		{"database-url", "postgres://localhost/x", false, databaseURL{kind: "postgres", url: "postgres://localhost/x"}, ""},
+		{"database-url", "postgresql://u:pw@localhost/x", false, databaseURL{kind: "postgres", url: "postgresql://u:pw@localhost/x"}, ""},
+		{"database-url", "sqlite:", false, databaseURL{}, "database-url: sqlite: needs a file path"},
+		{"database-url", "sqlite://", false, databaseURL{}, "database-url: sqlite: needs a file path"},
+		{"database-url", "latchkey.db", false, databaseURL{}, `database-url "latchkey.db" is not supported: use sqlite:PATH or postgres://…`},
+		{"from-db", "sqlite:", true, databaseURL{}, "from-db: sqlite: needs a file path"},
+		{"from-db", "mysql://u:pw@x/db", true, databaseURL{}, `from-db "mysql://u:xxxxx@x/db" is not supported: use sqlite:PATH or postgres://…`},
 	} {
-		if got, err := sqlitePath(in); err != nil || got != want {
-			t.Errorf("sqlitePath(%q) = %q, %v; want %q", in, got, err, want)
-		}
+		t.Run(tc.setting+" "+tc.in, func(t *testing.T) {
+			got, err := parseDatabaseURL(tc.setting, tc.in, tc.redact)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("parseDatabaseURL(%q) = %+v, %v; want the error %q", tc.in, got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("parseDatabaseURL(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+			}
+		})
 	}
-	for _, in := range []string{"postgres://localhost/x", "sqlite:", "latchkey.db"} {
-		if _, err := sqlitePath(in); err == nil {
-			t.Errorf("sqlitePath(%q) accepted", in)
+}
+
+func TestDatabaseURLRedacted(t *testing.T) {
+	d, err := parseDatabaseURL("database-url", "postgres://u:secret@db/x", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	slog.New(slog.NewJSONHandler(&log, nil)).Info("listening", "database", d)
+	for _, s := range []string{d.String(), log.String()} {
+		if strings.Contains(s, "secret") || !strings.Contains(s, "postgres://u:xxxxx@db/x") {
+			t.Errorf("%q: want the URL without its password", s)
 		}
 	}
 }
@@ -123,5 +157,42 @@ func TestRunUsage(t *testing.T) {
 		if !errors.As(err, &u) {
 			t.Errorf("run(%q) = %v, want a usage error", args, err)
 		}
+	}
+}
+
+// TestCommandLineErrors checks each command's mistakes word for word:
+// they are usage errors, found before the database is opened.
+func TestCommandLineErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  []string // besides LATCHKEY_DATABASE_URL
+		want string
+	}{
+		{[]string{"serve", "extra"}, nil, `serve takes no arguments, got ["extra"]`},
+		{[]string{"migrate", "x"}, nil, "migrate takes no arguments"},
+		{[]string{"user", "list", "x"}, nil, "user list takes no arguments"},
+		{[]string{"user", "add"}, nil, "user add needs exactly one user name"},
+		{[]string{"user", "disable", "a", "b"}, nil, "user disable needs exactly one user name"},
+		{[]string{"user", "remove", "x"}, nil, `user: unknown command "remove"`},
+		{[]string{"user", "add", "--nope", "x"}, nil, "flag provided but not defined: -nope"},
+		{[]string{"import", "django", "--dumpdata", "x", "y"}, nil, `import django takes no arguments, got ["y"]`},
+		{[]string{"import", "django", "--from-db", "mysql://u:pw@x/db"}, nil, `from-db "mysql://u:xxxxx@x/db" is not supported: use sqlite:PATH or postgres://…`},
+		{[]string{"import", "django", "--from-db", "sqlite:"}, nil, "from-db: sqlite: needs a file path"},
+		{[]string{"migrate", "--database-url", "mysql://x"}, nil, `database-url "mysql://x" is not supported: use sqlite:PATH or postgres://…`},
+		{[]string{"user", "list", "--database-url", "sqlite:"}, nil, "database-url: sqlite: needs a file path"},
+		{[]string{"serve", "--captcha-required", "after-failures:0"}, nil, "captcha-required must be always or after-failures:N with N ≥ 1"},
+		{[]string{"migrate"}, []string{"LATCHKEY_PASSWORD_MIN_LENGTH", "abc"}, "password-min-length (from LATCHKEY_PASSWORD_MIN_LENGTH): must be a whole number"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "l.db")
+			env := envOf(append([]string{"LATCHKEY_DATABASE_URL", "sqlite:" + path}, tc.env...)...)
+			err := run(t.Context(), tc.args, env, strings.NewReader(""), io.Discard, io.Discard)
+			if exitCode(err) != 2 || err.Error() != tc.want {
+				t.Errorf("run(%q) = %v (exit %d), want the usage error %q", tc.args, err, exitCode(err), tc.want)
+			}
+			if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("run(%q) opened the database: %v", tc.args, err)
+			}
+		})
 	}
 }

@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
@@ -51,40 +52,45 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		return usageError{fmt.Sprintf("import: unknown source %q: use django", args[0])}
 	}
-	fs, cfg, err := newFlagSet("latchkey import django", getenv, stderr, settings(), importSettings())
-	if err != nil {
-		return usageError{err.Error()}
-	}
 	var (
 		dump, fromDB, userModel string
 		expiry                  time.Duration
 		dryRun                  bool
 	)
-	fs.StringVar(&dump, "dumpdata", "", `a file written by "manage.py dumpdata auth.user authtoken.token" (JSON, JSON lines, or gzipped); "-" reads standard input`)
-	fs.StringVar(&fromDB, "from-db", "", "the Django project's database, read-only: sqlite:PATH or postgres://USER@HOST/DB")
-	fs.Var((*durationValue)(&expiry), "token-expiry", "when set, every imported token expires this long after the import (Go duration), instead of --token-ttl after its creation")
-	fs.BoolVar(&dryRun, "dry-run", false, "count what would be imported, and write nothing")
-	fs.StringVar(&userModel, "user-model", django.DefaultUserModel, "the project's AUTH_USER_MODEL, in lower case, if it has its own")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), importUsage)
-		fs.PrintDefaults()
-	}
-	pos, err := parse(fs, args[1:])
+	cfg, _, err := command{
+		name:   "latchkey import django",
+		groups: [][]setting{settings(), importSettings()},
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&dump, "dumpdata", "", `a file written by "manage.py dumpdata auth.user authtoken.token" (JSON, JSON lines, or gzipped); "-" reads standard input`)
+			fs.StringVar(&fromDB, "from-db", "", "the Django project's database, read-only: sqlite:PATH or postgres://USER@HOST/DB")
+			fs.Var((*durationValue)(&expiry), "token-expiry", "when set, every imported token expires this long after the import (Go duration), instead of --token-ttl after its creation")
+			fs.BoolVar(&dryRun, "dry-run", false, "count what would be imported, and write nothing")
+			fs.StringVar(&userModel, "user-model", django.DefaultUserModel, "the project's AUTH_USER_MODEL, in lower case, if it has its own")
+			fs.Usage = func() {
+				fmt.Fprint(fs.Output(), importUsage)
+				fs.PrintDefaults()
+			}
+		},
+		args: func(pos []string) error {
+			if len(pos) > 0 {
+				return fmt.Errorf("import django takes no arguments, got %q", pos)
+			}
+			return nil
+		},
+		validate: func(c *Config) error {
+			switch {
+			case (dump == "") == (fromDB == ""):
+				return errors.New("import django needs one of --dumpdata FILE or --from-db URL")
+			case expiry < 0:
+				return errors.New("token-expiry must not be negative")
+			case c.TokenTTL < time.Second:
+				return errors.New("token-ttl must be at least 1s")
+			}
+			return c.validate()
+		},
+	}.setup(args[1:], getenv, stderr)
 	if err != nil {
 		return err
-	}
-	switch {
-	case len(pos) > 0:
-		return usageError{fmt.Sprintf("import django takes no arguments, got %q", pos)}
-	case (dump == "") == (fromDB == ""):
-		return usageError{"import django needs one of --dumpdata FILE or --from-db URL"}
-	case expiry < 0:
-		return usageError{"token-expiry must not be negative"}
-	case cfg.TokenTTL < time.Second:
-		return usageError{"token-ttl must be at least 1s"}
-	}
-	if err := cfg.validate(); err != nil {
-		return usageError{err.Error()}
 	}
 	reader := django.Reader{UserModel: userModel}
 	if err := reader.Validate(); err != nil {
@@ -108,38 +114,39 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 			defer f.Close()
 			return reader.Dumpdata(ctx, f, h)
 		}
-	case strings.HasPrefix(fromDB, "postgres://"), strings.HasPrefix(fromDB, "postgresql://"):
-		from = redactURL(fromDB)
-		read = func(ctx context.Context, h django.Handler) error { return reader.Postgres(ctx, fromDB, h) }
-	case strings.HasPrefix(fromDB, "sqlite:"):
-		path := strings.TrimPrefix(strings.TrimPrefix(fromDB, "sqlite:"), "//")
-		if path == "" {
-			return usageError{"from-db: sqlite: needs a file path"}
-		}
-		if _, err := os.Stat(path); err != nil {
-			return fmt.Errorf("from-db: %w", err)
-		}
-		from = path
-		read = func(ctx context.Context, h django.Handler) error { return reader.SQLite(ctx, path, h) }
 	default:
-		return usageError{fmt.Sprintf("from-db %q is not supported: use sqlite:PATH or postgres://…", redactURL(fromDB))}
+		db, err := parseDatabaseURL("from-db", fromDB, true)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		switch db.kind {
+		case "postgres":
+			from = db.String()
+			read = func(ctx context.Context, h django.Handler) error { return reader.Postgres(ctx, db.url, h) }
+		case "sqlite":
+			if _, err := os.Stat(db.path); err != nil {
+				return fmt.Errorf("from-db: %w", err)
+			}
+			from = db.path
+			read = func(ctx context.Context, h django.Handler) error { return reader.SQLite(ctx, db.path, h) }
+		}
 	}
 
-	st, err := openStore(ctx, cfg, true)
+	st, err := openStore(ctx, cfg.Database, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	imp, ok := st.(latchkey.Importer)
 	if !ok {
-		return fmt.Errorf("import: the %s store cannot import", redactURL(cfg.DatabaseURL))
+		return fmt.Errorf("import: the %s store cannot import", cfg.Database)
 	}
 	start := time.Now()
 	rep, err := django.Import(ctx, imp, read, django.Options{TokenTTL: cfg.TokenTTL, TokenExpiry: expiry, DryRun: dryRun})
 	if err != nil {
 		return fmt.Errorf("import: nothing was written: %w", err)
 	}
-	printReport(stdout, rep, from, redactURL(cfg.DatabaseURL), time.Since(start), cfg.TokenTTL, expiry)
+	printReport(stdout, rep, from, cfg.Database.String(), time.Since(start), cfg.TokenTTL, expiry)
 	return nil
 }
 

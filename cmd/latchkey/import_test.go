@@ -83,7 +83,11 @@ func TestImportDjango(t *testing.T) {
 
 			// The server's own Authenticator takes the passwords and tokens.
 			cfg := &Config{DatabaseURL: db, HashConcurrency: 2, PasswordMinLength: 12}
-			st, err := openStore(t.Context(), cfg, false)
+			dbURL, err := parseDatabaseURL("database-url", db, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := openStore(t.Context(), dbURL, false)
 			if err != nil {
 				t.Fatal(err)
 			}

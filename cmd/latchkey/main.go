@@ -79,6 +79,59 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return usageError{fmt.Sprintf("unknown command %q", args[0])}
 }
 
+// command is how one of the commands reads its command line: the
+// settings it takes, its own flags, the arguments it wants and the checks
+// its settings must pass.
+type command struct {
+	name   string      // as in its usage: "latchkey user add"
+	groups [][]setting // its settings, each a flag and a variable
+	// flags declares the command's own flags, when it has some.
+	flags func(fs *flag.FlagSet)
+	// args checks the positional arguments.
+	args func(pos []string) error
+	// validate checks the settings and flags once parsed: Config.validate
+	// or Config.validateServe, after the command's own rules.
+	validate func(c *Config) error
+}
+
+// setup reads cmd's settings from getenv and args, and its flags and
+// positional arguments from args, and checks them. A mistake is a
+// usageError; --help is flag.ErrHelp.
+func (cmd command) setup(args []string, getenv func(string) string, stderr io.Writer) (*Config, []string, error) {
+	fs, cfg, err := newFlagSet(cmd.name, getenv, stderr, cmd.groups...)
+	if err != nil {
+		return nil, nil, usageError{err.Error()}
+	}
+	if cmd.flags != nil {
+		cmd.flags(fs)
+	}
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.args(pos); err != nil {
+		return nil, nil, usageError{err.Error()}
+	}
+	if err := cmd.validate(cfg); err != nil {
+		return nil, nil, usageError{err.Error()}
+	}
+	return cfg, pos, nil
+}
+
+// open is setup, then the database opened and migrated, for a command
+// that needs nothing else before. The caller closes the store.
+func (cmd command) open(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) (*Config, []string, store, error) {
+	cfg, pos, err := cmd.setup(args, getenv, stderr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := openStore(ctx, cfg.Database, true)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, pos, st, nil
+}
+
 // parse parses flags that may come before, after or between positional
 // arguments, and returns the positional ones.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {

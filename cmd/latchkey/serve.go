@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
@@ -20,24 +18,24 @@ import (
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs, cfg, err := newFlagSet("latchkey serve", getenv, stderr, serveSettings(), settings(), throttleSettings(), captchaSettings())
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	pos, err := parse(fs, args)
+	cfg, _, err := command{
+		name:   "latchkey serve",
+		groups: [][]setting{serveSettings(), settings(), throttleSettings(), captchaSettings()},
+		args: func(pos []string) error {
+			if len(pos) > 0 {
+				return fmt.Errorf("serve takes no arguments, got %q", pos)
+			}
+			return nil
+		},
+		validate: (*Config).validateServe,
+	}.setup(args, getenv, stderr)
 	if err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usageError{fmt.Sprintf("serve takes no arguments, got %q", pos)}
-	}
-	if err := cfg.validateServe(); err != nil {
-		return usageError{err.Error()}
 	}
 	log := cfg.logger(stderr)
 	applyMemoryLimit(cfg, getenv, log)
 
-	store, err := openStore(ctx, cfg, true)
+	store, err := openStore(ctx, cfg.Database, true)
 	if err != nil {
 		return err
 	}
@@ -60,11 +58,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return usageError{fmt.Sprintf("trusted-proxies: %v", err)}
 	}
-	after, _ := cfg.captchaAfter()
 	auth := newAuthenticator(cfg, store, b.cache, log, latchkey.Options{
 		Throttle:             limiter,
 		Captcha:              verifier,
-		CaptchaAfterFailures: after,
+		CaptchaAfterFailures: cfg.CaptchaAfter,
 	})
 	if err := auth.Start(ctx); err != nil {
 		return err
@@ -95,7 +92,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "database", redactURL(cfg.DatabaseURL), "cache", cfg.CacheURL)
+	log.Info("listening", "addr", ln.Addr().String(), "database", cfg.Database, "cache", cfg.CacheURL)
 
 	select {
 	case err = <-serveErr:
@@ -123,22 +120,20 @@ type store interface {
 	Migrate(ctx context.Context) error
 }
 
-// openStore opens the configured database, chosen by the URL's scheme,
-// and, when migrate is set, applies its migrations.
-func openStore(ctx context.Context, cfg *Config, migrate bool) (store, error) {
+// openStore opens the database, with the backend its URL names, and,
+// when migrate is set, applies its migrations.
+func openStore(ctx context.Context, db databaseURL, migrate bool) (store, error) {
 	var (
 		st  store
 		err error
 	)
-	switch {
-	case strings.HasPrefix(cfg.DatabaseURL, "postgres://"), strings.HasPrefix(cfg.DatabaseURL, "postgresql://"):
-		st, err = postgres.Open(ctx, cfg.DatabaseURL)
+	switch db.kind {
+	case "postgres":
+		st, err = postgres.Open(ctx, db.url)
+	case "sqlite":
+		st, err = sqlite.Open(ctx, db.path)
 	default:
-		path, perr := sqlitePath(cfg.DatabaseURL)
-		if perr != nil {
-			return nil, usageError{perr.Error()}
-		}
-		st, err = sqlite.Open(ctx, path)
+		return nil, errors.New("open store: the database URL was not parsed")
 	}
 	if err != nil {
 		return nil, err
@@ -171,13 +166,4 @@ func newAuthenticator(cfg *Config, store latchkey.Store, cache latchkey.Cache, l
 	opt.CheckPassword = policy.Check
 	opt.Logger = log
 	return latchkey.NewAuthenticator(store, cache, hasher, opt)
-}
-
-// redactURL drops a password from a database URL before it is logged.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "[unparsable]"
-	}
-	return u.Redacted()
 }

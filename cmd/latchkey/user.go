@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,21 +18,17 @@ import (
 )
 
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, cfg, err := newFlagSet("latchkey migrate", getenv, stderr, settings())
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usageError{"migrate takes no arguments"}
-	}
-	if err := cfg.validate(); err != nil {
-		return usageError{err.Error()}
-	}
-	store, err := openStore(ctx, cfg, true)
+	_, _, store, err := command{
+		name:   "latchkey migrate",
+		groups: [][]setting{settings()},
+		args: func(pos []string) error {
+			if len(pos) > 0 {
+				return errors.New("migrate takes no arguments")
+			}
+			return nil
+		},
+		validate: (*Config).validate,
+	}.open(ctx, args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -45,42 +42,43 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 		return usageError{"user: expected add, passwd, disable, enable or list"}
 	}
 	sub := args[0]
-	fs, cfg, err := newFlagSet("latchkey user "+sub, getenv, stderr, settings())
-	if err != nil {
-		return usageError{err.Error()}
-	}
 	var nu latchkey.NewUser
 	var pwStdin bool
+	cmd := command{
+		name:   "latchkey user " + sub,
+		groups: [][]setting{settings()},
+		args: func(pos []string) error {
+			if len(pos) != 1 {
+				return fmt.Errorf("user %s needs exactly one user name", sub)
+			}
+			return nil
+		},
+		validate: (*Config).validate,
+	}
 	switch sub {
 	case "add":
-		fs.StringVar(&nu.Email, "email", "", "email address")
-		fs.StringVar(&nu.FirstName, "first-name", "", "first name")
-		fs.StringVar(&nu.LastName, "last-name", "", "last name")
-		fs.BoolVar(&pwStdin, "password-stdin", false, "read the password from standard input")
+		cmd.flags = func(fs *flag.FlagSet) {
+			fs.StringVar(&nu.Email, "email", "", "email address")
+			fs.StringVar(&nu.FirstName, "first-name", "", "first name")
+			fs.StringVar(&nu.LastName, "last-name", "", "last name")
+			fs.BoolVar(&pwStdin, "password-stdin", false, "read the password from standard input")
+		}
 	case "passwd":
-		fs.BoolVar(&pwStdin, "password-stdin", false, "read the password from standard input")
-	case "disable", "enable", "list":
+		cmd.flags = func(fs *flag.FlagSet) {
+			fs.BoolVar(&pwStdin, "password-stdin", false, "read the password from standard input")
+		}
+	case "list":
+		cmd.args = func(pos []string) error {
+			if len(pos) > 0 {
+				return errors.New("user list takes no arguments")
+			}
+			return nil
+		}
+	case "disable", "enable":
 	default:
 		return usageError{fmt.Sprintf("user: unknown command %q", sub)}
 	}
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		return err
-	}
-	want := 1
-	if sub == "list" {
-		want = 0
-	}
-	if len(pos) != want {
-		if want == 0 {
-			return usageError{"user list takes no arguments"}
-		}
-		return usageError{fmt.Sprintf("user %s needs exactly one user name", sub)}
-	}
-	if err := cfg.validate(); err != nil {
-		return usageError{err.Error()}
-	}
-	store, err := openStore(ctx, cfg, true)
+	cfg, pos, store, err := cmd.open(ctx, args[1:], getenv, stderr)
 	if err != nil {
 		return err
 	}
