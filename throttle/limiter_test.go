@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +18,8 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/latchkeyhq/latchkey"
+	cacheredis "github.com/latchkeyhq/latchkey/cache/redis"
+	"github.com/latchkeyhq/latchkey/cache/redis/redistest"
 	"github.com/latchkeyhq/latchkey/throttle"
 	"github.com/latchkeyhq/latchkey/throttle/memory"
 	"github.com/latchkeyhq/latchkey/throttle/redis"
@@ -38,48 +38,17 @@ func newClock() *clock {
 func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-// redisURL returns LATCHKEY_TEST_REDIS_URL. Without it the test is
-// skipped, except under CI=true, where it fails: CI must run Redis.
-func redisURL(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("LATCHKEY_TEST_REDIS_URL")
-	if url == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("LATCHKEY_TEST_REDIS_URL is not set; CI must run the Redis tests")
-		}
-		t.Skip("LATCHKEY_TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0): skipping the Redis tests")
-	}
-	return url
-}
-
-// openRedis returns a store under a random key prefix of its own, whose
-// keys are deleted when the test ends.
+// openRedis returns a store on the test Redis, through the client a node
+// opens, under a key prefix of its own that is cleaned when the test ends.
 func openRedis(t *testing.T) latchkey.ThrottleStore {
 	t.Helper()
-	opt, err := goredis.ParseURL(redisURL(t))
+	url := redistest.URL(t)
+	c, err := cacheredis.NewClient(url)
 	if err != nil {
-		t.Fatalf("LATCHKEY_TEST_REDIS_URL: %v", err)
+		t.Fatal(err)
 	}
-	c := goredis.NewClient(opt)
-	var b [8]byte
-	rand.Read(b[:])
-	prefix := "latchkeytest:" + hex.EncodeToString(b[:]) + ":"
-	t.Cleanup(func() {
-		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		var keys []string
-		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Errorf("cleanup: %v", err)
-		} else if len(keys) > 0 {
-			c.Del(ctx, keys...)
-		}
-	})
-	return redis.New(c, redis.Options{Prefix: prefix})
+	t.Cleanup(func() { c.Close() })
+	return redis.New(c, redis.Options{Prefix: redistest.Prefix(t, url)})
 }
 
 // forEachStore runs fn against a limiter on each store: memory always,

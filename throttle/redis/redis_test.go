@@ -1,33 +1,17 @@
 package redis_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/latchkeyhq/latchkey"
+	cacheredis "github.com/latchkeyhq/latchkey/cache/redis"
+	"github.com/latchkeyhq/latchkey/cache/redis/redistest"
 	"github.com/latchkeyhq/latchkey/throttle/redis"
 	"github.com/latchkeyhq/latchkey/throttle/throttletest"
 )
-
-// redisURL returns LATCHKEY_TEST_REDIS_URL. Without it the test is
-// skipped, except under CI=true, where it fails: CI must run Redis.
-func redisURL(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("LATCHKEY_TEST_REDIS_URL")
-	if url == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("LATCHKEY_TEST_REDIS_URL is not set; CI must run the Redis tests")
-		}
-		t.Skip("LATCHKEY_TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0): skipping the Redis tests")
-	}
-	return url
-}
 
 // openStore returns a store under a random key prefix of its own, whose
 // keys are deleted when the test ends.
@@ -37,45 +21,22 @@ func openStore(t *testing.T) *redis.Store {
 	return s
 }
 
-// openStoreClient is openStore that also returns the client and prefix.
+// openStoreClient is openStore that also returns the client, the one a
+// node opens, and the prefix.
 func openStoreClient(t *testing.T) (*redis.Store, *goredis.Client, string) {
 	t.Helper()
-	opt, err := goredis.ParseURL(redisURL(t))
+	url := redistest.URL(t)
+	c, err := cacheredis.NewClient(url)
 	if err != nil {
-		t.Fatalf("LATCHKEY_TEST_REDIS_URL: %v", err)
+		t.Fatal(err)
 	}
-	c := goredis.NewClient(opt)
-	if err := c.Ping(t.Context()).Err(); err != nil {
-		c.Close()
-		t.Fatalf("redis: %v", err)
-	}
-	var b [8]byte
-	rand.Read(b[:])
-	prefix := "latchkeytest:" + hex.EncodeToString(b[:]) + ":"
-	t.Cleanup(func() {
-		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Errorf("cleanup: scan: %v", err)
-			return
-		}
-		if len(keys) > 0 {
-			if err := c.Del(ctx, keys...).Err(); err != nil {
-				t.Errorf("cleanup: del: %v", err)
-			}
-		}
-	})
+	t.Cleanup(func() { c.Close() })
+	prefix := redistest.Prefix(t, url)
 	return redis.New(c, redis.Options{Prefix: prefix}), c, prefix
 }
 
 func TestStore(t *testing.T) {
-	redisURL(t)
+	redistest.URL(t)
 	throttletest.Run(t, func(t *testing.T) latchkey.ThrottleStore { return openStore(t) })
 }
 
