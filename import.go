@@ -3,7 +3,6 @@ package latchkey
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -18,10 +17,30 @@ import (
 // returns a sentinel error. The change feed gets, with the commit, one
 // entry per user record the import changed and one per session it
 // revoked, exactly as SetActive and SetPassword write them, so that every
-// running server evicts what the import made stale.
+// running server evicts what the import made stale. Options that fail
+// Validate fail Import before it runs fn.
 type Importer interface {
 	Store
-	Import(ctx context.Context, fn func(tx ImportTx) error) error
+	Import(ctx context.Context, opt ImportOptions, fn func(tx ImportTx) error) error
+}
+
+// ImportOptions configures an Importer's Import.
+type ImportOptions struct {
+	// KeepHash reports whether a stored password hash was written by
+	// latchkey's own hasher, so that PutUser keeps it over an imported
+	// one. Required: the domain does not know which algorithm the hasher
+	// writes (password.IsOwn does).
+	KeepHash func(stored string) bool
+}
+
+// Validate reports an invalid error for options an import cannot run
+// with: without KeepHash, an import would overwrite the hashes of users
+// who logged in since an earlier one.
+func (o ImportOptions) Validate() error {
+	if o.KeepHash == nil {
+		return Invalid("import: ImportOptions.KeepHash is required")
+	}
+	return nil
 }
 
 // ImportTx puts records inside an Importer's transaction. Its methods are
@@ -39,10 +58,10 @@ type ImportTx interface {
 	//   - Another user (another id) holds u.Username: u is skipped with
 	//     SkipUsernameTaken.
 	//   - Else the stored user takes u's fields, but for two: a stored
-	//     password hash that latchkey wrote (IsLatchkeyHash: the user
-	//     logged in or changed password here since an earlier import) is
-	//     kept, and so is a later LastLogin. Nothing differs: Unchanged;
-	//     else Updated.
+	//     password hash that latchkey wrote (ImportOptions.KeepHash: the
+	//     user logged in or changed password here since an earlier import)
+	//     is kept, and so is a later LastLogin. Nothing differs:
+	//     Unchanged; else Updated.
 	//   - An update that disables the user or changes the password hash
 	//     revokes every session of the user, as SetActive and SetPassword
 	//     do; the result lists the revoked digests.
@@ -105,26 +124,18 @@ type ImportResult struct {
 	Revoked []Digest
 }
 
-// latchkeyHashPrefix starts every hash latchkey's PasswordHasher writes
-// (an Argon2id PHC string). No Django encoding starts with "$".
-const latchkeyHashPrefix = "$argon2id$"
-
-// IsLatchkeyHash reports whether an encoded password hash was written by
-// latchkey itself, at a login's rehash or a password change, rather than
-// imported: an import never replaces such a hash.
-func IsLatchkeyHash(encoded string) bool { return strings.HasPrefix(encoded, latchkeyHashPrefix) }
-
 // MergeImport applies the rules of ImportTx.PutUser to cur, the stored
-// user with in's id and username, and returns the user to store, the result (Updated
-// or Unchanged, with KeptPassword) and whether the user's sessions must
-// be revoked. Both stores call it, so that they merge alike.
-func MergeImport(cur, in User) (User, ImportResult, bool) {
+// user with in's id and username, and returns the user to store, the
+// result (Updated or Unchanged, with KeptPassword) and whether the user's
+// sessions must be revoked. keepHash is the import's
+// ImportOptions.KeepHash. Both stores call it, so that they merge alike.
+func MergeImport(cur, in User, keepHash func(stored string) bool) (User, ImportResult, bool) {
 	m := in
 	m.ID = cur.ID
 	m.LastLogin = importTime(in.LastLogin)
 	m.DateJoined = importTime(in.DateJoined)
 	var res ImportResult
-	if m.PasswordHash != cur.PasswordHash && IsLatchkeyHash(cur.PasswordHash) {
+	if m.PasswordHash != cur.PasswordHash && keepHash(cur.PasswordHash) {
 		m.PasswordHash = cur.PasswordHash
 		res.KeptPassword = true
 	}

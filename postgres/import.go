@@ -26,7 +26,10 @@ var _ latchkey.Importer = (*Store)(nil)
 // runs (token checks, which write nothing, go on). The users lock keeps
 // CreateUser from drawing an id that the import is about to insert, and
 // lets the import move the id sequence past the ids it kept.
-func (s *Store) Import(ctx context.Context, fn func(latchkey.ImportTx) error) error {
+func (s *Store) Import(ctx context.Context, opt latchkey.ImportOptions, fn func(latchkey.ImportTx) error) error {
+	if err := opt.Validate(); err != nil {
+		return fail("import", err)
+	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fail("import", err)
@@ -39,7 +42,7 @@ func (s *Store) Import(ctx context.Context, fn func(latchkey.ImportTx) error) er
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fail("import", err)
 	}
-	it := &importTx{tx: tx, newUsers: true}
+	it := &importTx{tx: tx, keepHash: opt.KeepHash, newUsers: true}
 	// fn's error is the caller's own (a dry run's sentinel, say): it is
 	// returned as it is.
 	if err := fn(it); err != nil {
@@ -61,6 +64,7 @@ func (s *Store) Import(ctx context.Context, fn func(latchkey.ImportTx) error) er
 // importTx is the ImportTx of one Import.
 type importTx struct {
 	tx       pgx.Tx
+	keepHash func(string) bool
 	created  bool // a user was inserted with its own id
 	newUsers bool // the previous user was inserted
 }
@@ -110,7 +114,7 @@ func (t *importTx) PutUser(ctx context.Context, u latchkey.User) (latchkey.Impor
 		t.newUsers = true
 		return created, nil
 	}
-	m, res, revoke := latchkey.MergeImport(cur, u)
+	m, res, revoke := latchkey.MergeImport(cur, u, t.keepHash)
 	if res.Action == latchkey.ImportUnchanged {
 		return res, nil
 	}

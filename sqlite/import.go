@@ -17,7 +17,10 @@ var _ latchkey.Importer = (*Store)(nil)
 // lock from start to end: logins and revocations of other processes wait
 // for it (up to their 5-second busy timeout, then fail with 503), while
 // token checks, which only read, go on.
-func (s *Store) Import(ctx context.Context, fn func(latchkey.ImportTx) error) error {
+func (s *Store) Import(ctx context.Context, opt latchkey.ImportOptions, fn func(latchkey.ImportTx) error) error {
+	if err := opt.Validate(); err != nil {
+		return fail("import", err)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fail("import", err)
@@ -37,7 +40,7 @@ func (s *Store) Import(ctx context.Context, fn func(latchkey.ImportTx) error) er
 	if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -65536`); err != nil {
 		return fail("import", err)
 	}
-	it := &importTx{tx: tx, at: micros(s.now()), newUsers: true, newSessions: true}
+	it := &importTx{tx: tx, keepHash: opt.KeepHash, at: micros(s.now()), newUsers: true, newSessions: true}
 	if err := it.prepare(ctx); err != nil {
 		return fail("import", err)
 	}
@@ -55,8 +58,9 @@ func (s *Store) Import(ctx context.Context, fn func(latchkey.ImportTx) error) er
 // importTx is the ImportTx of one Import. Its statements are prepared once
 // for the transaction and closed with it.
 type importTx struct {
-	tx *sql.Tx
-	at int64 // stamps the change entries
+	tx       *sql.Tx
+	keepHash func(string) bool
+	at       int64 // stamps the change entries
 
 	// newUsers and newSessions say whether the previous record was
 	// inserted.
@@ -123,7 +127,7 @@ func (t *importTx) PutUser(ctx context.Context, u latchkey.User) (latchkey.Impor
 		t.newUsers = true
 		return created, nil
 	}
-	m, res, mustRevoke := latchkey.MergeImport(cur, u)
+	m, res, mustRevoke := latchkey.MergeImport(cur, u, t.keepHash)
 	if res.Action == latchkey.ImportUnchanged {
 		return res, nil
 	}
