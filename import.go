@@ -2,8 +2,8 @@ package latchkey
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -18,10 +18,30 @@ import (
 // returns a sentinel error. The change feed gets, with the commit, one
 // entry per user record the import changed and one per session it
 // revoked, exactly as SetActive and SetPassword write them, so that every
-// running server evicts what the import made stale.
+// running server evicts what the import made stale. Options that fail
+// Validate fail Import before it runs fn.
 type Importer interface {
 	Store
-	Import(ctx context.Context, fn func(tx ImportTx) error) error
+	Import(ctx context.Context, opt ImportOptions, fn func(tx ImportTx) error) error
+}
+
+// ImportOptions configures an Importer's Import.
+type ImportOptions struct {
+	// KeepHash reports whether a stored password hash was written by
+	// latchkey's own hasher, so that PutUser keeps it over an imported
+	// one. Required: the domain does not know which algorithm the hasher
+	// writes (password.IsOwn does).
+	KeepHash func(stored string) bool
+}
+
+// Validate reports an invalid error for options an import cannot run
+// with: without KeepHash, an import would overwrite the hashes of users
+// who logged in since an earlier one.
+func (o ImportOptions) Validate() error {
+	if o.KeepHash == nil {
+		return Invalid("import: ImportOptions.KeepHash is required")
+	}
+	return nil
 }
 
 // ImportTx puts records inside an Importer's transaction. Its methods are
@@ -39,10 +59,10 @@ type ImportTx interface {
 	//   - Another user (another id) holds u.Username: u is skipped with
 	//     SkipUsernameTaken.
 	//   - Else the stored user takes u's fields, but for two: a stored
-	//     password hash that latchkey wrote (IsLatchkeyHash: the user
-	//     logged in or changed password here since an earlier import) is
-	//     kept, and so is a later LastLogin. Nothing differs: Unchanged;
-	//     else Updated.
+	//     password hash that latchkey wrote (ImportOptions.KeepHash: the
+	//     user logged in or changed password here since an earlier import)
+	//     is kept, and so is a later LastLogin. Nothing differs:
+	//     Unchanged; else Updated.
 	//   - An update that disables the user or changes the password hash
 	//     revokes every session of the user, as SetActive and SetPassword
 	//     do; the result lists the revoked digests.
@@ -105,26 +125,150 @@ type ImportResult struct {
 	Revoked []Digest
 }
 
-// latchkeyHashPrefix starts every hash latchkey's PasswordHasher writes
-// (an Argon2id PHC string). No Django encoding starts with "$".
-const latchkeyHashPrefix = "$argon2id$"
+// UserImport is ImportTx.PutUser written once, over a store's
+// statements, so that both stores take the same steps in the same order
+// and decide alike (DecideImportUser). Its funcs run inside the store's
+// import transaction.
+type UserImport struct {
+	// KeepHash is the import's ImportOptions.KeepHash.
+	KeepHash func(stored string) bool
+	// Insert inserts u unless its id or its username is taken, and
+	// reports whether it did.
+	Insert func(ctx context.Context, u User) (bool, error)
+	// Find returns the stored users with u's id or u's username.
+	Find func(ctx context.Context, u User) ([]User, error)
+	// Update stores m, a stored user merged with an imported one, and
+	// writes the change entries; when revoke, it revokes every session of
+	// the user and returns their digests.
+	Update func(ctx context.Context, m User, revoke bool) ([]Digest, error)
+	// Fail translates Put's errors at the store's edge, as the store's
+	// other methods do theirs; op is "import user".
+	Fail func(op string, err error) error
 
-// IsLatchkeyHash reports whether an encoded password hash was written by
-// latchkey itself, at a login's rehash or a password change, rather than
-// imported: an import never replaces such a hash.
-func IsLatchkeyHash(encoded string) bool { return strings.HasPrefix(encoded, latchkeyHashPrefix) }
+	found bool // the previous user was stored already
+}
+
+// errNotInserted is an insert that found, against the reads before it, a
+// row in its way.
+var errNotInserted = errors.New("the insert conflicted with a row the transaction did not see")
+
+// Put stores u by the rules of ImportTx.PutUser. In a first import
+// nearly every user is new, in a re-run nearly none is: Put first tries
+// what the previous user needed, the insert or the read, which saves a
+// statement per user either way.
+func (p *UserImport) Put(ctx context.Context, u User) (ImportResult, error) {
+	res, err := p.put(ctx, u)
+	if err != nil {
+		return ImportResult{}, p.Fail("import user", err)
+	}
+	return res, nil
+}
+
+func (p *UserImport) put(ctx context.Context, u User) (ImportResult, error) {
+	if u.ID <= 0 {
+		return ImportResult{}, Invalid("an imported user needs a positive id")
+	}
+	if !p.found {
+		ok, err := p.Insert(ctx, u)
+		switch {
+		case err != nil:
+			return ImportResult{}, err
+		case ok:
+			return ImportResult{Action: ImportCreated}, nil
+		}
+		p.found = true
+	}
+	stored, err := p.Find(ctx, u)
+	if err != nil {
+		return ImportResult{}, err
+	}
+	m, res, revoke := DecideImportUser(u, stored, p.KeepHash)
+	switch res.Action {
+	case ImportCreated:
+		ok, err := p.Insert(ctx, u)
+		if err == nil && !ok {
+			err = errNotInserted
+		}
+		if err != nil {
+			return ImportResult{}, err
+		}
+		p.found = false
+	case ImportUpdated:
+		if res.Revoked, err = p.Update(ctx, m, revoke); err != nil {
+			return ImportResult{}, err
+		}
+	}
+	return res, nil
+}
+
+// DecideImportUser applies the rules of ImportTx.PutUser to in, given
+// stored: the users that a store's transaction holds with in's id or
+// in's username (none, one or two). It returns the result, and with it
+// what the store does:
+//
+//   - ImportCreated: insert in;
+//   - ImportUpdated: store the user returned, and revoke every session of
+//     the user when the bool is true;
+//   - ImportUnchanged, ImportSkipped: nothing.
+//
+// keepHash is the import's ImportOptions.KeepHash. UserImport.Put calls
+// it for both stores, so that they decide alike.
+func DecideImportUser(in User, stored []User, keepHash func(stored string) bool) (User, ImportResult, bool) {
+	var (
+		cur          User
+		found, taken bool
+	)
+	for _, u := range stored {
+		switch {
+		case u.ID == in.ID:
+			cur, found = u, true
+		case u.Username == in.Username:
+			taken = true
+		}
+	}
+	switch {
+	case found && cur.Username != in.Username:
+		return User{}, ImportResult{Action: ImportSkipped, Reason: SkipIDTaken}, false
+	case taken:
+		return User{}, ImportResult{Action: ImportSkipped, Reason: SkipUsernameTaken}, false
+	case !found:
+		return in, ImportResult{Action: ImportCreated}, false
+	}
+	return MergeImport(cur, in, keepHash)
+}
+
+// DecideImportSession applies the rules of ImportTx.PutSession to s,
+// given what a store's transaction holds: owner, the user id of the
+// session stored under s's digest (nil when there is none), and active,
+// whether s's user is active (nil when the user is not stored).
+// ImportCreated means: insert s; any other result, nothing. Both stores
+// call it, so that they decide alike.
+func DecideImportSession(s Session, owner *int64, active *bool) ImportResult {
+	switch {
+	case owner != nil && *owner == s.UserID:
+		return ImportResult{Action: ImportUnchanged}
+	case owner != nil:
+		return ImportResult{Action: ImportSkipped, Reason: SkipTokenTaken}
+	case active == nil:
+		return ImportResult{Action: ImportSkipped, Reason: SkipUserMissing}
+	case !*active:
+		return ImportResult{Action: ImportSkipped, Reason: SkipUserInactive}
+	}
+	return ImportResult{Action: ImportCreated}
+}
 
 // MergeImport applies the rules of ImportTx.PutUser to cur, the stored
-// user with in's id and username, and returns the user to store, the result (Updated
-// or Unchanged, with KeptPassword) and whether the user's sessions must
-// be revoked. Both stores call it, so that they merge alike.
-func MergeImport(cur, in User) (User, ImportResult, bool) {
+// user with in's id and username, and returns the user to store, the
+// result (Updated or Unchanged, with KeptPassword) and whether the user's
+// sessions must be revoked. keepHash is the import's
+// ImportOptions.KeepHash. Both stores call it, so that they merge alike.
+func MergeImport(cur, in User, keepHash func(stored string) bool) (User, ImportResult, bool) {
 	m := in
 	m.ID = cur.ID
 	m.LastLogin = importTime(in.LastLogin)
 	m.DateJoined = importTime(in.DateJoined)
 	var res ImportResult
-	if m.PasswordHash != cur.PasswordHash && IsLatchkeyHash(cur.PasswordHash) {
+	if m.PasswordHash != cur.PasswordHash && keepHash(cur.PasswordHash) {
 		m.PasswordHash = cur.PasswordHash
 		res.KeptPassword = true
 	}

@@ -12,8 +12,14 @@ import (
 	"github.com/latchkeyhq/latchkey"
 )
 
-// Options configures Import. Zero values take the defaults.
+// Options configures Import. Zero values take the defaults, but for
+// KeepHash, which is required.
 type Options struct {
+	// KeepHash reports whether a stored password hash was written by
+	// latchkey's own hasher (password.IsOwn), so that the import keeps it
+	// over the one from Django; see latchkey.ImportOptions. Without it,
+	// Import fails and writes nothing.
+	KeepHash func(stored string) bool
 	// TokenTTL is the lifetime of an imported token from its creation in
 	// Django: its session expires at created + TokenTTL, as a token
 	// issued by latchkey at that time would. Default 24h, latchkey's own.
@@ -106,7 +112,7 @@ func Import(ctx context.Context, st latchkey.Importer, read func(context.Context
 		opt.Now = time.Now
 	}
 	var rep Report
-	err := st.Import(ctx, func(tx latchkey.ImportTx) error {
+	err := st.Import(ctx, latchkey.ImportOptions{KeepHash: opt.KeepHash}, func(tx latchkey.ImportTx) error {
 		im := &importer{
 			tx:     tx,
 			opt:    opt,

@@ -76,6 +76,9 @@ func mustImport(t *testing.T, st latchkey.Importer, src source, opt django.Optio
 	if opt.Now == nil {
 		opt.Now = clock
 	}
+	if opt.KeepHash == nil {
+		opt.KeepHash = password.IsOwn
+	}
 	rep, err := django.Import(t.Context(), st, src.read, opt)
 	if err != nil {
 		t.Fatalf("Import from %s: %v", src.name, err)
@@ -197,7 +200,7 @@ func TestImportFixtures(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
-						if !latchkey.IsLatchkeyHash(u.PasswordHash) || !u.LastLogin.Equal(now) {
+						if !password.IsOwn(u.PasswordHash) || !u.LastLogin.Equal(now) {
 							t.Errorf("%s after login %d: hash %.20q…, last login %v; want Argon2id, %v", name, i+1, u.PasswordHash, u.LastLogin, now)
 						}
 					}
@@ -399,11 +402,27 @@ func TestImportReadErrorRollsBack(t *testing.T) {
 	in := `[{"model": "auth.user", "pk": 4, "fields": {"username": "dan", "password": "md5$d$x", "is_active": true, "date_joined": "2026-11-28T10:00:00Z"}}, {"model": "auth.user", "pk": 5`
 	_, err := django.Import(t.Context(), st, func(ctx context.Context, h django.Handler) error {
 		return django.Reader{}.Dumpdata(ctx, strings.NewReader(in), h)
-	}, django.Options{Now: clock})
+	}, django.Options{Now: clock, KeepHash: password.IsOwn})
 	if err == nil {
 		t.Fatal("Import of a truncated dump succeeded")
 	}
 	if us, err := st.ListUsers(t.Context()); err != nil || len(us) != 0 {
 		t.Errorf("a failed import stored %d users (%v)", len(us), err)
+	}
+}
+
+// TestImportNeedsKeepHash: without Options.KeepHash an import fails and
+// writes nothing, rather than overwrite the hashes latchkey wrote.
+func TestImportNeedsKeepHash(t *testing.T) {
+	st := newSQLite(t)
+	in := `[{"model": "auth.user", "pk": 4, "fields": {"username": "dan", "password": "md5$d$x", "is_active": true, "date_joined": "2026-11-28T10:00:00Z"}}]`
+	_, err := django.Import(t.Context(), st, func(ctx context.Context, h django.Handler) error {
+		return django.Reader{}.Dumpdata(ctx, strings.NewReader(in), h)
+	}, django.Options{Now: clock})
+	if latchkey.ErrorKind(err) != latchkey.KindInvalid {
+		t.Errorf("Import without KeepHash: %v, want an invalid error", err)
+	}
+	if us, err := st.ListUsers(t.Context()); err != nil || len(us) != 0 {
+		t.Errorf("an import without KeepHash stored %d users (%v)", len(us), err)
 	}
 }

@@ -149,6 +149,14 @@ func (h *Hasher) Hash(ctx context.Context, pw latchkey.Password) (string, error)
 	return h.params.encode(salt, key), nil
 }
 
+// IsOwn reports whether encoded was written by a Hasher, at a login's
+// rehash or a password change, rather than imported from another system:
+// it is the latchkey.ImportOptions.KeepHash of an import, which keeps such
+// a hash over an imported one. A Hasher writes Argon2id PHC strings,
+// "$argon2id$…"; no Django encoding starts so (Django's Argon2 hashes
+// start "argon2$").
+func IsOwn(encoded string) bool { return strings.HasPrefix(encoded, argon2idPrefix) }
+
 // Verify reports whether pw matches encoded, and whether encoded should be
 // replaced by a fresh Hash: it matched with weaker parameters or in another
 // scheme. An empty, unusable ("!…", Django's mark), unknown or malformed

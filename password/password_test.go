@@ -82,6 +82,31 @@ func TestHashVerify(t *testing.T) {
 	}
 }
 
+func TestIsOwn(t *testing.T) {
+	h, _ := newHasher(t, Options{})
+	own, err := h.Hash(context.Background(), "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		encoded string
+		want    bool
+	}{
+		{own, true},
+		{"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5", true},
+		{"argon2$argon2id$v=19$m=102400,t=2,p=8$c2FsdA$a2V5", false}, // Django's
+		{"pbkdf2_sha256$600000$salt$a2V5", false},
+		{"bcrypt_sha256$$2b$12$saltsaltsaltsaltsaltsa", false},
+		{"md5$salt$0123456789abcdef", false},
+		{"!unusable", false},
+		{"", false},
+	} {
+		if got := IsOwn(c.encoded); got != c.want {
+			t.Errorf("IsOwn(%q) = %v, want %v", c.encoded, got, c.want)
+		}
+	}
+}
+
 // TestHashMatchesReference checks that Hash writes byte for byte what the
 // reference argon2 tool writes for the same salt.
 func TestHashMatchesReference(t *testing.T) {

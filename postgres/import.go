@@ -1,16 +1,12 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"errors"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/latchkeyhq/latchkey"
 )
-
-var _ latchkey.Importer = (*Store)(nil)
 
 // Import runs fn in one transaction and commits what it put unless fn
 // fails; see latchkey.Importer.
@@ -26,7 +22,10 @@ var _ latchkey.Importer = (*Store)(nil)
 // runs (token checks, which write nothing, go on). The users lock keeps
 // CreateUser from drawing an id that the import is about to insert, and
 // lets the import move the id sequence past the ids it kept.
-func (s *Store) Import(ctx context.Context, fn func(latchkey.ImportTx) error) error {
+func (s *Store) Import(ctx context.Context, opt latchkey.ImportOptions, fn func(latchkey.ImportTx) error) error {
+	if err := opt.Validate(); err != nil {
+		return fail("import", err)
+	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fail("import", err)
@@ -39,7 +38,8 @@ func (s *Store) Import(ctx context.Context, fn func(latchkey.ImportTx) error) er
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fail("import", err)
 	}
-	it := &importTx{tx: tx, newUsers: true}
+	it := &importTx{tx: tx}
+	it.users = latchkey.UserImport{KeepHash: opt.KeepHash, Insert: it.insertUser, Find: it.find, Update: it.update, Fail: fail}
 	// fn's error is the caller's own (a dry run's sentinel, say): it is
 	// returned as it is.
 	if err := fn(it); err != nil {
@@ -60,9 +60,39 @@ func (s *Store) Import(ctx context.Context, fn func(latchkey.ImportTx) error) er
 
 // importTx is the ImportTx of one Import.
 type importTx struct {
-	tx       pgx.Tx
-	created  bool // a user was inserted with its own id
-	newUsers bool // the previous user was inserted
+	tx      pgx.Tx
+	users   latchkey.UserImport
+	created bool // a user was inserted with its own id
+}
+
+// PutUser stores u by the rules of latchkey.ImportTx.
+func (t *importTx) PutUser(ctx context.Context, u latchkey.User) (latchkey.ImportResult, error) {
+	return t.users.Put(ctx, u)
+}
+
+// insertUser inserts u unless its id or username is taken.
+func (t *importTx) insertUser(ctx context.Context, u latchkey.User) (bool, error) {
+	tag, err := t.tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+		u.ID, u.Username, u.Email, u.FirstName, u.LastName, u.PasswordHash, u.Active, nullTime(u.LastLogin), u.DateJoined)
+	if err != nil {
+		return false, err
+	}
+	if tag.RowsAffected() == 1 {
+		t.created = true
+		return true, nil
+	}
+	return false, nil
+}
+
+// find reads the stored users with u's id or u's username. Change
+// writers wait for the import's locks, so no login changes them between
+// this read and the update.
+func (t *importTx) find(ctx context.Context, u latchkey.User) ([]latchkey.User, error) {
+	rows, err := t.tx.Query(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 OR username = $2`, u.ID, u.Username)
+	if err != nil {
+		return nil, err
+	}
+	return collectUsers(rows)
 }
 
 // importUpdate updates a user and, when $10, revokes every session of
@@ -80,98 +110,34 @@ UNION ALL
 SELECT id, false, NULL FROM u
 RETURNING session, digest`
 
-// PutUser stores u by the rules of latchkey.ImportTx.
-func (t *importTx) PutUser(ctx context.Context, u latchkey.User) (latchkey.ImportResult, error) {
-	if u.ID <= 0 {
-		return latchkey.ImportResult{}, fail("import user", latchkey.Invalid("an imported user needs a positive id"))
-	}
-	created := latchkey.ImportResult{Action: latchkey.ImportCreated}
-	// In a first import nearly every user is new, in a re-run nearly none
-	// is: PutUser first tries what the previous user needed, which saves
-	// a round trip per user either way.
-	if t.newUsers {
-		if ok, err := t.insertUser(ctx, u); err != nil || ok {
-			return created, err
-		}
-		t.newUsers = false
-	}
-	cur, found, taken, err := t.find(ctx, u)
-	switch {
-	case err != nil:
-		return latchkey.ImportResult{}, fail("import user", err)
-	case found && cur.Username != u.Username:
-		return latchkey.ImportResult{Action: latchkey.ImportSkipped, Reason: latchkey.SkipIDTaken}, nil
-	case taken:
-		return latchkey.ImportResult{Action: latchkey.ImportSkipped, Reason: latchkey.SkipUsernameTaken}, nil
-	case !found:
-		if ok, err := t.insertUser(ctx, u); err != nil || !ok {
-			return latchkey.ImportResult{}, fail("import user", cmp.Or(err, errors.New("the insert conflicted with a row the transaction did not see")))
-		}
-		t.newUsers = true
-		return created, nil
-	}
-	m, res, revoke := latchkey.MergeImport(cur, u)
-	if res.Action == latchkey.ImportUnchanged {
-		return res, nil
-	}
+// update stores m, the stored user merged with an imported one, and
+// writes the change entries, in one statement. When revoke, it revokes
+// every session of the user and returns their digests.
+func (t *importTx) update(ctx context.Context, m latchkey.User, revoke bool) ([]latchkey.Digest, error) {
 	rows, err := t.tx.Query(ctx, importUpdate, m.ID, m.Username, m.Email, m.FirstName, m.LastName, m.PasswordHash, m.Active,
 		nullTime(m.LastLogin), m.DateJoined, revoke)
 	if err != nil {
-		return latchkey.ImportResult{}, fail("import user", err)
+		return nil, err
 	}
 	defer rows.Close()
-	var changed bool
-	scan := revokedRow(&res.Revoked, &changed)
+	var (
+		ds      []latchkey.Digest
+		changed bool
+	)
+	scan := revokedRow(&ds, &changed)
 	for rows.Next() {
 		if err := scan(rows); err != nil {
-			return latchkey.ImportResult{}, fail("import user", err)
+			return nil, err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return latchkey.ImportResult{}, fail("import user", err)
+		return nil, err
 	}
 	if !changed {
 		// The row was read in this transaction, under lockUsers.
-		return latchkey.ImportResult{}, latchkey.Internal("postgres: import user: the user vanished")
+		return nil, errors.New("the user vanished")
 	}
-	return res, nil
-}
-
-// insertUser inserts u unless its id or username is taken.
-func (t *importTx) insertUser(ctx context.Context, u latchkey.User) (bool, error) {
-	tag, err := t.tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
-		u.ID, u.Username, u.Email, u.FirstName, u.LastName, u.PasswordHash, u.Active, nullTime(u.LastLogin), u.DateJoined)
-	if err != nil {
-		return false, fail("import user", err)
-	}
-	if tag.RowsAffected() == 1 {
-		t.created = true
-		return true, nil
-	}
-	return false, nil
-}
-
-// find reads the stored user with u's id, if any, and reports whether
-// another user holds u's username. Change writers wait for the import's
-// locks, so no login changes the row between this read and the update.
-func (t *importTx) find(ctx context.Context, u latchkey.User) (cur latchkey.User, found, taken bool, err error) {
-	rows, err := t.tx.Query(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 OR username = $2`, u.ID, u.Username)
-	if err != nil {
-		return cur, false, false, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		x, err := scanUser(rows)
-		if err != nil {
-			return cur, false, false, err
-		}
-		if x.ID == u.ID {
-			cur, found = x, true
-		} else {
-			taken = true
-		}
-	}
-	return cur, found, taken, rows.Err()
+	return ds, nil
 }
 
 // importSession inserts a session unless its digest is stored or its user
@@ -190,8 +156,8 @@ SELECT (SELECT user_id FROM e), (SELECT is_active FROM u), EXISTS (SELECT FROM i
 // PutSession stores s by the rules of latchkey.ImportTx.
 func (t *importTx) PutSession(ctx context.Context, s latchkey.Session) (latchkey.ImportResult, error) {
 	var (
-		owner    pgtype.Int8
-		active   pgtype.Bool
+		owner    *int64
+		active   *bool
 		inserted bool
 	)
 	err := t.tx.QueryRow(ctx, importSession, s.ID, s.Digest[:], s.UserID, s.CreatedAt, s.LastUsedAt, s.ExpiresAt, s.IP, s.UserAgent).
@@ -199,17 +165,9 @@ func (t *importTx) PutSession(ctx context.Context, s latchkey.Session) (latchkey
 	if err != nil {
 		return latchkey.ImportResult{}, fail("import session", err)
 	}
-	switch {
-	case owner.Valid && owner.Int64 == s.UserID:
-		return latchkey.ImportResult{Action: latchkey.ImportUnchanged}, nil
-	case owner.Valid:
-		return latchkey.ImportResult{Action: latchkey.ImportSkipped, Reason: latchkey.SkipTokenTaken}, nil
-	case !active.Valid:
-		return latchkey.ImportResult{Action: latchkey.ImportSkipped, Reason: latchkey.SkipUserMissing}, nil
-	case !active.Bool:
-		return latchkey.ImportResult{Action: latchkey.ImportSkipped, Reason: latchkey.SkipUserInactive}, nil
-	case !inserted:
+	res := latchkey.DecideImportSession(s, owner, active)
+	if res.Action == latchkey.ImportCreated && !inserted {
 		return latchkey.ImportResult{}, fail("import session", errors.New("the session was not inserted"))
 	}
-	return latchkey.ImportResult{Action: latchkey.ImportCreated}, nil
+	return res, nil
 }

@@ -4,50 +4,10 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/latchkeyhq/latchkey"
 )
-
-// migrationFS holds the schema changes, named NNNN_what.sql and applied in
-// the order of NNNN. A released migration is never edited; a change is a new
-// file.
-//
-//go:embed migrations/*.sql
-var migrationFS embed.FS
-
-type migration struct {
-	version int64
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in order.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		prefix, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.ParseInt(prefix, 10, 64)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must start with a positive number and '_'", e.Name())
-		}
-		if len(ms) > 0 && ms[len(ms)-1].version >= v {
-			return nil, fmt.Errorf("migration %s: version %d is not after %d", e.Name(), v, ms[len(ms)-1].version)
-		}
-		b, err := fs.ReadFile(migrationFS, "migrations/"+e.Name())
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	return ms, nil
-}
 
 // Migrate brings the schema (in the first schema of the search_path) up to
 // date. Each migration runs in its own transaction together with its
@@ -56,7 +16,7 @@ func migrations() ([]migration, error) {
 // migration once. The lock is a transaction lock, so a canceled Migrate
 // never leaves it held on a pooled connection.
 func (s *Store) Migrate(ctx context.Context) error {
-	ms, err := migrations()
+	ms, err := latchkey.LoadMigrations(migrationFS)
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}
@@ -75,21 +35,28 @@ func (s *Store) Migrate(ctx context.Context) error {
 				return err
 			}
 			var done bool
-			err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM schema_migrations WHERE version = $1)`, m.version).Scan(&done)
+			err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM schema_migrations WHERE version = $1)`, m.Version).Scan(&done)
 			if err != nil || done {
 				return err
 			}
 			// No arguments: pgx sends it with the simple protocol, which
 			// runs several statements.
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}
-			_, err = tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, m.version)
+			_, err = tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, m.Version)
 			return err
 		})
 		if err != nil {
-			return fail("migrate "+m.name, err)
+			return fail("migrate "+m.Name, err)
 		}
 	}
 	return nil
 }
+
+// migrationFS holds the schema changes, named NNNN_what.sql and applied in
+// the order of NNNN. A released migration is never edited; a change is a new
+// file.
+//
+//go:embed migrations/*.sql
+var migrationFS embed.FS

@@ -34,7 +34,10 @@ import (
 	"github.com/latchkeyhq/latchkey"
 )
 
-var _ latchkey.Store = (*Store)(nil)
+var (
+	_ latchkey.Store    = (*Store)(nil)
+	_ latchkey.Importer = (*Store)(nil)
+)
 
 // DefaultMaxConns bounds a Store's connections when neither Options nor the
 // URL's pool_max_conns says otherwise.

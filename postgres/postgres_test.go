@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,47 +15,28 @@ import (
 	"github.com/latchkeyhq/latchkey/storetest"
 )
 
-// open opens a Store on u and closes it when the test ends.
-func open(tb testing.TB, u string) *postgres.Store {
-	tb.Helper()
-	s, err := postgres.Open(tb.Context(), u)
-	if err != nil {
-		tb.Fatalf("Open: %v", err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s
+// newSchema returns the URL of a new, empty schema, dropped when tb ends.
+func newSchema(tb testing.TB) string {
+	u, _ := pgtest.NewSchema(tb)
+	return u
 }
 
-// openMigrated opens and migrates a Store on u.
+// openMigrated opens and migrates a Store on u, closed when tb ends.
 func openMigrated(tb testing.TB, u string) *postgres.Store {
-	tb.Helper()
-	s := open(tb, u)
-	if err := s.Migrate(tb.Context()); err != nil {
-		tb.Fatalf("Migrate: %v", err)
-	}
-	return s
+	return storetest.Open(tb, postgres.Open, u)
 }
 
 // newStore returns a migrated Store on a new schema.
-func newStore(tb testing.TB) *postgres.Store {
-	tb.Helper()
-	u, _ := pgtest.NewSchema(tb)
-	return openMigrated(tb, u)
-}
+func newStore(tb testing.TB) *postgres.Store { return openMigrated(tb, newSchema(tb)) }
 
 func TestStore(t *testing.T) {
 	pgtest.ServerURL(t)
-	storetest.Run(t, func(t *testing.T) latchkey.Store {
-		u, _ := pgtest.NewSchema(t)
-		s, err := postgres.Open(t.Context(), u)
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		if err := s.Migrate(t.Context()); err != nil {
-			t.Fatalf("Migrate: %v", err)
-		}
-		return s // storetest.Run closes it
-	})
+	storetest.Run(t, func(tb testing.TB) latchkey.Store { return newStore(tb) })
+}
+
+func TestShared(t *testing.T) {
+	pgtest.ServerURL(t)
+	storetest.RunShared(t, newSchema, postgres.Open)
 }
 
 var base = time.Date(2030, time.March, 4, 5, 6, 7, 891011000, time.UTC)
@@ -103,62 +83,28 @@ func migrationCount(t *testing.T, s *postgres.Store) int {
 	return n
 }
 
-func TestMigrate(t *testing.T) {
+// TestMigrateOnce: however many nodes migrate one database, at once and
+// again, each migration is applied and recorded once.
+func TestMigrateOnce(t *testing.T) {
 	const migrations = 1 // files in migrations/
-	t.Run("Idempotent", func(t *testing.T) {
-		u, _ := pgtest.NewSchema(t)
-		s := openMigrated(t, u)
-		alice := mustUser(t, s, "alice")
-		if err := s.Migrate(t.Context()); err != nil {
-			t.Fatalf("second Migrate: %v", err)
-		}
-		other := openMigrated(t, u)
-		if _, err := other.UserByID(t.Context(), alice.ID); err != nil {
-			t.Errorf("UserByID after migrating again: %v", err)
-		}
-		if n := migrationCount(t, s); n != migrations {
-			t.Errorf("schema_migrations has %d rows, want %d", n, migrations)
-		}
-	})
-	t.Run("Concurrent", func(t *testing.T) {
-		// Several nodes starting at once on an empty database.
-		u, _ := pgtest.NewSchema(t)
-		const n = 4
-		stores := make([]*postgres.Store, n)
-		for i := range stores {
-			stores[i] = open(t, u)
-		}
-		var wg sync.WaitGroup
-		errs := make([]error, n)
-		for i, s := range stores {
-			wg.Go(func() { errs[i] = s.Migrate(t.Context()) })
-		}
-		wg.Wait()
-		for i, err := range errs {
-			if err != nil {
-				t.Errorf("Migrate %d: %v", i, err)
+	u := newSchema(t)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			s, err := postgres.Open(t.Context(), u)
+			if err == nil {
+				err = s.Migrate(t.Context())
+				s.Close()
 			}
-		}
-		if n := migrationCount(t, stores[0]); n != migrations {
-			t.Errorf("schema_migrations has %d rows, want %d", n, migrations)
-		}
-		if _, err := stores[1].CreateUser(t.Context(), user("alice")); err != nil {
-			t.Errorf("CreateUser: %v", err)
-		}
-	})
-	t.Run("NotMigrated", func(t *testing.T) {
-		u, _ := pgtest.NewSchema(t)
-		s := open(t, u)
-		if _, _, err := s.SessionByDigest(t.Context(), latchkey.Digest{}); err == nil || errors.Is(err, latchkey.ErrNotFound) {
-			t.Errorf("SessionByDigest before Migrate: error %v, want an internal error", err)
-		}
-		if err := s.Migrate(t.Context()); err != nil {
-			t.Fatalf("Migrate: %v", err)
-		}
-		if _, _, err := s.SessionByDigest(t.Context(), latchkey.Digest{}); !errors.Is(err, latchkey.ErrNotFound) {
-			t.Errorf("SessionByDigest after Migrate: error %v, want ErrNotFound", err)
-		}
-	})
+			if err != nil {
+				t.Errorf("Open and Migrate: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := migrationCount(t, openMigrated(t, u)); n != migrations {
+		t.Errorf("schema_migrations has %d rows, want %d", n, migrations)
+	}
 }
 
 func TestOpen(t *testing.T) {
@@ -205,62 +151,6 @@ func TestOpen(t *testing.T) {
 			t.Error("OpenOptions(MaxConns -1) succeeded")
 		}
 	})
-}
-
-// TestSharedFeed runs two Stores on one database, as two nodes do: each
-// sees the other's writes and follows the other's change feed.
-func TestSharedFeed(t *testing.T) {
-	u, _ := pgtest.NewSchema(t)
-	a := openMigrated(t, u)
-	b := openMigrated(t, u)
-	ctx := t.Context()
-
-	alice, err := a.CreateUser(ctx, user("alice"))
-	if err != nil {
-		t.Fatalf("CreateUser: %v", err)
-	}
-	if _, err := b.UserByUsername(ctx, "alice"); err != nil {
-		t.Fatalf("b.UserByUsername: %v", err)
-	}
-	s1 := login(t, b, alice, "s1")
-	s2 := login(t, a, alice, "s2")
-	got, _, err := a.SessionByDigest(ctx, s1.Digest)
-	if err != nil {
-		t.Fatalf("a.SessionByDigest: %v", err)
-	}
-	if got.ID != s1.ID {
-		t.Errorf("a.SessionByDigest: session %s, want %s", got.ID, s1.ID)
-	}
-
-	for _, step := range []struct {
-		name           string
-		writer, reader *postgres.Store
-		sess           latchkey.Session
-	}{
-		{"AToB", a, b, s1},
-		{"BToA", b, a, s2},
-	} {
-		t.Run(step.name, func(t *testing.T) {
-			seen, err := step.reader.LastChange(ctx)
-			if err != nil {
-				t.Fatalf("LastChange: %v", err)
-			}
-			d, err := step.writer.DeleteSession(ctx, alice.ID, step.sess.ID, base)
-			if err != nil {
-				t.Fatalf("DeleteSession: %v", err)
-			}
-			cs, err := step.reader.Changes(ctx, seen, 100)
-			if err != nil {
-				t.Fatalf("Changes: %v", err)
-			}
-			if len(cs) != 1 || !cs[0].Session || cs[0].Digest != d || cs[0].UserID != alice.ID {
-				t.Errorf("Changes = %+v, want the revocation of %s", cs, step.sess.ID)
-			}
-			if _, _, err := step.reader.SessionByDigest(ctx, step.sess.Digest); !errors.Is(err, latchkey.ErrNotFound) {
-				t.Errorf("SessionByDigest after the other's revocation: %v, want ErrNotFound", err)
-			}
-		})
-	}
 }
 
 // TestConcurrentCreateUser mixes imports (explicit ids) with assigned ids:
@@ -361,46 +251,6 @@ func TestTouchSkipsLockedRows(t *testing.T) {
 	}
 }
 
-func TestUTC(t *testing.T) {
-	s := newStore(t)
-	in := user("alice")
-	in.DateJoined = base.In(time.FixedZone("X", 3600))
-	u, err := s.CreateUser(t.Context(), in)
-	if err != nil {
-		t.Fatalf("CreateUser: %v", err)
-	}
-	sess := login(t, s, u, "s1")
-	got, gu, err := s.SessionByDigest(t.Context(), sess.Digest)
-	if err != nil {
-		t.Fatalf("SessionByDigest: %v", err)
-	}
-	byID, err := s.UserByID(t.Context(), u.ID)
-	if err != nil {
-		t.Fatalf("UserByID: %v", err)
-	}
-	listed, err := s.ListSessions(t.Context(), u.ID, base)
-	if err != nil || len(listed) != 1 {
-		t.Fatalf("ListSessions = %v, %v; want one session", listed, err)
-	}
-	for name, tm := range map[string]time.Time{
-		"CreateUser DateJoined":   u.DateJoined,
-		"DateJoined":              gu.DateJoined,
-		"LastLogin":               gu.LastLogin,
-		"UserByID LastLogin":      byID.LastLogin,
-		"UserByID DateJoined":     byID.DateJoined,
-		"CreatedAt":               got.CreatedAt,
-		"LastUsedAt":              got.LastUsedAt,
-		"ExpiresAt":               got.ExpiresAt,
-		"ListSessions CreatedAt":  listed[0].CreatedAt,
-		"ListSessions LastUsedAt": listed[0].LastUsedAt,
-		"ListSessions ExpiresAt":  listed[0].ExpiresAt,
-	} {
-		if tm.Location() != time.UTC {
-			t.Errorf("%s in %v, want UTC", name, tm.Location())
-		}
-	}
-}
-
 // TestMicroseconds: times keep microseconds and lose what is finer, the
 // same way in what CreateUser returns and what reads return.
 func TestMicroseconds(t *testing.T) {
@@ -420,119 +270,12 @@ func TestMicroseconds(t *testing.T) {
 	}
 }
 
-// TestNoSecretsInErrors checks that a conflict names no hash or digest.
-func TestNoSecretsInErrors(t *testing.T) {
-	s := newStore(t)
-	u := mustUser(t, s, "alice")
-	in := login(t, s, u, "s1")
-	dup := session(u, "s2")
-	dup.Digest = in.Digest
-	err := s.CreateSession(t.Context(), dup, latchkey.LoginUpdate{ExpectHash: u.PasswordHash, LastLogin: base})
-	if !errors.Is(err, latchkey.ErrConflict) {
-		t.Fatalf("CreateSession(duplicate digest): %v, want ErrConflict", err)
-	}
-	for _, secret := range []string{in.Digest.Hex(), fmt.Sprintf("%x", in.Digest[:4]), u.PasswordHash} {
-		if msg := err.Error(); strings.Contains(strings.ToLower(msg), strings.ToLower(secret)) {
-			t.Errorf("error %q contains a secret", msg)
-		}
-	}
-	if _, err := s.CreateUser(t.Context(), user("alice")); !errors.Is(err, latchkey.ErrConflict) {
-		t.Errorf("CreateUser(duplicate username): %v, want ErrConflict", err)
-	}
-}
-
-func TestClosed(t *testing.T) {
-	u, _ := pgtest.NewSchema(t)
-	s := openMigrated(t, u)
-	alice := mustUser(t, s, "alice")
-	in := login(t, s, alice, "s1")
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	ctx := context.Background()
-	calls := map[string]func() error{
-		"Ping":            func() error { return s.Ping(ctx) },
-		"UserByID":        func() error { _, err := s.UserByID(ctx, alice.ID); return err },
-		"SessionByDigest": func() error { _, _, err := s.SessionByDigest(ctx, in.Digest); return err },
-		"CreateUser":      func() error { _, err := s.CreateUser(ctx, user("bob")); return err },
-		"DeleteSessions":  func() error { _, err := s.DeleteSessions(ctx, alice.ID, nil); return err },
-		"Changes":         func() error { _, err := s.Changes(ctx, 0, 10); return err },
-		"Migrate":         func() error { return s.Migrate(ctx) },
-	}
-	for name, call := range calls {
-		err := call()
-		if err == nil {
-			t.Errorf("%s on a closed store succeeded", name)
-			continue
-		}
-		if k := latchkey.ErrorKind(err); k != latchkey.KindInternal {
-			t.Errorf("%s on a closed store: kind %v, want internal", name, k)
-		}
-	}
-}
-
-// BenchmarkSessionByDigest measures the cache-miss path of a token check
-// on a store of 10,000 users with one session each.
 func BenchmarkSessionByDigest(b *testing.B) {
-	s, ds := benchStore(b, 10_000)
-	b.Run("Serial", func(b *testing.B) {
-		b.ReportAllocs()
-		ctx := context.Background()
-		i := 0
-		for b.Loop() {
-			if _, _, err := s.SessionByDigest(ctx, ds[i%len(ds)]); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-	})
-	b.Run("Parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		ctx := context.Background()
-		b.RunParallel(func(pb *testing.PB) {
-			i := 0
-			for pb.Next() {
-				if _, _, err := s.SessionByDigest(ctx, ds[i%len(ds)]); err != nil {
-					b.Error(err)
-					return
-				}
-				i += 7
-			}
-		})
-	})
+	storetest.BenchmarkSessionByDigest(b, func(tb testing.TB) latchkey.Store { return newStore(tb) })
 }
 
-// BenchmarkCreateSession measures a login's write: one round trip, under
-// the change feed lock. Parallel shows the ceiling that lock sets: change
-// writers commit one at a time, each waiting for its own WAL flush.
 func BenchmarkCreateSession(b *testing.B) {
-	s := newStore(b)
-	u := mustUser(b, s, "alice")
-	var n atomic.Int64
-	login := func(ctx context.Context) error {
-		in := session(u, fmt.Sprintf("bench-%d", n.Add(1)))
-		return s.CreateSession(ctx, in, latchkey.LoginUpdate{ExpectHash: u.PasswordHash, LastLogin: base})
-	}
-	b.Run("Serial", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := login(b.Context()); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("Parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetParallelism(4) // 8 writers on 2 cores, within the pool's 10
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if err := login(context.Background()); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	})
+	storetest.BenchmarkCreateSession(b, func(tb testing.TB) latchkey.Store { return newStore(tb) })
 }
 
 // BenchmarkChangesIdle measures what every node pays every 200ms: a read
@@ -551,33 +294,4 @@ func BenchmarkChangesIdle(b *testing.B) {
 			b.Fatalf("Changes = %v, %v", cs, err)
 		}
 	}
-}
-
-// benchStore returns a store with n users, each with one session, and the
-// digests of those sessions. The rows are made by the server in bulk; the
-// digests are those of the tokens "bench-<i>".
-func benchStore(b *testing.B, n int) (*postgres.Store, []latchkey.Digest) {
-	b.Helper()
-	s := newStore(b)
-	_, err := s.Pool().Exec(b.Context(), `
-INSERT INTO users (id, username, password_hash, date_joined)
-SELECT i, 'user' || i, 'hash' || i, now() FROM generate_series(1, $1::int) AS i`, n)
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, err = s.Pool().Exec(b.Context(), `
-INSERT INTO sessions (id, digest, user_id, created_at, last_used_at, expires_at)
-SELECT 's' || i, sha256(convert_to('bench-' || i, 'UTF8')), i, now(), now(), now() + interval '1 day'
-FROM generate_series(1, $1::int) AS i`, n)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := s.Pool().Exec(b.Context(), `ANALYZE users; ANALYZE sessions`); err != nil {
-		b.Fatal(err)
-	}
-	ds := make([]latchkey.Digest, n)
-	for i := range ds {
-		ds[i] = latchkey.Token(fmt.Sprintf("bench-%d", i+1)).Digest()
-	}
-	return s, ds
 }

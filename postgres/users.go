@@ -22,6 +22,12 @@ func scanUser(row pgx.Row) (latchkey.User, error) {
 	return u, err
 }
 
+// collectUsers reads rows of userColumns, and closes rows. No rows is a
+// nil slice.
+func collectUsers(rows pgx.Rows) ([]latchkey.User, error) {
+	return pgx.AppendRows([]latchkey.User(nil), rows, func(row pgx.CollectableRow) (latchkey.User, error) { return scanUser(row) })
+}
+
 // CreateUser inserts u. A zero u.ID is assigned; another is kept (imports
 // keep their ids) and the id sequence is moved past it. A taken username
 // or id is ErrConflict. Creating a user writes no change entry: no cache
@@ -91,16 +97,8 @@ func (s *Store) ListUsers(ctx context.Context) ([]latchkey.User, error) {
 	if err != nil {
 		return nil, fail("list users", err)
 	}
-	defer rows.Close()
-	var us []latchkey.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fail("list users", err)
-		}
-		us = append(us, u)
-	}
-	if err := rows.Err(); err != nil {
+	us, err := collectUsers(rows)
+	if err != nil {
 		return nil, fail("list users", err)
 	}
 	return us, nil

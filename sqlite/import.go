@@ -4,20 +4,34 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"errors"
 	"strconv"
 
 	"github.com/latchkeyhq/latchkey"
 )
 
-var _ latchkey.Importer = (*Store)(nil)
+// importTx is the ImportTx of one Import. Its statements are prepared once
+// for the transaction and closed with it.
+type importTx struct {
+	tx    *sql.Tx
+	at    int64 // stamps the change entries
+	users latchkey.UserImport
+
+	// newSessions says whether the previous session was inserted.
+	newSessions bool
+
+	findUser, insertUserStmt, updateUser *sql.Stmt
+	findSession, insertSessionStmt       *sql.Stmt
+}
 
 // Import runs fn in one write transaction and commits what it put unless
 // fn fails; see latchkey.Importer. The transaction holds the file's write
 // lock from start to end: logins and revocations of other processes wait
 // for it (up to their 5-second busy timeout, then fail with 503), while
 // token checks, which only read, go on.
-func (s *Store) Import(ctx context.Context, fn func(latchkey.ImportTx) error) error {
+func (s *Store) Import(ctx context.Context, opt latchkey.ImportOptions, fn func(latchkey.ImportTx) error) error {
+	if err := opt.Validate(); err != nil {
+		return fail("import", err)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fail("import", err)
@@ -37,7 +51,8 @@ func (s *Store) Import(ctx context.Context, fn func(latchkey.ImportTx) error) er
 	if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -65536`); err != nil {
 		return fail("import", err)
 	}
-	it := &importTx{tx: tx, at: micros(s.now()), newUsers: true, newSessions: true}
+	it := &importTx{tx: tx, at: micros(s.now()), newSessions: true}
+	it.users = latchkey.UserImport{KeepHash: opt.KeepHash, Insert: it.insertUser, Find: it.find, Update: it.update, Fail: fail}
 	if err := it.prepare(ctx); err != nil {
 		return fail("import", err)
 	}
@@ -52,20 +67,6 @@ func (s *Store) Import(ctx context.Context, fn func(latchkey.ImportTx) error) er
 	return nil
 }
 
-// importTx is the ImportTx of one Import. Its statements are prepared once
-// for the transaction and closed with it.
-type importTx struct {
-	tx *sql.Tx
-	at int64 // stamps the change entries
-
-	// newUsers and newSessions say whether the previous record was
-	// inserted.
-	newUsers, newSessions bool
-
-	findUser, insertUserStmt, updateUser       *sql.Stmt
-	findSession, userActive, insertSessionStmt *sql.Stmt
-}
-
 func (t *importTx) prepare(ctx context.Context) error {
 	for _, p := range []struct {
 		st  **sql.Stmt
@@ -76,8 +77,10 @@ func (t *importTx) prepare(ctx context.Context) error {
 		{&t.insertUserStmt, `INSERT INTO users (` + userColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&t.updateUser, `UPDATE users SET username = ?2, email = ?3, first_name = ?4, last_name = ?5,
 password_hash = ?6, is_active = ?7, last_login = ?8, date_joined = ?9 WHERE id = ?1`},
-		{&t.findSession, `SELECT user_id FROM sessions WHERE digest = ?`},
-		{&t.userActive, `SELECT is_active FROM users WHERE id = ?`},
+		// What latchkey.DecideImportSession is told: the user holding the
+		// digest and whether the session's user is active, each NULL when
+		// there is none.
+		{&t.findSession, `SELECT (SELECT user_id FROM sessions WHERE digest = ?), (SELECT is_active FROM users WHERE id = ?)`},
 		// Inserts nothing when the digest is stored or the user is
 		// missing or inactive.
 		{&t.insertSessionStmt, `INSERT INTO sessions (id, digest, user_id, created_at, last_used_at, expires_at, ip, user_agent)
@@ -95,97 +98,50 @@ ON CONFLICT DO NOTHING`},
 
 // PutUser stores u by the rules of latchkey.ImportTx.
 func (t *importTx) PutUser(ctx context.Context, u latchkey.User) (latchkey.ImportResult, error) {
-	if u.ID <= 0 {
-		return latchkey.ImportResult{}, fail("import user", latchkey.Invalid("an imported user needs a positive id"))
-	}
-	created := latchkey.ImportResult{Action: latchkey.ImportCreated}
-	// In a first import nearly every user is new, in a re-run nearly none
-	// is: PutUser first tries what the previous user needed, which saves
-	// a statement per user either way.
-	if t.newUsers {
-		if ok, err := t.insertUser(ctx, u); err != nil || ok {
-			return created, err
-		}
-		t.newUsers = false
-	}
-	cur, found, taken, err := t.find(ctx, u)
-	switch {
-	case err != nil:
-		return latchkey.ImportResult{}, fail("import user", err)
-	case found && cur.Username != u.Username:
-		return latchkey.ImportResult{Action: latchkey.ImportSkipped, Reason: latchkey.SkipIDTaken}, nil
-	case taken:
-		return latchkey.ImportResult{Action: latchkey.ImportSkipped, Reason: latchkey.SkipUsernameTaken}, nil
-	case !found:
-		if ok, err := t.insertUser(ctx, u); err != nil || !ok {
-			return latchkey.ImportResult{}, fail("import user", cmp.Or(err, errNotInserted))
-		}
-		t.newUsers = true
-		return created, nil
-	}
-	m, res, mustRevoke := latchkey.MergeImport(cur, u)
-	if res.Action == latchkey.ImportUnchanged {
-		return res, nil
-	}
-	_, err = t.updateUser.ExecContext(ctx, m.ID, m.Username, m.Email, m.FirstName, m.LastName, m.PasswordHash, m.Active,
-		nullMicros(m.LastLogin), micros(m.DateJoined))
-	if err != nil {
-		return latchkey.ImportResult{}, fail("import user", err)
-	}
-	if mustRevoke {
-		if res.Revoked, err = revoke(ctx, t.tx, m.ID, nil, t.at); err != nil {
-			return latchkey.ImportResult{}, fail("import user", err)
-		}
-	}
-	if err := userChanged(ctx, t.tx, m.ID, t.at); err != nil {
-		return latchkey.ImportResult{}, fail("import user", err)
-	}
-	return res, nil
+	return t.users.Put(ctx, u)
 }
-
-// errNotInserted is an insert that found, against the reads before it, a
-// row in its way.
-var errNotInserted = errors.New("the insert conflicted with a row the transaction did not see")
 
 // insertUser inserts u unless its id or username is taken.
 func (t *importTx) insertUser(ctx context.Context, u latchkey.User) (bool, error) {
 	r, err := t.insertUserStmt.ExecContext(ctx, u.ID, u.Username, u.Email, u.FirstName, u.LastName, u.PasswordHash, u.Active,
 		nullMicros(u.LastLogin), micros(u.DateJoined))
 	if err != nil {
-		return false, fail("import user", err)
+		return false, err
 	}
 	n, err := r.RowsAffected()
-	if err != nil {
-		return false, fail("import user", err)
-	}
-	return n == 1, nil
+	return n == 1, err
 }
 
-// find reads the stored user with u's id, if any, and reports whether
-// another user holds u's username.
-func (t *importTx) find(ctx context.Context, u latchkey.User) (cur latchkey.User, found, taken bool, err error) {
+// find reads the stored users with u's id or u's username.
+func (t *importTx) find(ctx context.Context, u latchkey.User) ([]latchkey.User, error) {
 	rows, err := t.findUser.QueryContext(ctx, u.ID, u.Username)
 	if err != nil {
-		return cur, false, false, err
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		x, err := scanUser(rows)
-		if err != nil {
-			return cur, false, false, err
-		}
-		if x.ID == u.ID {
-			cur, found = x, true
-		} else {
-			taken = true
+	return scanUsers(rows)
+}
+
+// update stores m, the stored user merged with an imported one, and
+// writes the change entries. When mustRevoke, it revokes every session
+// of the user and returns their digests.
+func (t *importTx) update(ctx context.Context, m latchkey.User, mustRevoke bool) ([]latchkey.Digest, error) {
+	_, err := t.updateUser.ExecContext(ctx, m.ID, m.Username, m.Email, m.FirstName, m.LastName, m.PasswordHash, m.Active,
+		nullMicros(m.LastLogin), micros(m.DateJoined))
+	if err != nil {
+		return nil, err
+	}
+	var ds []latchkey.Digest
+	if mustRevoke {
+		if ds, err = revoke(ctx, t.tx, m.ID, nil, t.at); err != nil {
+			return nil, err
 		}
 	}
-	return cur, found, taken, rows.Err()
+	return ds, userChanged(ctx, t.tx, m.ID, t.at)
 }
 
 // PutSession stores s by the rules of latchkey.ImportTx. Like PutUser,
 // it first tries what the previous session needed: the insert, or the
-// reads that tell why there is nothing to insert.
+// read that tells why there is nothing to insert.
 func (t *importTx) PutSession(ctx context.Context, s latchkey.Session) (latchkey.ImportResult, error) {
 	created := latchkey.ImportResult{Action: latchkey.ImportCreated}
 	if t.newSessions {
@@ -194,25 +150,15 @@ func (t *importTx) PutSession(ctx context.Context, s latchkey.Session) (latchkey
 		}
 		t.newSessions = false
 	}
-	var owner int64
-	err := t.findSession.QueryRowContext(ctx, s.Digest[:]).Scan(&owner)
-	switch {
-	case err == nil && owner == s.UserID:
-		return latchkey.ImportResult{Action: latchkey.ImportUnchanged}, nil
-	case err == nil:
-		return latchkey.ImportResult{Action: latchkey.ImportSkipped, Reason: latchkey.SkipTokenTaken}, nil
-	case !errors.Is(err, sql.ErrNoRows):
+	var (
+		owner  *int64
+		active *bool
+	)
+	if err := t.findSession.QueryRowContext(ctx, s.Digest[:], s.UserID).Scan(&owner, &active); err != nil {
 		return latchkey.ImportResult{}, fail("import session", err)
 	}
-	var active bool
-	err = t.userActive.QueryRowContext(ctx, s.UserID).Scan(&active)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return latchkey.ImportResult{Action: latchkey.ImportSkipped, Reason: latchkey.SkipUserMissing}, nil
-	case err != nil:
-		return latchkey.ImportResult{}, fail("import session", err)
-	case !active:
-		return latchkey.ImportResult{Action: latchkey.ImportSkipped, Reason: latchkey.SkipUserInactive}, nil
+	if res := latchkey.DecideImportSession(s, owner, active); res.Action != latchkey.ImportCreated {
+		return res, nil
 	}
 	if ok, err := t.insertSession(ctx, s); err != nil || !ok {
 		// Not inserted: its id, derived from the digest, is taken.

@@ -26,7 +26,10 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-var _ latchkey.Store = (*Store)(nil)
+var (
+	_ latchkey.Store    = (*Store)(nil)
+	_ latchkey.Importer = (*Store)(nil)
+)
 
 // Connection settings. busy_timeout comes first so that switching the file
 // to WAL waits for other processes instead of failing; journal_mode is a

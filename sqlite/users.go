@@ -22,6 +22,20 @@ func scanUser(row interface{ Scan(...any) error }) (latchkey.User, error) {
 	return u, err
 }
 
+// scanUsers reads rows of userColumns, and closes rows.
+func scanUsers(rows *sql.Rows) ([]latchkey.User, error) {
+	defer rows.Close()
+	var us []latchkey.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		us = append(us, u)
+	}
+	return us, rows.Err()
+}
+
 // CreateUser inserts u. A zero u.ID is assigned; another is kept (imports
 // keep their ids). A taken username or id is ErrConflict. Creating a user
 // writes no change entry: no cache can hold what did not exist.
@@ -70,16 +84,8 @@ func (s *Store) ListUsers(ctx context.Context) ([]latchkey.User, error) {
 	if err != nil {
 		return nil, fail("list users", err)
 	}
-	defer rows.Close()
-	var us []latchkey.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fail("list users", err)
-		}
-		us = append(us, u)
-	}
-	if err := rows.Err(); err != nil {
+	us, err := scanUsers(rows)
+	if err != nil {
 		return nil, fail("list users", err)
 	}
 	return us, nil

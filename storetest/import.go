@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,7 +128,7 @@ var importTests = []test{
 		alice := imported(1, "alice")
 		mustImport(t, s, func(tx latchkey.ImportTx) error { put(t, tx, alice); return nil })
 		// The user logs in to latchkey, which rehashes the password.
-		rehashed := "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5"
+		rehashed := ownHashPrefix + "rehashed-at-login"
 		in := sessionFor(alice, "a1", base, time.Hour)
 		if err := s.CreateSession(t.Context(), in, latchkey.LoginUpdate{ExpectHash: alice.PasswordHash, NewHash: rehashed, LastLogin: base}); err != nil {
 			t.Fatalf("CreateSession: %v", err)
@@ -293,7 +294,7 @@ var importTests = []test{
 		alice = mustUserByID(t, s, 1)
 		last := mustLastChange(t, s)
 		sentinel := errors.New("dry run")
-		err := importer(t, s).Import(t.Context(), func(tx latchkey.ImportTx) error {
+		err := importer(t, s).Import(t.Context(), importOptions, func(tx latchkey.ImportTx) error {
 			changed := alice
 			changed.Active = false
 			put(t, tx, changed)
@@ -318,8 +319,22 @@ var importTests = []test{
 			return nil
 		})
 	}},
+	{"NeedsKeepHash", func(t *testing.T, s latchkey.Store) {
+		// Without KeepHash an import could overwrite a hash latchkey
+		// wrote: it refuses to start.
+		ran := false
+		err := importer(t, s).Import(t.Context(), latchkey.ImportOptions{}, func(tx latchkey.ImportTx) error {
+			ran = true
+			_, err := tx.PutUser(t.Context(), imported(1, "alice"))
+			return err
+		})
+		if latchkey.ErrorKind(err) != latchkey.KindInvalid || ran {
+			t.Errorf("Import(no KeepHash) = %v, fn ran: %v; want an invalid error, fn not run", err, ran)
+		}
+		wantErr(t, "UserByID(alice)", second(s.UserByID(t.Context(), 1)), latchkey.ErrNotFound)
+	}},
 	{"InvalidID", func(t *testing.T, s latchkey.Store) {
-		err := importer(t, s).Import(t.Context(), func(tx latchkey.ImportTx) error {
+		err := importer(t, s).Import(t.Context(), importOptions, func(tx latchkey.ImportTx) error {
 			_, err := tx.PutUser(t.Context(), imported(0, "nobody"))
 			return err
 		})
@@ -328,6 +343,16 @@ var importTests = []test{
 		}
 		wantErr(t, "UserByUsername(nobody)", second(s.UserByUsername(t.Context(), "nobody")), latchkey.ErrNotFound)
 	}},
+}
+
+// ownHashPrefix marks the password hashes the suite calls latchkey's own:
+// not those of any real hasher, so that a store that kept hashes by a rule
+// of its own, not by ImportOptions.KeepHash, fails.
+const ownHashPrefix = "storetest-own$"
+
+// importOptions are the suite's ImportOptions.
+var importOptions = latchkey.ImportOptions{
+	KeepHash: func(stored string) bool { return strings.HasPrefix(stored, ownHashPrefix) },
 }
 
 // imported is a user as an import brings it: its own id, a foreign hash.
@@ -356,7 +381,7 @@ func importer(t *testing.T, s latchkey.Store) latchkey.Importer {
 
 func mustImport(t *testing.T, s latchkey.Store, fn func(tx latchkey.ImportTx) error) {
 	t.Helper()
-	if err := importer(t, s).Import(t.Context(), fn); err != nil {
+	if err := importer(t, s).Import(t.Context(), importOptions, fn); err != nil {
 		t.Fatalf("Import: %v", err)
 	}
 }

@@ -2,10 +2,14 @@
 // implementation runs it, so that SQLite and PostgreSQL keep the same
 // contract (the same results, the same error kinds, the same change feed).
 //
-// It tests only what the Store interface documents. Times are built from a
-// fixed base time at microsecond precision, the precision every store
-// keeps; the one clock a test cannot inject is the store's own, which
-// stamps change entries, so pruning tests pass times far from today.
+// Run runs the cases of one store, RunShared those of several stores on
+// one database, as several processes or nodes use it; the benchmarks that
+// every store runs are here too. The cases test only what the Store
+// interface documents, and Migrate, which every store has (Migrator).
+// Times are built from a fixed base time at microsecond precision, the
+// precision every store keeps; the one clock a test cannot inject is the
+// store's own, which stamps change entries, so pruning tests pass times
+// far from today.
 package storetest
 
 import (
@@ -14,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,8 +30,9 @@ import (
 var base = time.Date(2030, time.March, 4, 5, 6, 7, 891011000, time.UTC)
 
 // Run runs the suite. open must return a fresh, migrated, empty store; Run
-// closes it when the subtest ends.
-func Run(t *testing.T, open func(t *testing.T) latchkey.Store) {
+// closes it when the subtest ends (after the case Closed/CallsFail has
+// closed it once: a second Close must not fail).
+func Run(t *testing.T, open func(tb testing.TB) latchkey.Store) {
 	groups := []struct {
 		name  string
 		tests []test
@@ -48,6 +54,8 @@ func Run(t *testing.T, open func(t *testing.T) latchkey.Store) {
 		{"Context", contextTests},
 		{"Concurrency", concurrencyTests},
 		{"Import", importTests},
+		{"Closed", closedTests},
+		{"Times", timeTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -128,6 +136,7 @@ var createUserTests = []test{
 		dup.Email = "other@example.com"
 		_, err := s.CreateUser(t.Context(), dup)
 		wantErr(t, "CreateUser(duplicate username)", err, latchkey.ErrConflict)
+		wantNoSecret(t, err, first.PasswordHash)
 		got, err := s.UserByUsername(t.Context(), "alice")
 		if err != nil {
 			t.Fatalf("UserByUsername: %v", err)
@@ -282,6 +291,18 @@ var createSessionTests = []test{
 		u.LastLogin = login
 		checkUser(t, "UserByID", got, u)
 	}},
+	{"ZeroLastLogin", func(t *testing.T, s latchkey.Store) {
+		// A login without a last login time leaves the stored one as it
+		// was.
+		u := mustUser(t, s, "alice")
+		mustSession(t, s, u, "s1", base, time.Hour)
+		if err := s.CreateSession(t.Context(), sessionFor(u, "s2", base, time.Hour), latchkey.LoginUpdate{ExpectHash: u.PasswordHash}); err != nil {
+			t.Fatalf("CreateSession: %v", err)
+		}
+		if got := mustUserByID(t, s, u.ID).LastLogin; !got.Equal(base) {
+			t.Errorf("LastLogin = %v, want %v", got, base)
+		}
+	}},
 	{"Rehash", func(t *testing.T, s latchkey.Store) {
 		u := mustUser(t, s, "alice")
 		in := sessionFor(u, "s1", base, time.Hour)
@@ -323,6 +344,7 @@ var createSessionTests = []test{
 		dup.Digest = first.Digest
 		err := s.CreateSession(t.Context(), dup, latchkey.LoginUpdate{ExpectHash: u.PasswordHash, LastLogin: base})
 		wantErr(t, "CreateSession(duplicate digest)", err, latchkey.ErrConflict)
+		wantNoSecret(t, err, first.Digest.Hex(), fmt.Sprintf("%x", first.Digest[:4]), u.PasswordHash)
 		got, _, err := s.SessionByDigest(t.Context(), first.Digest)
 		if err != nil {
 			t.Fatalf("SessionByDigest: %v", err)
@@ -900,10 +922,7 @@ var contextTests = []test{
 		in := mustSession(t, s, u, "s1", base, time.Hour)
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		calls := []struct {
-			name string
-			call func() error
-		}{
+		calls := []op{
 			{"CreateUser", func() error { return second(s.CreateUser(ctx, userFor("bob"))) }},
 			{"UserByID", func() error { return second(s.UserByID(ctx, u.ID)) }},
 			{"UserByUsername", func() error { return second(s.UserByUsername(ctx, u.Username)) }},
@@ -1131,6 +1150,21 @@ func wantErr(t *testing.T, what string, err, target error) {
 	t.Helper()
 	if !errors.Is(err, target) {
 		t.Errorf("%s: error %v, want %v", what, err, target)
+	}
+}
+
+// wantNoSecret checks that err's text holds none of secrets (a digest, a
+// password hash) in any case: errors end up in logs.
+func wantNoSecret(t *testing.T, err error, secrets ...string) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	msg := strings.ToLower(err.Error())
+	for _, secret := range secrets {
+		if strings.Contains(msg, strings.ToLower(secret)) {
+			t.Errorf("error %q contains a secret", err)
+		}
 	}
 }
 

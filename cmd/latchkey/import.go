@@ -12,6 +12,7 @@ import (
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/django"
+	"github.com/latchkeyhq/latchkey/password"
 )
 
 const importUsage = `Usage:
@@ -142,7 +143,7 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("import: the %s store cannot import", cfg.Database)
 	}
 	start := time.Now()
-	rep, err := django.Import(ctx, imp, read, django.Options{TokenTTL: cfg.TokenTTL, TokenExpiry: expiry, DryRun: dryRun})
+	rep, err := django.Import(ctx, imp, read, django.Options{TokenTTL: cfg.TokenTTL, TokenExpiry: expiry, DryRun: dryRun, KeepHash: password.IsOwn})
 	if err != nil {
 		return fmt.Errorf("import: nothing was written: %w", err)
 	}

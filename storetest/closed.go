@@ -1,0 +1,49 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+)
+
+// op is a call that a case makes, by name.
+type op struct {
+	name string
+	call func() error
+}
+
+// The conformance case of a closed store.
+
+var closedTests = []test{
+	{"CallsFail", func(t *testing.T, s latchkey.Store) {
+		u := mustUser(t, s, "alice")
+		in := mustSession(t, s, u, "s1", base, time.Hour)
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		ctx := context.Background()
+		ops := []op{
+			{"Ping", func() error { return s.Ping(ctx) }},
+			{"UserByID", func() error { return second(s.UserByID(ctx, u.ID)) }},
+			{"SessionByDigest", func() error { _, _, err := s.SessionByDigest(ctx, in.Digest); return err }},
+			{"CreateUser", func() error { return second(s.CreateUser(ctx, userFor("bob"))) }},
+			{"DeleteSessions", func() error { return second(s.DeleteSessions(ctx, u.ID, nil)) }},
+			{"Changes", func() error { return second(s.Changes(ctx, 0, 10)) }},
+		}
+		if m, ok := s.(Migrator); ok {
+			ops = append(ops, op{"Migrate", func() error { return m.Migrate(ctx) }})
+		}
+		for _, c := range ops {
+			err := c.call()
+			if err == nil {
+				t.Errorf("%s on a closed store succeeded", c.name)
+				continue
+			}
+			if k := latchkey.ErrorKind(err); k != latchkey.KindInternal {
+				t.Errorf("%s on a closed store: kind %v, want internal", c.name, k)
+			}
+		}
+	}},
+}
