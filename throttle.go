@@ -42,14 +42,11 @@ const (
 	OutcomeAbandoned
 )
 
+var outcomeNames = [...]string{OutcomeFailure: "failure", OutcomeSuccess: "success", OutcomeAbandoned: "abandoned"}
+
 func (o Outcome) String() string {
-	switch o {
-	case OutcomeFailure:
-		return "failure"
-	case OutcomeSuccess:
-		return "success"
-	case OutcomeAbandoned:
-		return "abandoned"
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
 	}
 	return fmt.Sprintf("outcome(%d)", uint8(o))
 }

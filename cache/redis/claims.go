@@ -13,20 +13,6 @@ import (
 	"github.com/latchkeyhq/latchkey"
 )
 
-// ClaimsOptions configures Claims. Zero values take the defaults.
-type ClaimsOptions struct {
-	// Prefix namespaces the claims' keys, under "c:"; default
-	// DefaultPrefix, the cache's own, which invalidating all entries of
-	// the cache leaves alone.
-	Prefix string
-	// Timeout bounds each Redis call, within the caller's context;
-	// default DefaultTimeout.
-	Timeout time.Duration
-	// Now is the clock a claim's expiry is checked against; default
-	// time.Now.
-	Now func() time.Time
-}
-
 // Claims is a latchkey.ReplayGuard in Redis, shared by every process on
 // it, so that neither another node nor a restart accepts a claimed
 // one-time proof (a captcha solution) again before it expires. Its errors
@@ -34,23 +20,17 @@ type ClaimsOptions struct {
 type Claims struct {
 	client goredis.UniversalClient
 	prefix string
-	opt    ClaimsOptions
+	opt    Options
 }
 
 var _ latchkey.ReplayGuard = (*Claims)(nil)
 
 // NewClaims returns a replay guard over client, which the caller keeps
-// and closes (see NewClient).
-func NewClaims(client goredis.UniversalClient, opts ClaimsOptions) *Claims {
-	if opts.Prefix == "" {
-		opts.Prefix = DefaultPrefix
-	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = DefaultTimeout
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+// and closes (see NewClient). Of opts it uses Prefix (the claims live
+// under Prefix + "c:", which invalidating all of a cache with the same
+// prefix leaves alone), Timeout and Now.
+func NewClaims(client goredis.UniversalClient, opts Options) *Claims {
+	opts = opts.withDefaults()
 	return &Claims{client: client, prefix: opts.Prefix + "c:", opt: opts}
 }
 

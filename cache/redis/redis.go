@@ -74,6 +74,29 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// withDefaults fills in what o leaves zero.
+func (o Options) withDefaults() Options {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.UserTTL <= 0 {
+		o.UserTTL = DefaultUserTTL
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.MaxOwed <= 0 {
+		o.MaxOwed = DefaultMaxOwed
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
 // Cache is a latchkey.Cache in Redis. It is safe for use by many
 // goroutines; create it with New.
 type Cache struct {
@@ -91,24 +114,7 @@ var _ latchkey.Cache = (*Cache)(nil)
 // client should bound its pool and set ContextTimeoutEnabled, so that the
 // per-call Timeout reaches the socket; NewClient's does both.
 func New(client goredis.UniversalClient, opts Options) *Cache {
-	if opts.Prefix == "" {
-		opts.Prefix = DefaultPrefix
-	}
-	if opts.UserTTL <= 0 {
-		opts.UserTTL = DefaultUserTTL
-	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = DefaultTimeout
-	}
-	if opts.MaxOwed <= 0 {
-		opts.MaxOwed = DefaultMaxOwed
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts = opts.withDefaults()
 	c := &Cache{
 		client:  client,
 		prefix:  opts.Prefix,

@@ -240,7 +240,7 @@ func TestPurgeScope(t *testing.T) {
 	base := redistest.Prefix(t, url)
 	a, client := openClient(t, url, redis.Options{Prefix: base + "a*:"}) // glob characters are quoted
 	b := open(t, url, redis.Options{Prefix: base + "ab:"})
-	claims := redis.NewClaims(client, redis.ClaimsOptions{Prefix: base + "a*:"})
+	claims := redis.NewClaims(client, redis.Options{Prefix: base + "a*:"})
 	now := time.Now()
 	for _, c := range []*redis.Cache{a, b} {
 		if err := c.PutSession(ctx, digest("x"), session(now)); err != nil {
@@ -277,14 +277,14 @@ func TestClaims(t *testing.T) {
 	url := redistest.URL(t)
 	guardtest.Run(t, func(t *testing.T, now func() time.Time) latchkey.ReplayGuard {
 		_, client := openClient(t, url, redis.Options{})
-		return redis.NewClaims(client, redis.ClaimsOptions{Prefix: redistest.Prefix(t, url), Now: now})
+		return redis.NewClaims(client, redis.Options{Prefix: redistest.Prefix(t, url), Now: now})
 	})
 }
 
 func TestClaim(t *testing.T) {
 	url := redistest.URL(t)
 	_, client := openClient(t, url, redis.Options{})
-	c := redis.NewClaims(client, redis.ClaimsOptions{Prefix: redistest.Prefix(t, url)})
+	c := redis.NewClaims(client, redis.Options{Prefix: redistest.Prefix(t, url)})
 	ctx := t.Context()
 	now := time.Now()
 	claim := func(key string, exp time.Time) bool {

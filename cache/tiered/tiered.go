@@ -281,19 +281,19 @@ func (c *Cache) drop(inv latchkey.Invalidation) {
 		return
 	}
 	for i, d := range inv.Sessions {
-		st := c.sessionStripe(d)
-		st.mu.Lock()
-		st.gen.Add(1)
-		c.local.Invalidate(context.Background(), latchkey.Invalidation{Sessions: inv.Sessions[i : i+1]})
-		st.mu.Unlock()
+		c.dropKey(c.sessionStripe(d), latchkey.Invalidation{Sessions: inv.Sessions[i : i+1]})
 	}
 	for i, id := range inv.Users {
-		st := c.userStripe(id)
-		st.mu.Lock()
-		st.gen.Add(1)
-		c.local.Invalidate(context.Background(), latchkey.Invalidation{Users: inv.Users[i : i+1]})
-		st.mu.Unlock()
+		c.dropKey(c.userStripe(id), latchkey.Invalidation{Users: inv.Users[i : i+1]})
 	}
+}
+
+// dropKey removes one key, whose stripe is st, from the local layer.
+func (c *Cache) dropKey(st *stripe, one latchkey.Invalidation) {
+	st.mu.Lock()
+	st.gen.Add(1)
+	c.local.Invalidate(context.Background(), one)
+	st.mu.Unlock()
 }
 
 // User returns the local entry when the local layer is live, else the

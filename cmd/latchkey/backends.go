@@ -70,7 +70,7 @@ func openBackends(ctx context.Context, cfg *Config, log *slog.Logger) (*backends
 	t.Start(ctx)
 	return &backends{
 		cache:  t,
-		guard:  redis.NewClaims(client, redis.ClaimsOptions{}),
+		guard:  redis.NewClaims(client, redis.Options{}),
 		shared: true,
 		redis:  client,
 		close:  func() { t.Close(); client.Close() },
