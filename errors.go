@@ -153,3 +153,21 @@ func AsError(err error) *Error {
 	}
 	return &Error{Kind: KindInternal, Code: CodeInternal, Detail: "Internal server error.", Err: err}
 }
+
+// fieldErrors collects per-field messages for one invalid_request error.
+type fieldErrors map[string][]string
+
+func (fe *fieldErrors) add(field, msg string) {
+	if *fe == nil {
+		*fe = fieldErrors{}
+	}
+	(*fe)[field] = append((*fe)[field], msg)
+}
+
+// err returns the collected messages as an error, or nil when there are none.
+func (fe fieldErrors) err() error {
+	if fe == nil {
+		return nil
+	}
+	return &Error{Kind: KindInvalid, Code: CodeInvalidRequest, Detail: "Invalid input.", Fields: fe}
+}

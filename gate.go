@@ -34,6 +34,11 @@ func (a *Authenticator) record(ctx context.Context, username string, c Client, o
 	}
 }
 
+// errWrongPassword is the cause of the error a password change with a
+// wrong old password gets (an invalid_request naming old_password), so
+// that the throttle counts it as a failed guess.
+var errWrongPassword = errors.New("wrong old password")
+
 // outcomeOf classifies the error of a password check: nil is a success,
 // ErrInvalidCredentials or a wrong old password a failure, anything else
 // (invalid input, a captcha refused, an overloaded hasher, a store that
@@ -48,18 +53,19 @@ func outcomeOf(err error) Outcome {
 	return OutcomeAbandoned
 }
 
-// checkCaptcha verifies the login's captcha response when one is needed.
-func (a *Authenticator) checkCaptcha(ctx context.Context, req LoginRequest) error {
-	if !a.captchaNeeded(ctx, req.Username, req.Client) {
+// checkCaptcha verifies the captcha response of a login for username
+// from c when one is needed.
+func (a *Authenticator) checkCaptcha(ctx context.Context, username, response string, c Client) error {
+	if !a.captchaNeeded(ctx, username, c) {
 		return nil
 	}
 	switch {
-	case req.Captcha == "":
+	case response == "":
 		return ErrCaptchaRequired
-	case len(req.Captcha) > MaxCaptchaResponse:
+	case len(response) > MaxCaptchaResponse:
 		return ErrCaptchaInvalid
 	}
-	return a.opt.Captcha.Verify(ctx, req.Captcha, req.Client.IP())
+	return a.opt.Captcha.Verify(ctx, response, c.IP())
 }
 
 // captchaNeeded reports whether a login for username from c must carry a
@@ -78,13 +84,13 @@ func (a *Authenticator) captchaNeeded(ctx context.Context, username string, c Cl
 }
 
 // logLogin logs one line per login decision: never the password.
-func (a *Authenticator) logLogin(ctx context.Context, req LoginRequest, err error) {
+func (a *Authenticator) logLogin(ctx context.Context, username string, c Client, err error) {
 	outcome, reason := "success", ""
 	if err != nil {
 		outcome = AsError(err).Code
 		reason = ThrottleReason(err)
 	}
 	a.opt.Logger.LogAttrs(ctx, slog.LevelInfo, "login",
-		slog.String("outcome", outcome), slog.String("username", req.Username),
-		slog.String("ip", req.Client.IP()), slog.String("reason", reason))
+		slog.String("outcome", outcome), slog.String("username", username),
+		slog.String("ip", c.IP()), slog.String("reason", reason))
 }

@@ -35,7 +35,7 @@ type LoginRequest struct {
 // in one line, without the password.
 func (a *Authenticator) Login(ctx context.Context, req LoginRequest) (Issued, error) {
 	is, err := a.login(ctx, req)
-	a.logLogin(ctx, req, err)
+	a.logLogin(ctx, req.Username, req.Client, err)
 	return is, err
 }
 
@@ -55,7 +55,7 @@ func (a *Authenticator) login(ctx context.Context, req LoginRequest) (Issued, er
 }
 
 func (a *Authenticator) captchaThenPassword(ctx context.Context, req LoginRequest) (Issued, error) {
-	if err := a.checkCaptcha(ctx, req); err != nil {
+	if err := a.checkCaptcha(ctx, req.Username, req.Captcha, req.Client); err != nil {
 		return Issued{}, err
 	}
 	return a.issue(ctx, req.Username, req.Password, req.Client)
@@ -124,22 +124,4 @@ func checkLoginInput(username string, pw Password) error {
 		add("password", fmt.Sprintf("Ensure this field has no more than %d bytes.", MaxLoginPasswordLength))
 	}
 	return fe.err()
-}
-
-// fieldErrors collects per-field messages for one invalid_request error.
-type fieldErrors map[string][]string
-
-func (fe *fieldErrors) add(field, msg string) {
-	if *fe == nil {
-		*fe = fieldErrors{}
-	}
-	(*fe)[field] = append((*fe)[field], msg)
-}
-
-// err returns the collected messages as an error, or nil when there are none.
-func (fe fieldErrors) err() error {
-	if fe == nil {
-		return nil
-	}
-	return &Error{Kind: KindInvalid, Code: CodeInvalidRequest, Detail: "Invalid input.", Fields: fe}
 }

@@ -65,11 +65,6 @@ func (a *Authenticator) changePassword(ctx context.Context, p Principal, old, pw
 	return Issued{Token: tok, Session: s, User: u}, nil
 }
 
-// errWrongPassword is the cause of the error a password change with a
-// wrong old password gets (an invalid_request naming old_password), so
-// that the throttle counts it as a failed guess.
-var errWrongPassword = errors.New("wrong old password")
-
 func wrongPassword() error {
 	e := InvalidField("old_password", "Wrong password.")
 	e.Err = errWrongPassword
