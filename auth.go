@@ -14,9 +14,17 @@ import (
 
 // Options configures an Authenticator. Zero values take the defaults.
 type Options struct {
-	TokenTTL      time.Duration // absolute lifetime of a token; default 24h
-	IdleTimeout   time.Duration // 0: off
-	TouchInterval time.Duration // last_used_at granularity; default 1m
+	TokenTTL time.Duration // absolute lifetime of a token; default 24h
+	// IdleTimeout, when positive, expires a token unused this long. A
+	// token used more often than this never idles out, on any node; an
+	// idle one is refused between IdleTimeout and IdleTimeout plus one
+	// step (TouchInterval and the last-use write period) after its last
+	// use.
+	IdleTimeout time.Duration
+	// TouchInterval is the granularity of last use: a use is recorded
+	// when the session's recorded last use is at least this old. Default:
+	// an eighth of IdleTimeout, at most 1m; 1m without an idle timeout.
+	TouchInterval time.Duration
 	// SyncInterval is how often the store's change feed is read; default 200ms.
 	SyncInterval time.Duration
 	// MaxStaleness is how long cached entries are served while the change
@@ -81,6 +89,9 @@ func NewAuthenticator(store Store, cache Cache, hasher PasswordHasher, opt Optio
 	}
 	if opt.TouchInterval <= 0 {
 		opt.TouchInterval = time.Minute
+		if opt.IdleTimeout > 0 {
+			opt.TouchInterval = min(max(opt.IdleTimeout/8, time.Millisecond), time.Minute)
+		}
 	}
 	if opt.SyncInterval <= 0 {
 		opt.SyncInterval = 200 * time.Millisecond
@@ -134,6 +145,21 @@ func (c Client) IP() string {
 		return ""
 	}
 	return c.Addr.String()
+}
+
+// flushEvery is how often recorded uses are written to the store: every
+// second, or every TouchInterval when that is shorter, so that another
+// process reading the store sees a use within one step.
+func (a *Authenticator) flushEvery() time.Duration { return min(time.Second, a.opt.TouchInterval) }
+
+// idleExpired reports whether the store's record of a session's last use
+// shows it idle: past IdleTimeout by more than a step. A use recorded by
+// another process is written to the store within flushEvery, and a use
+// within TouchInterval of a recorded one is not recorded, so a last use
+// the store does not show yet is at most that much later than the one it
+// shows.
+func (a *Authenticator) idleExpired(now, lastUsed time.Time) bool {
+	return a.opt.IdleTimeout > 0 && now.Sub(lastUsed) >= a.opt.IdleTimeout+a.opt.TouchInterval+a.flushEvery()
 }
 
 // now returns the injected clock's time in UTC, at the microsecond

@@ -315,9 +315,66 @@ func TestIdleTimeout(t *testing.T) {
 	if _, err := g.auth.Authenticate(ctx, is.Token.Reveal()); err != nil {
 		t.Fatalf("other process: %v", err)
 	}
-	f.clock.Add(10 * time.Minute)
+	// Unused, it dies within one step (the 1m granularity and the 1s
+	// write period) after the idle timeout.
+	f.clock.Add(10*time.Minute + time.Minute + time.Second)
 	_, err := f.auth.Authenticate(ctx, is.Token.Reveal())
 	wantErr(t, err, latchkey.ErrTokenExpired)
+}
+
+// TestShortIdleTimeout: with an idle timeout of seconds, a token used
+// more often than that never idles out, even when its uses alternate
+// between two processes on one database, each writing its recorded uses
+// only every write period; unused, it dies within one step of the
+// timeout.
+func TestShortIdleTimeout(t *testing.T) {
+	ctx := context.Background()
+	const idle = 3 * time.Second
+	opt := latchkey.Options{IdleTimeout: idle}
+	a := newFixture(t, opt)
+	b := newFixtureOn(t, a.path, a.clock, opt)
+	a.addUser(t, "alice")
+	is := a.login(t, "alice")
+	tok := is.Token.Reveal()
+	// The step: an eighth of the timeout for the granularity, as much
+	// again for the write period.
+	step := idle/8 + idle/8
+	var tick time.Duration
+	advance := func(d time.Duration) {
+		for d > 0 {
+			dt := min(d, idle/8)
+			a.clock.Add(dt)
+			d -= dt
+			tick += dt
+			// Run writes recorded uses every write period.
+			for _, f := range []*fixture{a, b} {
+				if err := f.auth.FlushTouches(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	for i := range 12 { // uses 2.9 s apart, alternating between a and b
+		advance(idle - 100*time.Millisecond)
+		f := []*fixture{a, b}[i%2]
+		if _, err := f.auth.Authenticate(ctx, tok); err != nil {
+			t.Fatalf("use %d after %v, on %c: %v", i, tick, "ab"[i%2], err)
+		}
+	}
+	// Unused: alive up to the timeout, dead one step after it.
+	advance(idle - 100*time.Millisecond)
+	if err := a.auth.FlushTouches(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := newFixtureOn(t, a.path, a.clock, opt) // sees only the store
+	if _, err := c.auth.Authenticate(ctx, tok); err != nil {
+		t.Fatalf("before the timeout: %v", err)
+	}
+	advance(idle + step)
+	for _, f := range []*fixture{a, b} {
+		_, err := f.auth.Authenticate(ctx, tok)
+		wantErr(t, err, latchkey.ErrTokenExpired)
+	}
 }
 
 func TestLastUsedWrittenAtMostOnceAMinute(t *testing.T) {

@@ -67,7 +67,7 @@ func (a *Authenticator) Start(ctx context.Context) error {
 func (a *Authenticator) Run(ctx context.Context) error {
 	syncT := time.NewTicker(a.opt.SyncInterval)
 	defer syncT.Stop()
-	touchT := time.NewTicker(time.Second)
+	touchT := time.NewTicker(a.flushEvery())
 	defer touchT.Stop()
 	cleanT := time.NewTicker(a.opt.CleanupInterval)
 	defer cleanT.Stop()

@@ -11,7 +11,9 @@ import (
 )
 
 // Authenticate checks a bearer token. A live, cached token costs no store
-// query; a miss costs one and fills the cache.
+// query; a miss costs one and fills the cache. A cached entry whose last
+// use looks older than the idle timeout is checked against the store,
+// which holds the uses other processes recorded.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (Principal, error) {
 	if !ValidTokenSyntax(token) {
 		return Principal{}, ErrInvalidToken
@@ -48,7 +50,7 @@ func (a *Authenticator) lookup(ctx context.Context, d Digest) (Principal, error)
 	if !u.Active {
 		return Principal{}, ErrInvalidToken
 	}
-	if !now.Before(s.ExpiresAt) || (a.opt.IdleTimeout > 0 && now.Sub(s.LastUsedAt) >= a.opt.IdleTimeout) {
+	if !now.Before(s.ExpiresAt) || a.idleExpired(now, s.LastUsedAt) {
 		return Principal{}, ErrTokenExpired
 	}
 	u.PasswordHash = ""

@@ -311,6 +311,35 @@ func TestEndToEndExpiry(t *testing.T) {
 	}
 }
 
+// TestEndToEndIdleTimeout runs two servers on one SQLite file with an
+// idle timeout of 2 s: a token used every second, alternately on each,
+// never idles out; unused, it is refused on both within one step (an
+// eighth of the timeout for the last-use granularity, as much for the
+// write period) after the timeout.
+func TestEndToEndIdleTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	const idle = 2 * time.Second
+	env := append(dbEnv(t), "LATCHKEY_TOKEN_IDLE_TIMEOUT="+idle.String())
+	addUser(t, env, "alice")
+	a, b := serve(t, env), serve(t, env)
+	tok := a.login(t, "alice", e2ePassword)
+	for i := range 8 {
+		time.Sleep(time.Second)
+		p := []*proc{a, b}[i%2]
+		if st, m := p.call(t, "GET", "/v1/me", tok, nil); st != 200 {
+			t.Fatalf("use %d, %v after the previous one, on server %c: %d %v", i, time.Second, "ab"[i%2], st, m)
+		}
+	}
+	time.Sleep(idle + idle/4 + 300*time.Millisecond)
+	for _, p := range []*proc{a, b} {
+		if st, m := p.call(t, "GET", "/v1/me", tok, nil); st != 401 || m["code"] != "token_expired" {
+			t.Fatalf("idle past the timeout and a step: %d %v", st, m)
+		}
+	}
+}
+
 func TestEndToEndTwoServers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
