@@ -88,7 +88,7 @@ func (a *Authenticator) SetUserPassword(ctx context.Context, username string, pw
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
-	a.invalidate(ctx, Invalidation{Sessions: ds, Users: []int64{u.ID}})
+	a.revoke(ctx, Invalidation{Sessions: ds, Users: []int64{u.ID}})
 	return nil
 }
 
@@ -103,7 +103,13 @@ func (a *Authenticator) SetUserActive(ctx context.Context, username string, acti
 	if err != nil {
 		return fmt.Errorf("set active: %w", err)
 	}
-	a.invalidate(ctx, Invalidation{Sessions: ds, Users: []int64{u.ID}})
+	inv := Invalidation{Sessions: ds, Users: []int64{u.ID}}
+	if active {
+		// Nothing is revoked: no other process needs to have seen it.
+		a.invalidate(ctx, inv)
+		return nil
+	}
+	a.revoke(ctx, inv)
 	return nil
 }
 

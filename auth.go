@@ -25,11 +25,14 @@ type Options struct {
 	// when the session's recorded last use is at least this old. Default:
 	// an eighth of IdleTimeout, at most 1m; 1m without an idle timeout.
 	TouchInterval time.Duration
-	// SyncInterval is how often the store's change feed is read; default 200ms.
+	// SyncInterval is how often the store's change feed is read; default
+	// 50ms. It must be well under MaxStaleness.
 	SyncInterval time.Duration
-	// MaxStaleness is how long cached entries are served while the change
-	// feed cannot be read; after that every check goes to the store.
-	// Default 30s.
+	// MaxStaleness is the lease on the cache: cached entries are served
+	// only until this long after the start of the last complete read of
+	// the change feed (after that, every check goes to the store), and a
+	// revocation answers only this long after its commit when another
+	// process reads the same store (see Lease). Default 250ms.
 	MaxStaleness time.Duration
 	// CleanupInterval is how often expired sessions are deleted; default 1h.
 	CleanupInterval time.Duration
@@ -51,9 +54,12 @@ type Options struct {
 	// address (it needs Throttle, which counts them); 0 asks every time.
 	CaptchaAfterFailures int
 
-	Now    func() time.Time // default time.Now
-	Rand   io.Reader        // default crypto/rand.Reader
-	Logger *slog.Logger     // default discards
+	Now func() time.Time // default time.Now
+	// Sleep waits d, or until ctx ends; default a timer. Tests that move
+	// Now move it here too.
+	Sleep  func(ctx context.Context, d time.Duration)
+	Rand   io.Reader    // default crypto/rand.Reader
+	Logger *slog.Logger // default discards
 }
 
 // Authenticator implements logins, token checks and revocation over a
@@ -69,8 +75,8 @@ type Authenticator struct {
 	// invalidation is undone, so that a revoked token never re-enters the
 	// cache from a read that started before the revocation.
 	gen atomic.Uint64
-	// synced is when the change feed was last read completely (unix ns).
-	synced atomic.Int64
+	// lease is this process's hold on its cache (lease.go).
+	lease lease
 	// seq is the last change feed entry applied.
 	seq atomic.Int64
 
@@ -94,10 +100,10 @@ func NewAuthenticator(store Store, cache Cache, hasher PasswordHasher, opt Optio
 		}
 	}
 	if opt.SyncInterval <= 0 {
-		opt.SyncInterval = 200 * time.Millisecond
+		opt.SyncInterval = 50 * time.Millisecond
 	}
 	if opt.MaxStaleness <= 0 {
-		opt.MaxStaleness = 30 * time.Second
+		opt.MaxStaleness = 250 * time.Millisecond
 	}
 	if opt.CleanupInterval <= 0 {
 		opt.CleanupInterval = time.Hour
@@ -108,13 +114,18 @@ func NewAuthenticator(store Store, cache Cache, hasher PasswordHasher, opt Optio
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.Sleep == nil {
+		opt.Sleep = sleep
+	}
 	if opt.Rand == nil {
 		opt.Rand = rand.Reader
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Authenticator{store: store, cache: cache, hasher: hasher, opt: opt, touches: make(map[Digest]time.Time)}
+	a := &Authenticator{store: store, cache: cache, hasher: hasher, opt: opt, touches: make(map[Digest]time.Time)}
+	a.lease.id = newReaderID(opt.Rand)
+	return a
 }
 
 // Principal is an authenticated request's identity.

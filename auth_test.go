@@ -109,6 +109,11 @@ func newFixtureOn(tb testing.TB, path string, c *clock, opt latchkey.Options) *f
 	st := &countingStore{Store: openStore(tb, path)}
 	cache := memory.New(memory.Options{MaxEntries: 1000, Now: c.Now})
 	opt.Now = c.Now
+	if opt.Sleep == nil {
+		// A revocation's wait moves the shared clock, as real time would
+		// pass for every process.
+		opt.Sleep = func(_ context.Context, d time.Duration) { c.Add(d) }
+	}
 	a := latchkey.NewAuthenticator(st, cache, cheapHasher(tb), opt)
 	if err := a.Start(context.Background()); err != nil {
 		tb.Fatal(err)

@@ -162,6 +162,16 @@ type Store interface {
 	// LastChange returns the newest change sequence number (0 when none).
 	LastChange(ctx context.Context) (int64, error)
 
+	// RenewReader records that the process id reads the change feed and
+	// caches from the store until expires, replacing its earlier record:
+	// a revocation must then wait for it (see Authenticator).
+	RenewReader(ctx context.Context, id string, expires time.Time) error
+	// DropReader removes the record of id; unknown ids are ignored.
+	DropReader(ctx context.Context, id string) error
+	// OtherReaders counts the readers other than id whose record expires
+	// after now.
+	OtherReaders(ctx context.Context, id string, now time.Time) (int, error)
+
 	Ping(ctx context.Context) error
 	Close() error
 }

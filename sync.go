@@ -8,10 +8,19 @@ import (
 )
 
 // Sync reads the store's change feed and invalidates what other processes
-// changed: one replayed Invalidation per batch of entries. It is called by
-// Run; tests call it to step the feed.
+// changed: one replayed Invalidation per batch of entries. A complete read
+// renews the lease on the cache from the instant it started: whatever was
+// committed before then has been applied. When the process's reader record
+// is past half its life, Sync renews it first. It is called by Run; tests
+// call it to step the feed.
 func (a *Authenticator) Sync(ctx context.Context) error {
 	const batch = 1000
+	start := a.opt.Now()
+	if a.lease.renewDue(start) {
+		if err := a.renewReader(ctx); err != nil {
+			return fmt.Errorf("sync: %w", err)
+		}
+	}
 	for {
 		after := a.seq.Load()
 		cs, err := a.store.Changes(ctx, after, batch)
@@ -43,21 +52,26 @@ func (a *Authenticator) Sync(ctx context.Context) error {
 			a.seq.Store(cs[len(cs)-1].Seq)
 		}
 		if len(cs) < batch {
-			a.synced.Store(a.opt.Now().UnixNano())
+			a.lease.synced(start, a.opt.MaxStaleness)
 			return nil
 		}
 	}
 }
 
-// Start positions the change feed at its newest entry (the cache starts
-// empty, so nothing before matters) and marks the cache fresh.
+// Start records this process as a reader of the store (revocations wait
+// for it), positions the change feed at its newest entry (the cache starts
+// empty, so nothing before matters) and takes the lease on the cache.
 func (a *Authenticator) Start(ctx context.Context) error {
+	if err := a.renewReader(ctx); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	start := a.opt.Now()
 	last, err := a.store.LastChange(ctx)
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
 	a.seq.Store(last)
-	a.synced.Store(a.opt.Now().UnixNano())
+	a.lease.synced(start, a.opt.MaxStaleness)
 	return nil
 }
 
@@ -77,13 +91,17 @@ func (a *Authenticator) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			return a.FlushTouches(fctx)
+			err := a.FlushTouches(fctx)
+			if derr := a.store.DropReader(fctx, a.lease.id); derr != nil {
+				a.opt.Logger.Warn("reader record not removed; revocations wait for it until it expires", "err", derr)
+			}
+			return err
 		case <-syncT.C:
 			err := a.Sync(ctx)
 			switch {
 			case err != nil && !failing && ctx.Err() == nil:
 				failing = true
-				a.opt.Logger.Error("change feed unreadable; cache entries expire from use after max staleness", "err", err)
+				a.opt.Logger.Error("change feed unreadable; the cache is off after max staleness, and revocations wait for this process until its reader record expires", "err", err)
 			case err == nil && failing:
 				failing = false
 				a.opt.Logger.Info("change feed readable again")

@@ -20,7 +20,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 	}
 	d := Token(token).Digest()
 	now := a.opt.Now()
-	if now.UnixNano()-a.synced.Load() < int64(a.opt.MaxStaleness) {
+	if now.UnixNano() < a.lease.until.Load() {
 		cs, ok, err := a.cache.Session(ctx, d)
 		if err == nil && ok && now.Before(cs.ExpiresAt) &&
 			(a.opt.IdleTimeout <= 0 || now.Sub(cs.LastUsedAt) < a.opt.IdleTimeout) {
@@ -87,6 +87,18 @@ func (a *Authenticator) invalidate(ctx context.Context, inv Invalidation) {
 	if err := a.cache.Invalidate(context.WithoutCancel(ctx), inv); err != nil {
 		a.opt.Logger.Error("cache: invalidate", "err", err)
 	}
+}
+
+// revoke applies a revocation the store has committed: it invalidates inv
+// here (and, through a shared cache, elsewhere), then holds the answer
+// until no other process can still serve what inv names (settle).
+func (a *Authenticator) revoke(ctx context.Context, inv Invalidation) {
+	if inv.Empty() {
+		return
+	}
+	committed := a.opt.Now()
+	a.invalidate(ctx, inv)
+	a.settle(ctx, committed)
 }
 
 // touch records a use of a session: at once in the cache, and later, in a
@@ -177,7 +189,7 @@ func (a *Authenticator) Logout(ctx context.Context, p Principal, scope LogoutSco
 	if err != nil {
 		return Unavailable(fmt.Errorf("logout: %w", err))
 	}
-	a.invalidate(ctx, Invalidation{Sessions: ds})
+	a.revoke(ctx, Invalidation{Sessions: ds})
 	return nil
 }
 
@@ -199,6 +211,6 @@ func (a *Authenticator) RevokeSession(ctx context.Context, p Principal, id strin
 	if err != nil {
 		return Unavailable(fmt.Errorf("revoke session: %w", err))
 	}
-	a.invalidate(ctx, Invalidation{Sessions: []Digest{d}})
+	a.revoke(ctx, Invalidation{Sessions: []Digest{d}})
 	return nil
 }

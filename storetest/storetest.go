@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(tb testing.TB) latchkey.Store) {
 		{"Context", contextTests},
 		{"Concurrency", concurrencyTests},
 		{"Import", importTests},
+		{"Readers", readerTests},
 		{"Closed", closedTests},
 		{"Times", timeTests},
 	}
@@ -942,6 +943,8 @@ var contextTests = []test{
 			{"DeleteExpired", func() error { return second(s.DeleteExpired(ctx, base.Add(time.Hour))) }},
 			{"Changes", func() error { return second(s.Changes(ctx, 0, 10)) }},
 			{"LastChange", func() error { return second(s.LastChange(ctx)) }},
+			{"RenewReader", func() error { return s.RenewReader(ctx, "r", base.Add(time.Hour)) }},
+			{"OtherReaders", func() error { return second(s.OtherReaders(ctx, "r", base)) }},
 			{"Ping", func() error { return s.Ping(ctx) }},
 		}
 		for _, c := range calls {

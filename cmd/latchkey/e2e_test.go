@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -359,6 +360,97 @@ func TestEndToEndTwoServers(t *testing.T) {
 		}
 		d := b.refusedWithin(t, tok, time.Second)
 		t.Logf("logout (%s) on one server reached the other in %v", scope, d)
+	}
+}
+
+// TestEndToEndNoStaleAnswer runs two servers on one SQLite file and, round
+// after round, caches a token on both, revokes it on one (logout, session
+// delete or password change) and asks both the moment the revocation has
+// answered: neither may answer 200. It counts the late 200s (there must be
+// none) and the revocations' latency.
+func TestEndToEndNoStaleAnswer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	env := append(dbEnv(t), throttleEnv...)
+	addUser(t, env, "alice")
+	nodes := []*proc{serve(t, env), serve(t, env)}
+	const rounds = 30
+	late := 0
+	var took []time.Duration
+	password := e2ePassword
+	for i := range rounds {
+		revoker, other := nodes[i%2], nodes[(i+1)%2]
+		tok := revoker.login(t, "alice", password)
+		for _, p := range nodes {
+			if st, _ := p.call(t, "GET", "/v1/me", tok, nil); st != 200 {
+				t.Fatalf("round %d: fresh token refused: %d", i, st)
+			}
+		}
+		start := time.Now()
+		switch i % 3 {
+		case 0:
+			if st, _ := revoker.call(t, "POST", "/v1/logout", tok, nil); st != 204 {
+				t.Fatalf("round %d: logout: %d", i, st)
+			}
+		case 1:
+			helper := revoker.login(t, "alice", password)
+			var sessions struct {
+				Sessions []struct {
+					ID      string `json:"id"`
+					Current bool   `json:"current"`
+				} `json:"sessions"`
+			}
+			getJSON(t, revoker, "/v1/sessions", tok, &sessions)
+			id := ""
+			for _, x := range sessions.Sessions {
+				if x.Current {
+					id = x.ID
+				}
+			}
+			start = time.Now()
+			if st, _ := revoker.call(t, "DELETE", "/v1/sessions/"+id, helper, nil); st != 204 {
+				t.Fatalf("round %d: delete session: %d", i, st)
+			}
+		case 2:
+			next := password + "!"
+			if st, m := revoker.call(t, "POST", "/v1/password", tok, map[string]string{"old_password": password, "new_password": next}); st != 200 {
+				t.Fatalf("round %d: password change: %d %v", i, st, m)
+			}
+			password = next
+		}
+		took = append(took, time.Since(start))
+		// Both at once, the instant the revocation answered.
+		var wg sync.WaitGroup
+		codes := make([]int, len(nodes))
+		for j, p := range []*proc{other, revoker} {
+			wg.Go(func() { codes[j], _ = p.call(t, "GET", "/v1/me", tok, nil) })
+		}
+		wg.Wait()
+		for j, st := range codes {
+			if st == 200 {
+				late++
+				t.Errorf("round %d: %s answered 200 after the revocation returned", i, []string{"the other server", "the revoking server"}[j])
+			}
+		}
+	}
+	slices.Sort(took)
+	t.Logf("two servers on one SQLite file, %d revocations: %d late 200s; revocation latency p50 %v, max %v",
+		rounds, late, took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
+}
+
+// getJSON decodes the body of a GET.
+func getJSON(t *testing.T, p *proc, path, token string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", p.url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+		t.Fatal(err)
 	}
 }
 

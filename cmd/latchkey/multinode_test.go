@@ -350,6 +350,9 @@ func propagation(t *testing.T, c *cluster) {
 	if p99 >= time.Second {
 		t.Errorf("revocation propagation p99 %v, want under 1s", p99)
 	}
+	if stale > 0 {
+		t.Errorf("%d answers of 200 to requests started after the revoking response, in %d rounds: want none", stale, staleIn)
+	}
 }
 
 // cliPropagation changes alice's password with `latchkey user passwd`, a
