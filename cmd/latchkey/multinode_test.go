@@ -677,3 +677,182 @@ func TestThroughputRedisVsEmbedded(t *testing.T) {
 		workers, measure, es, rs, rs/es)
 	t.Logf("Redis commands while the Redis node answered %d requests: %d (local cache layer hits cost none)", r, cmds)
 }
+
+// TestRevocationUnderLoad runs 1,000 revocation rounds across three nodes
+// (PostgreSQL and Redis) while other clients keep the nodes busy. Each
+// round logs a user in, has every node accept (and cache) the token,
+// revokes it on a node (logout, session delete or logout of the others)
+// and, the instant the revocation answered, asks all three nodes at once:
+// none may answer 200. LATCHKEY_TEST_ROUNDS changes the number of rounds.
+func TestRevocationUnderLoad(t *testing.T) {
+	needCluster(t)
+	rounds := 1000
+	if s := os.Getenv("LATCHKEY_TEST_ROUNDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("LATCHKEY_TEST_ROUNDS=%q", s)
+		}
+		rounds = n
+	}
+	const workers = 8
+	c := startCluster(t, 3)
+	for w := range workers {
+		addUser(t, c.env, fmt.Sprint("user", w))
+	}
+	addUser(t, c.env, "loader")
+
+	// The background load: token checks on every node, and a login and
+	// logout of another user now and then.
+	stop := make(chan struct{})
+	var bg sync.WaitGroup
+	var bgRequests atomic.Int64
+	loadTok := c.login(t, c.nodes[0]).token // alice's
+	for i := range 4 {
+		bg.Go(func() {
+			for j := 0; ; j++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				request(c.client, c.nodes[(i+j)%len(c.nodes)], "GET", "/v1/me", loadTok, nil)
+				bgRequests.Add(1)
+			}
+		})
+	}
+	bg.Go(func() {
+		for j := 0; ; j++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			p := c.nodes[j%len(c.nodes)]
+			a := request(c.client, p, "POST", "/v1/login", "", map[string]string{"username": "loader", "password": e2ePassword})
+			if tok, ok := a.body["token"].(string); ok {
+				request(c.client, p, "POST", "/v1/logout", tok, nil)
+			}
+			bgRequests.Add(2)
+		}
+	})
+
+	type result struct {
+		late    int
+		latency time.Duration
+		method  string
+	}
+	results := make(chan result, rounds)
+	errs := make(chan error, workers)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range workers {
+		wg.Go(func() {
+			user := fmt.Sprint("user", w)
+			login := func(p *proc) (issued, error) {
+				for try := 0; ; try++ {
+					a := request(c.client, p, "POST", "/v1/login", "", map[string]string{"username": user, "password": e2ePassword})
+					switch {
+					case a.status == http.StatusOK:
+						return issued{token: a.body["token"].(string), session: a.body["session_id"].(string)}, nil
+					case a.status == http.StatusServiceUnavailable && a.code() == "overloaded" && try < 10:
+						// The hashing slots are busy: retry, as a client would.
+						time.Sleep(100 * time.Millisecond)
+					default:
+						return issued{}, fmt.Errorf("login of %s on %s: %v", user, p.url, a)
+					}
+				}
+			}
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(rounds) {
+					return
+				}
+				method := []string{"logout", "delete session", "logout others"}[i%3]
+				target, err := login(c.nodes[rand.IntN(len(c.nodes))])
+				if err != nil {
+					errs <- err
+					return
+				}
+				var other issued
+				if method != "logout" {
+					if other, err = login(c.nodes[rand.IntN(len(c.nodes))]); err != nil {
+						errs <- err
+						return
+					}
+				}
+				for _, p := range c.nodes {
+					if a := request(c.client, p, "GET", "/v1/me", target.token, nil); a.status != http.StatusOK {
+						errs <- fmt.Errorf("round %d: fresh token on %s: %v", i, p.url, a)
+						return
+					}
+				}
+				revoker := c.nodes[rand.IntN(len(c.nodes))]
+				var a answer
+				switch method {
+				case "logout":
+					a = request(c.client, revoker, "POST", "/v1/logout", target.token, nil)
+				case "delete session":
+					a = request(c.client, revoker, "DELETE", "/v1/sessions/"+target.session, other.token, nil)
+				case "logout others":
+					a = request(c.client, revoker, "POST", "/v1/logout?scope=others", other.token, nil)
+				}
+				if a.status != http.StatusNoContent {
+					errs <- fmt.Errorf("round %d: %s on %s: %v", i, method, revoker.url, a)
+					return
+				}
+				answers := make([]answer, len(c.nodes))
+				var ask sync.WaitGroup
+				for j, p := range c.nodes {
+					ask.Go(func() { answers[j] = request(c.client, p, "GET", "/v1/me", target.token, nil) })
+				}
+				ask.Wait()
+				r := result{latency: a.end.Sub(a.start), method: method}
+				for _, x := range answers {
+					switch {
+					case x.status == http.StatusOK:
+						r.late++
+					case !x.refused():
+						errs <- fmt.Errorf("round %d: after the %s: %v", i, method, x)
+						return
+					}
+				}
+				if method != "logout" {
+					request(c.client, revoker, "POST", "/v1/logout", other.token, nil)
+				}
+				results <- r
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	close(stop)
+	bg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	close(results)
+	late, lateRounds, n := 0, 0, 0
+	var lat []time.Duration
+	for r := range results {
+		n++
+		late += r.late
+		if r.late > 0 {
+			lateRounds++
+		}
+		lat = append(lat, r.latency)
+	}
+	if n == 0 {
+		t.Fatal("no round completed")
+	}
+	slices.Sort(lat)
+	t.Logf("%d revocation rounds on 3 nodes in %v beside %d background requests: %d late 200s (in %d rounds); revocation latency p50 %v, p99 %v, max %v",
+		n, took.Round(time.Millisecond), bgRequests.Load(), late, lateRounds, ms(percentile(lat, 50)), ms(percentile(lat, 99)), ms(lat[len(lat)-1]))
+	if late > 0 {
+		t.Errorf("%d answers of 200 to requests sent after the revocation answered, in %d of %d rounds: want none", late, lateRounds, n)
+	}
+	if n < rounds && !t.Failed() {
+		t.Errorf("%d of %d rounds completed", n, rounds)
+	}
+}
