@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -272,13 +271,13 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer, group
 // the database URL into Database.
 func (c *Config) validate() error {
 	var errs []error
-	db, err := parseDatabaseURL("database-url", c.DatabaseURL, false)
+	db, err := parseDatabaseURL("database-url", c.DatabaseURL)
 	if err != nil {
 		errs = append(errs, err)
 	}
 	c.Database = db
 	if c.CacheURL != "memory" && !strings.HasPrefix(c.CacheURL, "redis://") && !strings.HasPrefix(c.CacheURL, "rediss://") {
-		errs = append(errs, fmt.Errorf("cache-url %q is not supported: use memory or redis://HOST:PORT/DB", c.CacheURL))
+		errs = append(errs, fmt.Errorf("cache-url %q is not supported: use memory or redis://HOST:PORT/DB", redactURL(c.CacheURL)))
 	}
 	if c.PasswordMinLength < 1 || c.PasswordMinLength > 256 {
 		errs = append(errs, errors.New("password-min-length must be between 1 and 256"))
@@ -364,9 +363,9 @@ type databaseURL struct {
 
 // parseDatabaseURL parses the database URL of the setting named setting:
 // sqlite:PATH (sqlite://relative/path and sqlite:///absolute/path too) or
-// postgres://USER@HOST/DB. The error quotes an unsupported URL as given,
-// or without its password when redact is set.
-func parseDatabaseURL(setting, s string, redact bool) (databaseURL, error) {
+// postgres://USER@HOST/DB. The error quotes an unsupported URL without its
+// password.
+func parseDatabaseURL(setting, s string) (databaseURL, error) {
 	switch {
 	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
 		return databaseURL{kind: "postgres", url: s}, nil
@@ -377,10 +376,7 @@ func parseDatabaseURL(setting, s string, redact bool) (databaseURL, error) {
 		}
 		return databaseURL{kind: "sqlite", path: path, url: s}, nil
 	}
-	if redact {
-		s = redactURL(s)
-	}
-	return databaseURL{}, fmt.Errorf("%s %q is not supported: use sqlite:PATH or postgres://…", setting, s)
+	return databaseURL{}, fmt.Errorf("%s %q is not supported: use sqlite:PATH or postgres://…", setting, redactURL(s))
 }
 
 // String is the URL without its password, for logs and reports.
@@ -388,15 +384,6 @@ func (d databaseURL) String() string { return redactURL(d.url) }
 
 // LogValue keeps the password out of logs in every format.
 func (d databaseURL) LogValue() slog.Value { return slog.StringValue(d.String()) }
-
-// redactURL drops a password from a database URL before it is shown.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "[unparsable]"
-	}
-	return u.Redacted()
-}
 
 type stringValue string
 

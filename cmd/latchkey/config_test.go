@@ -105,24 +105,24 @@ func TestConfigErrors(t *testing.T) {
 func TestParseDatabaseURL(t *testing.T) {
 	for _, tc := range []struct {
 		setting, in string
-		redact      bool
 		want        databaseURL
 		wantErr     string
 	}{
-		{"database-url", "sqlite:latchkey.db", false, databaseURL{kind: "sqlite", path: "latchkey.db", url: "sqlite:latchkey.db"}, ""},
-		{"database-url", "sqlite:///var/lib/x.db", false, databaseURL{kind: "sqlite", path: "/var/lib/x.db", url: "sqlite:///var/lib/x.db"}, ""},
-		{"database-url", "sqlite:/tmp/x.db", false, databaseURL{kind: "sqlite", path: "/tmp/x.db", url: "sqlite:/tmp/x.db"}, ""},
-		{"database-url", "sqlite://rel/x.db", false, databaseURL{kind: "sqlite", path: "rel/x.db", url: "sqlite://rel/x.db"}, ""},
-		{"database-url", "postgres://localhost/x", false, databaseURL{kind: "postgres", url: "postgres://localhost/x"}, ""},
-		{"database-url", "postgresql://u:pw@localhost/x", false, databaseURL{kind: "postgres", url: "postgresql://u:pw@localhost/x"}, ""},
-		{"database-url", "sqlite:", false, databaseURL{}, "database-url: sqlite: needs a file path"},
-		{"database-url", "sqlite://", false, databaseURL{}, "database-url: sqlite: needs a file path"},
-		{"database-url", "latchkey.db", false, databaseURL{}, `database-url "latchkey.db" is not supported: use sqlite:PATH or postgres://…`},
-		{"from-db", "sqlite:", true, databaseURL{}, "from-db: sqlite: needs a file path"},
-		{"from-db", "mysql://u:pw@x/db", true, databaseURL{}, `from-db "mysql://u:xxxxx@x/db" is not supported: use sqlite:PATH or postgres://…`},
+		{"database-url", "sqlite:latchkey.db", databaseURL{kind: "sqlite", path: "latchkey.db", url: "sqlite:latchkey.db"}, ""},
+		{"database-url", "sqlite:///var/lib/x.db", databaseURL{kind: "sqlite", path: "/var/lib/x.db", url: "sqlite:///var/lib/x.db"}, ""},
+		{"database-url", "sqlite:/tmp/x.db", databaseURL{kind: "sqlite", path: "/tmp/x.db", url: "sqlite:/tmp/x.db"}, ""},
+		{"database-url", "sqlite://rel/x.db", databaseURL{kind: "sqlite", path: "rel/x.db", url: "sqlite://rel/x.db"}, ""},
+		{"database-url", "postgres://localhost/x", databaseURL{kind: "postgres", url: "postgres://localhost/x"}, ""},
+		{"database-url", "postgresql://u:pw@localhost/x", databaseURL{kind: "postgres", url: "postgresql://u:pw@localhost/x"}, ""},
+		{"database-url", "sqlite:", databaseURL{}, "database-url: sqlite: needs a file path"},
+		{"database-url", "sqlite://", databaseURL{}, "database-url: sqlite: needs a file path"},
+		{"database-url", "latchkey.db", databaseURL{}, `database-url "latchkey.db" is not supported: use sqlite:PATH or postgres://…`},
+		{"from-db", "sqlite:", databaseURL{}, "from-db: sqlite: needs a file path"},
+		{"from-db", "mysql://u:pw@x/db", databaseURL{}, `from-db "mysql://u:xxxxx@x/db" is not supported: use sqlite:PATH or postgres://…`},
+		{"database-url", "mysql://u:pw@x/db", databaseURL{}, `database-url "mysql://u:xxxxx@x/db" is not supported: use sqlite:PATH or postgres://…`},
 	} {
 		t.Run(tc.setting+" "+tc.in, func(t *testing.T) {
-			got, err := parseDatabaseURL(tc.setting, tc.in, tc.redact)
+			got, err := parseDatabaseURL(tc.setting, tc.in)
 			if tc.wantErr != "" {
 				if err == nil || err.Error() != tc.wantErr {
 					t.Fatalf("parseDatabaseURL(%q) = %+v, %v; want the error %q", tc.in, got, err, tc.wantErr)
@@ -137,7 +137,7 @@ func TestParseDatabaseURL(t *testing.T) {
 }
 
 func TestDatabaseURLRedacted(t *testing.T) {
-	d, err := parseDatabaseURL("database-url", "postgres://u:secret@db/x", false)
+	d, err := parseDatabaseURL("database-url", "postgres://u:secret@db/x")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,7 +116,7 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 			return reader.Dumpdata(ctx, f, h)
 		}
 	default:
-		db, err := parseDatabaseURL("from-db", fromDB, true)
+		db, err := parseDatabaseURL("from-db", fromDB)
 		if err != nil {
 			return usageError{err.Error()}
 		}

@@ -92,7 +92,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "database", cfg.Database, "cache", cfg.CacheURL)
+	log.Info("listening", "addr", ln.Addr().String(), "database", cfg.Database, "cache", redactURL(cfg.CacheURL))
 
 	select {
 	case err = <-serveErr:
