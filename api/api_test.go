@@ -420,6 +420,50 @@ func TestFlow(t *testing.T) {
 	wantError(t, e.do(t, "GET", "/v1/me", "Bearer "+newTok, "", nil), 401, "invalid_token")
 }
 
+// TestNoStore checks that no answer carrying a token or the user's data
+// may be kept by a cache.
+func TestNoStore(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tok, _ := e.login(t, "alice")
+	other, _ := e.login(t, "alice")
+	var ss struct {
+		Sessions []struct {
+			ID      string `json:"id"`
+			Current bool   `json:"current"`
+		} `json:"sessions"`
+	}
+	json.Unmarshal(e.do(t, "GET", "/v1/sessions", "Bearer "+other, "", nil).body, &ss)
+	var otherID string
+	for _, s := range ss.Sessions {
+		if s.Current {
+			otherID = s.ID
+		}
+	}
+	for _, tc := range []struct {
+		name         string
+		method, path string
+		body         any
+		status       int
+	}{
+		{"login", "POST", "/v1/login", map[string]string{"username": "alice", "password": goodPassword}, 200},
+		{"me", "GET", "/v1/me", nil, 200},
+		{"sessions", "GET", "/v1/sessions", nil, 200},
+		{"an error after the token", "POST", "/v1/logout?scope=nowhere", nil, 400},
+		{"delete a session", "DELETE", "/v1/sessions/" + otherID, nil, 204},
+		{"password", "POST", "/v1/password", map[string]string{"old_password": goodPassword, "new_password": "a different passphrase"}, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do(t, tc.method, tc.path, "Bearer "+tok, "", tc.body)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			}
+			if cc, p := r.header.Get("Cache-Control"), r.header.Get("Pragma"); cc != "no-store" || p != "no-cache" {
+				t.Fatalf("Cache-Control %q, Pragma %q; want no-store, no-cache", cc, p)
+			}
+		})
+	}
+}
+
 func TestHealth(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	for _, p := range []string{"/healthz", "/readyz"} {
