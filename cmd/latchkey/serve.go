@@ -40,6 +40,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer store.Close()
+	warnFileModes(log, cfg.Database)
 	started := time.Now()
 	b, err := openBackends(ctx, cfg, log)
 	if err != nil {
