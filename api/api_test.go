@@ -288,6 +288,87 @@ func TestErrorTable(t *testing.T) {
 	}
 }
 
+// multipartBody is a multipart/form-data body of the fields, in order,
+// and its content type; a field named "file:NAME" is sent as a file.
+func multipartBody(kv ...string) (string, []byte) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for i := 0; i+1 < len(kv); i += 2 {
+		if name, ok := strings.CutPrefix(kv[i], "file:"); ok {
+			w, _ := mw.CreateFormFile(name, "f.txt")
+			io.WriteString(w, kv[i+1])
+			continue
+		}
+		mw.WriteField(kv[i], kv[i+1])
+	}
+	mw.Close()
+	return mw.FormDataContentType(), buf.Bytes()
+}
+
+// TestRepeatedFields sends bodies that give a field twice: whichever value
+// the server took, a proxy or a firewall in front of it may have read the
+// other, so the body is refused, in every format, naming the field.
+func TestRepeatedFields(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	const pw = `"` + goodPassword + `"`
+	for _, tc := range []struct {
+		name     string
+		ct, body string
+		parts    []string // a multipart body of these fields, when set
+		fields   []string
+	}{
+		{"json", "application/json", `{"username":"alice","password":` + pw + `,"username":"bob"}`, nil, []string{"username"}},
+		{"json, the same value", "application/json", `{"username":"alice","password":` + pw + `,"password":` + pw + `}`, nil, []string{"password"}},
+		{"json, escaped", "application/json", `{"username":"alice","password":` + pw + `,"user\u006eame":"alice"}`, nil, []string{"username"}},
+		{"json, null then a value", "application/json", `{"username":null,"username":"alice","password":` + pw + `}`, nil, []string{"username"}},
+		{"json, a value then an object", "application/json", `{"username":"alice","password":` + pw + `,"username":{}}`, nil, []string{"username"}},
+		{"json, a field the login does not read", "application/json", `{"username":"alice","password":` + pw + `,"x":1,"x":2}`, nil, []string{"x"}},
+		{"json, two fields, three times", "application/json", `{"username":"alice","password":` + pw + `,"username":"a","password":"b","username":"c"}`, nil, []string{"username", "password"}},
+		{"json, a captcha field", "application/problem+json", `{"username":"alice","password":` + pw + `,"captcha":"a","captcha":"b"}`, nil, []string{"captcha"}},
+		{"form", "application/x-www-form-urlencoded", "username=alice&password=" + url.QueryEscape(goodPassword) + "&username=bob", nil, []string{"username"}},
+		{"form, escaped", "application/x-www-form-urlencoded", "username=alice&password=" + url.QueryEscape(goodPassword) + "&user%6Eame=alice", nil, []string{"username"}},
+		{"form, empty values", "application/x-www-form-urlencoded", "username=alice&password=" + url.QueryEscape(goodPassword) + "&x=&x=", nil, []string{"x"}},
+		{"multipart", "", "", []string{"username", "alice", "password", goodPassword, "username", "bob"}, []string{"username"}},
+		{"multipart, a value and a file", "", "", []string{"username", "alice", "password", goodPassword, "file:username", "bob"}, []string{"username"}},
+		{"multipart, two files", "", "", []string{"username", "alice", "password", goodPassword, "file:avatar", "a", "file:avatar", "b"}, []string{"avatar"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ct, body := tc.ct, []byte(tc.body)
+			if tc.parts != nil {
+				ct, body = multipartBody(tc.parts...)
+			}
+			m := wantError(t, e.do(t, "POST", "/v1/login", "", ct, body), 400, "invalid_request")
+			fs, _ := m["fields"].(map[string]any)
+			if len(fs) != len(tc.fields) {
+				t.Fatalf("fields %v, want %v", fs, tc.fields)
+			}
+			for _, f := range tc.fields {
+				if msgs, _ := fs[f].([]any); len(msgs) == 0 {
+					t.Fatalf("fields %v do not name %s", fs, f)
+				}
+			}
+		})
+	}
+	// What is not repeated is not refused: names differing in case, a
+	// file beside other values.
+	for _, tc := range []struct{ name, ct, body string }{
+		{"json, case", "application/json", `{"username":"alice","password":` + pw + `,"Username":"bob"}`},
+		{"form, case", "application/x-www-form-urlencoded", "username=alice&password=" + url.QueryEscape(goodPassword) + "&USERNAME=bob"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if r := e.do(t, "POST", "/v1/login", "", tc.ct, tc.body); r.status != 200 {
+				t.Fatalf("%d %s", r.status, r.body)
+			}
+		})
+	}
+	t.Run("multipart, a file", func(t *testing.T) {
+		ct, b := multipartBody("username", "alice", "password", goodPassword, "file:avatar", "a")
+		if r := e.do(t, "POST", "/v1/login", "", ct, b); r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+	})
+}
+
 func TestCredentialFailuresIdentical(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	var first []byte
