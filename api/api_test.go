@@ -288,6 +288,87 @@ func TestErrorTable(t *testing.T) {
 	}
 }
 
+// multipartBody is a multipart/form-data body of the fields, in order,
+// and its content type; a field named "file:NAME" is sent as a file.
+func multipartBody(kv ...string) (string, []byte) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for i := 0; i+1 < len(kv); i += 2 {
+		if name, ok := strings.CutPrefix(kv[i], "file:"); ok {
+			w, _ := mw.CreateFormFile(name, "f.txt")
+			io.WriteString(w, kv[i+1])
+			continue
+		}
+		mw.WriteField(kv[i], kv[i+1])
+	}
+	mw.Close()
+	return mw.FormDataContentType(), buf.Bytes()
+}
+
+// TestRepeatedFields sends bodies that give a field twice: whichever value
+// the server took, a proxy or a firewall in front of it may have read the
+// other, so the body is refused, in every format, naming the field.
+func TestRepeatedFields(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	const pw = `"` + goodPassword + `"`
+	for _, tc := range []struct {
+		name     string
+		ct, body string
+		parts    []string // a multipart body of these fields, when set
+		fields   []string
+	}{
+		{"json", "application/json", `{"username":"alice","password":` + pw + `,"username":"bob"}`, nil, []string{"username"}},
+		{"json, the same value", "application/json", `{"username":"alice","password":` + pw + `,"password":` + pw + `}`, nil, []string{"password"}},
+		{"json, escaped", "application/json", `{"username":"alice","password":` + pw + `,"user\u006eame":"alice"}`, nil, []string{"username"}},
+		{"json, null then a value", "application/json", `{"username":null,"username":"alice","password":` + pw + `}`, nil, []string{"username"}},
+		{"json, a value then an object", "application/json", `{"username":"alice","password":` + pw + `,"username":{}}`, nil, []string{"username"}},
+		{"json, a field the login does not read", "application/json", `{"username":"alice","password":` + pw + `,"x":1,"x":2}`, nil, []string{"x"}},
+		{"json, two fields, three times", "application/json", `{"username":"alice","password":` + pw + `,"username":"a","password":"b","username":"c"}`, nil, []string{"username", "password"}},
+		{"json, a captcha field", "application/problem+json", `{"username":"alice","password":` + pw + `,"captcha":"a","captcha":"b"}`, nil, []string{"captcha"}},
+		{"form", "application/x-www-form-urlencoded", "username=alice&password=" + url.QueryEscape(goodPassword) + "&username=bob", nil, []string{"username"}},
+		{"form, escaped", "application/x-www-form-urlencoded", "username=alice&password=" + url.QueryEscape(goodPassword) + "&user%6Eame=alice", nil, []string{"username"}},
+		{"form, empty values", "application/x-www-form-urlencoded", "username=alice&password=" + url.QueryEscape(goodPassword) + "&x=&x=", nil, []string{"x"}},
+		{"multipart", "", "", []string{"username", "alice", "password", goodPassword, "username", "bob"}, []string{"username"}},
+		{"multipart, a value and a file", "", "", []string{"username", "alice", "password", goodPassword, "file:username", "bob"}, []string{"username"}},
+		{"multipart, two files", "", "", []string{"username", "alice", "password", goodPassword, "file:avatar", "a", "file:avatar", "b"}, []string{"avatar"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ct, body := tc.ct, []byte(tc.body)
+			if tc.parts != nil {
+				ct, body = multipartBody(tc.parts...)
+			}
+			m := wantError(t, e.do(t, "POST", "/v1/login", "", ct, body), 400, "invalid_request")
+			fs, _ := m["fields"].(map[string]any)
+			if len(fs) != len(tc.fields) {
+				t.Fatalf("fields %v, want %v", fs, tc.fields)
+			}
+			for _, f := range tc.fields {
+				if msgs, _ := fs[f].([]any); len(msgs) == 0 {
+					t.Fatalf("fields %v do not name %s", fs, f)
+				}
+			}
+		})
+	}
+	// What is not repeated is not refused: names differing in case, a
+	// file beside other values.
+	for _, tc := range []struct{ name, ct, body string }{
+		{"json, case", "application/json", `{"username":"alice","password":` + pw + `,"Username":"bob"}`},
+		{"form, case", "application/x-www-form-urlencoded", "username=alice&password=" + url.QueryEscape(goodPassword) + "&USERNAME=bob"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if r := e.do(t, "POST", "/v1/login", "", tc.ct, tc.body); r.status != 200 {
+				t.Fatalf("%d %s", r.status, r.body)
+			}
+		})
+	}
+	t.Run("multipart, a file", func(t *testing.T) {
+		ct, b := multipartBody("username", "alice", "password", goodPassword, "file:avatar", "a")
+		if r := e.do(t, "POST", "/v1/login", "", ct, b); r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+	})
+}
+
 func TestCredentialFailuresIdentical(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	var first []byte
@@ -418,6 +499,50 @@ func TestFlow(t *testing.T) {
 		t.Fatalf("logout: %d %s", r.status, r.body)
 	}
 	wantError(t, e.do(t, "GET", "/v1/me", "Bearer "+newTok, "", nil), 401, "invalid_token")
+}
+
+// TestNoStore checks that no answer carrying a token or the user's data
+// may be kept by a cache.
+func TestNoStore(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tok, _ := e.login(t, "alice")
+	other, _ := e.login(t, "alice")
+	var ss struct {
+		Sessions []struct {
+			ID      string `json:"id"`
+			Current bool   `json:"current"`
+		} `json:"sessions"`
+	}
+	json.Unmarshal(e.do(t, "GET", "/v1/sessions", "Bearer "+other, "", nil).body, &ss)
+	var otherID string
+	for _, s := range ss.Sessions {
+		if s.Current {
+			otherID = s.ID
+		}
+	}
+	for _, tc := range []struct {
+		name         string
+		method, path string
+		body         any
+		status       int
+	}{
+		{"login", "POST", "/v1/login", map[string]string{"username": "alice", "password": goodPassword}, 200},
+		{"me", "GET", "/v1/me", nil, 200},
+		{"sessions", "GET", "/v1/sessions", nil, 200},
+		{"an error after the token", "POST", "/v1/logout?scope=nowhere", nil, 400},
+		{"delete a session", "DELETE", "/v1/sessions/" + otherID, nil, 204},
+		{"password", "POST", "/v1/password", map[string]string{"old_password": goodPassword, "new_password": "a different passphrase"}, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do(t, tc.method, tc.path, "Bearer "+tok, "", tc.body)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			}
+			if cc, p := r.header.Get("Cache-Control"), r.header.Get("Pragma"); cc != "no-store" || p != "no-cache" {
+				t.Fatalf("Cache-Control %q, Pragma %q; want no-store, no-cache", cc, p)
+			}
+		})
+	}
 }
 
 func TestHealth(t *testing.T) {

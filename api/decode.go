@@ -53,24 +53,39 @@ func decode(w http.ResponseWriter, r *http.Request) (fields, error) {
 		if err != nil {
 			return fields{}, latchkey.Invalid("The form body is malformed.")
 		}
-		return formFields(vs), nil
+		return formFields(vs, nil)
 	case mt == "multipart/form-data":
 		return decodeMultipart(body, params["boundary"])
 	}
 	return fields{}, errUnsupported
 }
 
+// decodeJSON reads one JSON object. It walks the object's keys itself,
+// rather than decoding into a map, which would keep the last of two equal
+// keys where another parser (a proxy's, a firewall's) may keep the first.
 func decodeJSON(body []byte) (fields, error) {
+	notObject := latchkey.Invalid("The body must be a JSON object.")
 	dec := json.NewDecoder(bytes.NewReader(body))
-	var raw map[string]json.RawMessage
-	if err := dec.Decode(&raw); err != nil || raw == nil {
-		return fields{}, latchkey.Invalid("The body must be a JSON object.")
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return fields{}, notObject
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fields{}, latchkey.Invalid("The body must hold one JSON object.")
-	}
-	f := fields{values: make(map[string]string, len(raw))}
-	for k, v := range raw {
+	f := fields{values: map[string]string{}}
+	var seen map[string]bool // keys with a null value, absent from f
+	var repeated []string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return fields{}, notObject
+		}
+		k, _ := t.(string) // a key is always a string
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return fields{}, notObject
+		}
+		if _, ok := f.values[k]; ok || f.bad[k] || seen[k] {
+			repeated = append(repeated, k)
+			continue
+		}
 		if len(v) > 0 && v[0] == '"' {
 			var s string
 			if err := json.Unmarshal(v, &s); err == nil {
@@ -79,6 +94,10 @@ func decodeJSON(body []byte) (fields, error) {
 			}
 		}
 		if string(v) == "null" {
+			if seen == nil {
+				seen = map[string]bool{}
+			}
+			seen[k] = true
 			continue
 		}
 		if f.bad == nil {
@@ -86,7 +105,26 @@ func decodeJSON(body []byte) (fields, error) {
 		}
 		f.bad[k] = true
 	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return fields{}, notObject
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fields{}, latchkey.Invalid("The body must hold one JSON object.")
+	}
+	if repeated != nil {
+		return fields{}, errRepeated(repeated)
+	}
 	return f, nil
+}
+
+// errRepeated refuses a body that gives a field more than once: parsers
+// disagree on which of the values counts, so none does.
+func errRepeated(names []string) error {
+	fs := make(map[string][]string, len(names))
+	for _, n := range names {
+		fs[n] = []string{"This field is repeated."}
+	}
+	return &latchkey.Error{Kind: latchkey.KindInvalid, Code: latchkey.CodeInvalidRequest, Detail: "The body repeats a field.", Fields: fs}
 }
 
 func decodeMultipart(body []byte, boundary string) (fields, error) {
@@ -99,18 +137,34 @@ func decodeMultipart(body []byte, boundary string) (fields, error) {
 		return fields{}, latchkey.Invalid("The multipart body is malformed.")
 	}
 	defer form.RemoveAll()
-	return formFields(form.Value), nil
+	return formFields(form.Value, form.File)
 }
 
-// formFields takes the first value of each form field.
-func formFields(vs map[string][]string) fields {
+// formFields returns the value of each form field, or refuses the form
+// when a field is given more than once, as a value or as a file (a
+// multipart part with a file name, otherwise ignored).
+func formFields(vs map[string][]string, files map[string][]*multipart.FileHeader) (fields, error) {
+	var repeated []string
+	for k, v := range vs {
+		if len(v) > 1 || len(files[k]) > 0 {
+			repeated = append(repeated, k)
+		}
+	}
+	for k, fs := range files {
+		if len(fs) > 1 && len(vs[k]) == 0 {
+			repeated = append(repeated, k)
+		}
+	}
+	if repeated != nil {
+		return fields{}, errRepeated(repeated)
+	}
 	f := fields{values: make(map[string]string, len(vs))}
 	for k, v := range vs {
 		if len(v) > 0 {
 			f.values[k] = v[0]
 		}
 	}
-	return f
+	return f, nil
 }
 
 // require returns the named string fields, or an invalid_request error

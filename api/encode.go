@@ -16,6 +16,8 @@ import (
 var (
 	contentTypeJSON = []string{"application/json"}
 	noSniff         = []string{"nosniff"}
+	noStore         = []string{"no-store"}
+	noCache         = []string{"no-cache"}
 )
 
 // setJSONHeaders marks a response as JSON, never to be sniffed as
@@ -23,6 +25,13 @@ var (
 func setJSONHeaders(h http.Header) {
 	h["Content-Type"] = contentTypeJSON
 	h["X-Content-Type-Options"] = noSniff
+}
+
+// setNoStore keeps a response out of every cache, shared or the
+// browser's: it carries a token or personal data.
+func setNoStore(h http.Header) {
+	h["Cache-Control"] = noStore
+	h["Pragma"] = noCache
 }
 
 // writeJSON is the one encoder of the API but for the user of /v1/me,

@@ -1,8 +1,14 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"mime"
+	"mime/multipart"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,13 +82,15 @@ func FuzzDecode(f *testing.F) {
 		{"multipart/form-data", "--X--"},
 		{"text/plain", "hello"},
 		{"", ""},
+		{"application/json", `{"username":"a","username":"b"}`},
+		{"application/json", `{"a":null,"a\u0000":1,"a":[]}`},
+		{"application/x-www-form-urlencoded", "username=a&user%6Eame=b"},
+		{"multipart/form-data; boundary=X", "--X\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--X\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n2\r\n--X--\r\n"},
 	} {
 		f.Add(s.ct, []byte(s.body))
 	}
 	f.Fuzz(func(t *testing.T, ct string, body []byte) {
-		r := httptest.NewRequest("POST", "/v1/login", strings.NewReader(string(body)))
-		r.Header.Set("Content-Type", ct)
-		fs, err := decode(httptest.NewRecorder(), r)
+		fs, err := decodeBody(ct, body)
 		if err != nil {
 			e := latchkey.AsError(err)
 			switch e.Kind {
@@ -102,5 +110,66 @@ func FuzzDecode(f *testing.F) {
 		if err == nil && v[0] == "" {
 			t.Fatal("require accepted an empty value")
 		}
+		checkRepeats(t, ct, body, fs)
 	})
+}
+
+// decodeBody runs decode on a POST of body.
+func decodeBody(ct string, body []byte) (fields, error) {
+	r := httptest.NewRequest("POST", "/v1/login", bytes.NewReader(body))
+	r.Header.Set("Content-Type", ct)
+	return decode(httptest.NewRecorder(), r)
+}
+
+// checkRepeats holds a body that decode accepted to the rule on repeated
+// fields: it repeats none, as the standard library's own form parser
+// counts them, and the same body with one of its fields given again is
+// refused, naming that field.
+func checkRepeats(t *testing.T, ct string, body []byte, fs fields) {
+	t.Helper()
+	mt, _, _ := mime.ParseMediaType(ct)
+	var names []string
+	for k := range fs.values {
+		names = append(names, k)
+	}
+	for k := range fs.bad {
+		names = append(names, k)
+	}
+	if len(names) == 0 {
+		return
+	}
+	slices.Sort(names)
+	name := names[len(body)%len(names)] // any one, the same for a body
+	var again []byte
+	switch {
+	case mt == "application/x-www-form-urlencoded":
+		vs, _ := url.ParseQuery(string(body))
+		for k, v := range vs {
+			if len(v) > 1 {
+				t.Fatalf("%q was accepted, with %q %d times", body, k, len(v))
+			}
+		}
+		again = append(slices.Clip(body), "&"+url.QueryEscape(name)+"=x"...)
+	case mt == "multipart/form-data":
+		// A new body of the fields decoded, one twice.
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		for _, k := range append(names, name) {
+			mw.WriteField(k, "x")
+		}
+		mw.Close()
+		ct, again = mw.FormDataContentType(), buf.Bytes()
+	default: // JSON: one more member before the closing brace
+		trimmed := bytes.TrimRight(body, " \t\r\n")
+		key, _ := json.Marshal(name)
+		again = append(append(append(slices.Clip(trimmed[:len(trimmed)-1]), ','), key...), `:"x"}`...)
+	}
+	if len(again) > MaxBodyBytes {
+		return
+	}
+	_, err := decodeBody(ct, again)
+	e := latchkey.AsError(err)
+	if err == nil || e.Code != latchkey.CodeInvalidRequest || len(e.Fields[name]) == 0 {
+		t.Fatalf("%q, with %q given again as %q, was not refused naming it: %v", body, name, again, err)
+	}
 }

@@ -43,8 +43,7 @@ type issuedJSON struct {
 
 // writeIssued answers with a new token; such responses are never cached.
 func writeIssued(w http.ResponseWriter, is latchkey.Issued) {
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
+	setNoStore(w.Header())
 	writeJSON(w, http.StatusOK, issuedJSON{
 		Token:     is.Token.Reveal(),
 		TokenType: "Bearer",
@@ -57,7 +56,9 @@ func writeIssued(w http.ResponseWriter, is latchkey.Issued) {
 // authedHandler is a handler that runs for an authenticated principal.
 type authedHandler func(w http.ResponseWriter, r *http.Request, p latchkey.Principal)
 
-// authed checks the request's token before calling h.
+// authed checks the request's token before calling h. Every answer to
+// an authenticated request is about its user (the user, their sessions,
+// addresses and user agents), so none is cached.
 func (s *server) authed(h authedHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, err := token(r)
@@ -70,6 +71,7 @@ func (s *server) authed(h authedHandler) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		setNoStore(w.Header())
 		h(w, r, p)
 	})
 }

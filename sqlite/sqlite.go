@@ -16,6 +16,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -57,6 +59,11 @@ type Store struct {
 // Open opens the database file at path, creating it if it is missing, and
 // switches it to WAL mode. It does not create or update the schema: call
 // Migrate.
+//
+// The file holds password hashes, token digests, emails and addresses, so
+// Open creates it readable and writable by its owner only (0600). SQLite
+// creates the -wal and -shm files beside it with the database file's mode,
+// so they are 0600 too. An existing file keeps the mode it has.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: open: empty path")
@@ -64,6 +71,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	// SQLite creates a missing file 0644 (less the umask): create it
+	// first, empty, which SQLite reads as an empty database.
+	switch f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); {
+	case err == nil:
+		f.Close()
+	case !errors.Is(err, fs.ErrExist):
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	// A file: URI, so that SQLite itself parses the name; the characters
 	// that would end the path are escaped.

@@ -2,6 +2,8 @@ package sqlite_test
 
 import (
 	"context"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -31,6 +33,42 @@ func TestOpen(t *testing.T) {
 		storetest.Open(t, sqlite.Open, path)
 		if matches, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*.db")); len(matches) != 1 || matches[0] != path {
 			t.Errorf("database files %q, want [%q]", matches, path)
+		}
+	})
+	// The files hold password hashes and token digests: a new database
+	// and the -wal and -shm files SQLite makes beside it are the owner's
+	// alone. SQLite gives those two the database file's mode, so an
+	// existing file's mode, which Open leaves alone, is theirs too.
+	t.Run("FileModes", func(t *testing.T) {
+		for _, tc := range []struct {
+			name     string
+			existing fs.FileMode // 0: no file before Open
+			want     fs.FileMode
+		}{
+			{"new", 0, 0o600},
+			{"existing", 0o640, 0o640},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				path := newFile(t)
+				if tc.existing != 0 {
+					if err := os.WriteFile(path, nil, tc.existing); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.Chmod(path, tc.existing); err != nil { // whatever the umask
+						t.Fatal(err)
+					}
+				}
+				storetest.Open(t, sqlite.Open, path) // migrated: the -wal and -shm files exist
+				for _, name := range []string{path, path + "-wal", path + "-shm"} {
+					fi, err := os.Stat(name)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := fi.Mode().Perm(); got != tc.want {
+						t.Errorf("%s: mode %v, want %v", filepath.Base(name), got, tc.want)
+					}
+				}
+			})
 		}
 	})
 	t.Run("EmptyPath", func(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -95,7 +94,7 @@ func settings() []setting {
 			value: func(c *Config) flag.Value { return (*intValue)(&c.HashConcurrency) }},
 		{flag: "hash-queue-timeout", env: "LATCHKEY_HASH_QUEUE_TIMEOUT", def: "1s",
 			help:  "how long a login waits for a hashing slot before 503 overloaded",
-			value: func(c *Config) flag.Value { return (*durationValue)(&c.HashQueueTimeout) }},
+			value: func(c *Config) flag.Value { return durationIn(&c.HashQueueTimeout, minHashQueue, maxHashQueue) }},
 		{flag: "log-format", env: "LATCHKEY_LOG_FORMAT", def: "text",
 			help:  "log format: text or json",
 			value: func(c *Config) flag.Value { return (*stringValue)(&c.LogFormat) }},
@@ -111,27 +110,27 @@ func serveSettings() []setting {
 			help:  "address to listen on (host:port; port 0 picks a free one)",
 			value: func(c *Config) flag.Value { return (*stringValue)(&c.Addr) }},
 		{flag: "token-ttl", env: "LATCHKEY_TOKEN_TTL", def: "24h",
-			aliases: []string{"TOKEN_EXPIRY_IN_SECONDS"}, alias: secondsToDuration,
+			aliases: []string{"TOKEN_EXPIRY_IN_SECONDS"}, alias: secondsBetween(minTokenTTL, maxTokenTTL),
 			help:  "lifetime of a token from its login (Go duration; TOKEN_EXPIRY_IN_SECONDS in seconds is accepted too)",
-			value: func(c *Config) flag.Value { return (*durationValue)(&c.TokenTTL) }},
+			value: func(c *Config) flag.Value { return durationIn(&c.TokenTTL, minTokenTTL, maxTokenTTL) }},
 		{flag: "token-idle-timeout", env: "LATCHKEY_TOKEN_IDLE_TIMEOUT", def: "0",
 			help:  "a token unused this long expires (0: never)",
-			value: func(c *Config) flag.Value { return (*durationValue)(&c.IdleTimeout) }},
+			value: func(c *Config) flag.Value { return durationOrOff(&c.IdleTimeout, minIdleTimeout, maxIdleTimeout) }},
 		{flag: "cache-max-entries", env: "LATCHKEY_CACHE_MAX_ENTRIES", def: "1000000",
 			help:  "cached sessions (and users) kept in memory at most",
 			value: func(c *Config) flag.Value { return (*intValue)(&c.CacheMaxEntries) }},
 		{flag: "cache-max-staleness", env: "LATCHKEY_CACHE_MAX_STALENESS", def: "250ms",
 			help:  "how long cached tokens are honoured while revocations cannot be read from the database",
-			value: func(c *Config) flag.Value { return (*durationValue)(&c.CacheMaxStaleness) }},
+			value: func(c *Config) flag.Value { return durationIn(&c.CacheMaxStaleness, minStaleness, maxStaleness) }},
 		{flag: "sync-interval", env: "LATCHKEY_SYNC_INTERVAL", def: "50ms",
 			help:  "how often revocations made by other processes are read",
-			value: func(c *Config) flag.Value { return (*durationValue)(&c.SyncInterval) }},
+			value: func(c *Config) flag.Value { return durationIn(&c.SyncInterval, minSyncInterval, maxSyncInterval) }},
 		{flag: "memory-limit", env: "LATCHKEY_MEMORY_LIMIT", def: "auto",
 			help:  "soft limit of the Go runtime's memory (e.g. 512MiB, 2GiB), off, or auto: sized to the cache and the hashing (GOMEMLIMIT, when set, takes precedence over auto)",
 			value: func(c *Config) flag.Value { return &c.MemoryLimit }},
 		{flag: "shutdown-timeout", env: "LATCHKEY_SHUTDOWN_TIMEOUT", def: "10s",
 			help:  "how long in-flight requests may finish after SIGINT or SIGTERM",
-			value: func(c *Config) flag.Value { return (*durationValue)(&c.ShutdownTimeout) }},
+			value: func(c *Config) flag.Value { return durationIn(&c.ShutdownTimeout, 0, maxShutdownTimeout) }},
 	}
 }
 
@@ -152,10 +151,10 @@ func throttleSettings() []setting {
 			value: func(c *Config) flag.Value { return (*intValue)(&c.ThrottleAfter) }},
 		{flag: "throttle-backoff-base", env: "LATCHKEY_THROTTLE_BACKOFF_BASE", def: "1s",
 			help:  "the first delay; it doubles with each further failure",
-			value: func(c *Config) flag.Value { return (*durationValue)(&c.ThrottleBase) }},
+			value: func(c *Config) flag.Value { return durationIn(&c.ThrottleBase, minBackoff, maxBackoff) }},
 		{flag: "throttle-backoff-max", env: "LATCHKEY_THROTTLE_BACKOFF_MAX", def: "15m",
 			help:  "the longest delay",
-			value: func(c *Config) flag.Value { return (*durationValue)(&c.ThrottleMax) }},
+			value: func(c *Config) flag.Value { return durationIn(&c.ThrottleMax, minBackoff, maxBackoff) }},
 		{flag: "throttle-account-rate", env: "LATCHKEY_THROTTLE_ACCOUNT_RATE", def: "100/1h",
 			help:  "failed logins per username across all addresses; past it logins are delayed, never locked",
 			value: func(c *Config) flag.Value { return (*stringValue)(&c.ThrottleAccount) }},
@@ -202,7 +201,7 @@ func captchaSettings() []setting {
 			value: func(c *Config) flag.Value { return (*stringValue)(&c.CaptchaHostnames) }},
 		{flag: "captcha-timeout", env: "LATCHKEY_CAPTCHA_TIMEOUT", def: "5s",
 			help:  "how long a verification may take before 503 captcha_unavailable",
-			value: func(c *Config) flag.Value { return (*durationValue)(&c.CaptchaTimeout) }},
+			value: func(c *Config) flag.Value { return durationIn(&c.CaptchaTimeout, minCaptchaTimeout, maxCaptchaTimeout) }},
 		{flag: "captcha-required", env: "LATCHKEY_CAPTCHA_REQUIRED", def: "always",
 			help:  "always, or after-failures:N (only once N failed logins were seen for the username or the address)",
 			value: func(c *Config) flag.Value { return (*stringValue)(&c.CaptchaRequired) }},
@@ -221,14 +220,6 @@ func parseCaptchaRequired(s string) (int, error) {
 		return 0, fmt.Errorf("captcha-required must be always or after-failures:N with N ≥ 1")
 	}
 	return v, nil
-}
-
-func secondsToDuration(s string) (string, error) {
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil {
-		return "", fmt.Errorf("must be a whole number of seconds")
-	}
-	return (time.Duration(n) * time.Second).String(), nil
 }
 
 // newFlagSet makes a flag set whose defaults come from getenv, and
@@ -251,7 +242,7 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer, group
 				if e := getenv(a); e != "" {
 					conv, err := s.alias(e)
 					if err != nil {
-						return nil, nil, fmt.Errorf("%s: %w", a, err)
+						return nil, nil, fmt.Errorf("%s (from %s): %w", s.flag, a, err)
 					}
 					raw, from = conv, a
 					break
@@ -272,22 +263,19 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer, group
 // the database URL into Database.
 func (c *Config) validate() error {
 	var errs []error
-	db, err := parseDatabaseURL("database-url", c.DatabaseURL, false)
+	db, err := parseDatabaseURL("database-url", c.DatabaseURL)
 	if err != nil {
 		errs = append(errs, err)
 	}
 	c.Database = db
 	if c.CacheURL != "memory" && !strings.HasPrefix(c.CacheURL, "redis://") && !strings.HasPrefix(c.CacheURL, "rediss://") {
-		errs = append(errs, fmt.Errorf("cache-url %q is not supported: use memory or redis://HOST:PORT/DB", c.CacheURL))
+		errs = append(errs, fmt.Errorf("cache-url %q is not supported: use memory or redis://HOST:PORT/DB", redactURL(c.CacheURL)))
 	}
 	if c.PasswordMinLength < 1 || c.PasswordMinLength > 256 {
 		errs = append(errs, errors.New("password-min-length must be between 1 and 256"))
 	}
 	if c.HashConcurrency < 1 {
 		errs = append(errs, errors.New("hash-concurrency must be at least 1"))
-	}
-	if c.HashQueueTimeout < 0 {
-		errs = append(errs, errors.New("hash-queue-timeout must not be negative"))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, errors.New("log-format must be text or json"))
@@ -302,20 +290,11 @@ func (c *Config) validate() error {
 // captcha-required into CaptchaAfter.
 func (c *Config) validateServe() error {
 	var errs []error
-	if c.TokenTTL < time.Second {
-		errs = append(errs, errors.New("token-ttl must be at least 1s"))
-	}
-	if c.IdleTimeout < 0 {
-		errs = append(errs, errors.New("token-idle-timeout must not be negative"))
-	}
 	if c.CacheMaxEntries < 1 {
 		errs = append(errs, errors.New("cache-max-entries must be at least 1"))
 	}
-	if c.CacheMaxStaleness <= 0 {
-		errs = append(errs, errors.New("cache-max-staleness must be positive"))
-	}
-	if c.SyncInterval <= 0 || c.SyncInterval >= c.CacheMaxStaleness {
-		errs = append(errs, errors.New("sync-interval must be positive and under cache-max-staleness"))
+	if c.SyncInterval >= c.CacheMaxStaleness {
+		errs = append(errs, errors.New("sync-interval must be under cache-max-staleness"))
 	}
 	switch c.CaptchaProvider {
 	case "none", "recaptcha", "hcaptcha", "turnstile", "pow":
@@ -330,9 +309,6 @@ func (c *Config) validateServe() error {
 		errs = append(errs, err)
 	}
 	c.CaptchaAfter = after
-	if c.CaptchaTimeout <= 0 {
-		errs = append(errs, errors.New("captcha-timeout must be positive"))
-	}
 	return errors.Join(c.validate(), errors.Join(errs...))
 }
 
@@ -364,9 +340,9 @@ type databaseURL struct {
 
 // parseDatabaseURL parses the database URL of the setting named setting:
 // sqlite:PATH (sqlite://relative/path and sqlite:///absolute/path too) or
-// postgres://USER@HOST/DB. The error quotes an unsupported URL as given,
-// or without its password when redact is set.
-func parseDatabaseURL(setting, s string, redact bool) (databaseURL, error) {
+// postgres://USER@HOST/DB. The error quotes an unsupported URL without its
+// password.
+func parseDatabaseURL(setting, s string) (databaseURL, error) {
 	switch {
 	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
 		return databaseURL{kind: "postgres", url: s}, nil
@@ -377,10 +353,7 @@ func parseDatabaseURL(setting, s string, redact bool) (databaseURL, error) {
 		}
 		return databaseURL{kind: "sqlite", path: path, url: s}, nil
 	}
-	if redact {
-		s = redactURL(s)
-	}
-	return databaseURL{}, fmt.Errorf("%s %q is not supported: use sqlite:PATH or postgres://…", setting, s)
+	return databaseURL{}, fmt.Errorf("%s %q is not supported: use sqlite:PATH or postgres://…", setting, redactURL(s))
 }
 
 // String is the URL without its password, for logs and reports.
@@ -388,15 +361,6 @@ func (d databaseURL) String() string { return redactURL(d.url) }
 
 // LogValue keeps the password out of logs in every format.
 func (d databaseURL) LogValue() slog.Value { return slog.StringValue(d.String()) }
-
-// redactURL drops a password from a database URL before it is shown.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "[unparsable]"
-	}
-	return u.Redacted()
-}
 
 type stringValue string
 
@@ -437,20 +401,3 @@ func (v *secretValue) String() string {
 	return "[redacted]"
 }
 func (v *secretValue) Set(s string) error { *v = secretValue(s); return nil }
-
-type durationValue time.Duration
-
-func (v *durationValue) String() string { return time.Duration(*v).String() }
-func (v *durationValue) Set(s string) error {
-	s = strings.TrimSpace(s)
-	if s == "0" {
-		*v = 0
-		return nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return errors.New("must be a Go duration such as 30s, 15m or 24h")
-	}
-	*v = durationValue(d)
-	return nil
-}

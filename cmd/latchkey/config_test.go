@@ -102,27 +102,128 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+// TestDurationLimits reads every duration setting at its limits and past
+// them, as a variable and as a flag: a value out of range, an overflowing
+// one included, is refused with the setting's name and its range.
+func TestDurationLimits(t *testing.T) {
+	for _, tc := range []struct {
+		flag, env string
+		lo, hi    time.Duration
+		off       bool // 0 is accepted: the setting is off
+		field     func(c *Config) time.Duration
+	}{
+		{"token-ttl", "LATCHKEY_TOKEN_TTL", time.Second, 87600 * time.Hour, false, func(c *Config) time.Duration { return c.TokenTTL }},
+		{"token-idle-timeout", "LATCHKEY_TOKEN_IDLE_TIMEOUT", time.Second, 87600 * time.Hour, true, func(c *Config) time.Duration { return c.IdleTimeout }},
+		{"cache-max-staleness", "LATCHKEY_CACHE_MAX_STALENESS", 10 * time.Millisecond, time.Hour, false, func(c *Config) time.Duration { return c.CacheMaxStaleness }},
+		{"sync-interval", "LATCHKEY_SYNC_INTERVAL", time.Millisecond, time.Minute, false, func(c *Config) time.Duration { return c.SyncInterval }},
+		{"hash-queue-timeout", "LATCHKEY_HASH_QUEUE_TIMEOUT", time.Millisecond, 30 * time.Second, false, func(c *Config) time.Duration { return c.HashQueueTimeout }},
+		{"shutdown-timeout", "LATCHKEY_SHUTDOWN_TIMEOUT", 0, time.Hour, false, func(c *Config) time.Duration { return c.ShutdownTimeout }},
+		{"throttle-backoff-base", "LATCHKEY_THROTTLE_BACKOFF_BASE", time.Millisecond, 24 * time.Hour, false, func(c *Config) time.Duration { return c.ThrottleBase }},
+		{"throttle-backoff-max", "LATCHKEY_THROTTLE_BACKOFF_MAX", time.Millisecond, 24 * time.Hour, false, func(c *Config) time.Duration { return c.ThrottleMax }},
+		{"captcha-timeout", "LATCHKEY_CAPTCHA_TIMEOUT", 100 * time.Millisecond, 30 * time.Second, false, func(c *Config) time.Duration { return c.CaptchaTimeout }},
+	} {
+		// sync-interval must stay under cache-max-staleness: each is held
+		// where the other's range does not reach it.
+		var base []string
+		if tc.flag != "sync-interval" {
+			base = append(base, "LATCHKEY_SYNC_INTERVAL", "1ms")
+		}
+		if tc.flag != "cache-max-staleness" {
+			base = append(base, "LATCHKEY_CACHE_MAX_STALENESS", "1h")
+		}
+		good := []time.Duration{tc.lo, tc.hi}
+		if tc.off {
+			good = append(good, 0)
+		}
+		bad := []string{(tc.hi + 1).String(), "2562048h", "9223372037s", "1e3s", "-1s", "forever"}
+		if tc.lo > 0 {
+			bad = append(bad, (tc.lo - 1).String())
+		}
+		if !tc.off && tc.lo > 0 {
+			bad = append(bad, "0")
+		}
+		limit := "from " + shortDuration(tc.lo) + " to " + shortDuration(tc.hi)
+		for _, d := range good {
+			t.Run(tc.flag+"="+d.String(), func(t *testing.T) {
+				for _, args := range [][]string{nil, {"--" + tc.flag, d.String()}} {
+					env := append(base[:len(base):len(base)], tc.env, d.String())
+					if args != nil {
+						env = base
+					}
+					c, err := serveConfig(t, envOf(env...), args...)
+					if err != nil || tc.field(c) != d {
+						t.Fatalf("%v, %v: %v, %v; want %v", env, args, c, err, d)
+					}
+				}
+			})
+		}
+		for _, v := range bad {
+			t.Run(tc.flag+"="+v, func(t *testing.T) {
+				for _, args := range [][]string{nil, {"--" + tc.flag, v}} {
+					env := append(base[:len(base):len(base)], tc.env, v)
+					if args != nil {
+						env = base
+					}
+					_, err := serveConfig(t, envOf(env...), args...)
+					if err == nil || !strings.Contains(err.Error(), tc.flag) || !strings.Contains(err.Error(), limit) {
+						t.Fatalf("%v, %v: err = %v, want one naming %s and %q", env, args, err, tc.flag, limit)
+					}
+				}
+			})
+		}
+	}
+	// TOKEN_EXPIRY_IN_SECONDS, token-ttl in seconds.
+	for _, tc := range []struct {
+		seconds string
+		want    time.Duration // 0: refused
+	}{
+		{"1", time.Second},
+		{"315360000", 87600 * time.Hour},
+		{"315360001", 0},
+		{"0", 0},
+		{"-5", 0},
+		{"10000000000", 0},
+		{"18446744075", 0}, // overflowed to 1.3s
+		{"99999999999999999999", 0},
+		{"1.5", 0},
+	} {
+		t.Run("TOKEN_EXPIRY_IN_SECONDS="+tc.seconds, func(t *testing.T) {
+			c, err := serveConfig(t, envOf("TOKEN_EXPIRY_IN_SECONDS", tc.seconds))
+			if tc.want != 0 {
+				if err != nil || c.TokenTTL != tc.want {
+					t.Fatalf("%v, %v; want %v", c, err, tc.want)
+				}
+				return
+			}
+			const want = "token-ttl (from TOKEN_EXPIRY_IN_SECONDS): must be a whole number of seconds from 1 to 315360000 (10 years)"
+			if err == nil || err.Error() != want {
+				t.Fatalf("err = %v, want %q", err, want)
+			}
+		})
+	}
+}
+
 func TestParseDatabaseURL(t *testing.T) {
 	for _, tc := range []struct {
 		setting, in string
-		redact      bool
 		want        databaseURL
 		wantErr     string
 	}{
-		{"database-url", "sqlite:latchkey.db", false, databaseURL{kind: "sqlite", path: "latchkey.db", url: "sqlite:latchkey.db"}, ""},
-		{"database-url", "sqlite:///var/lib/x.db", false, databaseURL{kind: "sqlite", path: "/var/lib/x.db", url: "sqlite:///var/lib/x.db"}, ""},
-		{"database-url", "sqlite:/tmp/x.db", false, databaseURL{kind: "sqlite", path: "/tmp/x.db", url: "sqlite:/tmp/x.db"}, ""},
-		{"database-url", "sqlite://rel/x.db", false, databaseURL{kind: "sqlite", path: "rel/x.db", url: "sqlite://rel/x.db"}, ""},
-		{"database-url", "postgres://localhost/x", false, databaseURL{kind: "postgres", url: "postgres://localhost/x"}, ""},
-		{"database-url", "postgresql://u:pw@localhost/x", false, databaseURL{kind: "postgres", url: "postgresql://u:pw@localhost/x"}, ""},
-		{"database-url", "sqlite:", false, databaseURL{}, "database-url: sqlite: needs a file path"},
-		{"database-url", "sqlite://", false, databaseURL{}, "database-url: sqlite: needs a file path"},
-		{"database-url", "latchkey.db", false, databaseURL{}, `database-url "latchkey.db" is not supported: use sqlite:PATH or postgres://…`},
-		{"from-db", "sqlite:", true, databaseURL{}, "from-db: sqlite: needs a file path"},
-		{"from-db", "mysql://u:pw@x/db", true, databaseURL{}, `from-db "mysql://u:xxxxx@x/db" is not supported: use sqlite:PATH or postgres://…`},
+		{"database-url", "sqlite:latchkey.db", databaseURL{kind: "sqlite", path: "latchkey.db", url: "sqlite:latchkey.db"}, ""},
+		{"database-url", "sqlite:///var/lib/x.db", databaseURL{kind: "sqlite", path: "/var/lib/x.db", url: "sqlite:///var/lib/x.db"}, ""},
+		{"database-url", "sqlite:/tmp/x.db", databaseURL{kind: "sqlite", path: "/tmp/x.db", url: "sqlite:/tmp/x.db"}, ""},
+		{"database-url", "sqlite://rel/x.db", databaseURL{kind: "sqlite", path: "rel/x.db", url: "sqlite://rel/x.db"}, ""},
+		{"database-url", "postgres://localhost/x", databaseURL{kind: "postgres", url: "postgres://localhost/x"}, ""},
+		{"database-url", "postgresql://u:pw@localhost/x", databaseURL{kind: "postgres", url: "postgresql://u:pw@localhost/x"}, ""},
+		{"database-url", "sqlite:", databaseURL{}, "database-url: sqlite: needs a file path"},
+		{"database-url", "sqlite://", databaseURL{}, "database-url: sqlite: needs a file path"},
+		{"database-url", "latchkey.db", databaseURL{}, `database-url "latchkey.db" is not supported: use sqlite:PATH or postgres://…`},
+		{"from-db", "sqlite:", databaseURL{}, "from-db: sqlite: needs a file path"},
+		{"from-db", "mysql://u:pw@x/db", databaseURL{}, `from-db "mysql://u:xxxxx@x/db" is not supported: use sqlite:PATH or postgres://…`},
+		{"database-url", "mysql://u:pw@x/db", databaseURL{}, `database-url "mysql://u:xxxxx@x/db" is not supported: use sqlite:PATH or postgres://…`},
 	} {
 		t.Run(tc.setting+" "+tc.in, func(t *testing.T) {
-			got, err := parseDatabaseURL(tc.setting, tc.in, tc.redact)
+			got, err := parseDatabaseURL(tc.setting, tc.in)
 			if tc.wantErr != "" {
 				if err == nil || err.Error() != tc.wantErr {
 					t.Fatalf("parseDatabaseURL(%q) = %+v, %v; want the error %q", tc.in, got, err, tc.wantErr)
@@ -137,7 +238,7 @@ func TestParseDatabaseURL(t *testing.T) {
 }
 
 func TestDatabaseURLRedacted(t *testing.T) {
-	d, err := parseDatabaseURL("database-url", "postgres://u:secret@db/x", false)
+	d, err := parseDatabaseURL("database-url", "postgres://u:secret@db/x")
 	if err != nil {
 		t.Fatal(err)
 	}

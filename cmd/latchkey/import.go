@@ -64,7 +64,7 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&dump, "dumpdata", "", `a file written by "manage.py dumpdata auth.user authtoken.token" (JSON, JSON lines, or gzipped); "-" reads standard input`)
 			fs.StringVar(&fromDB, "from-db", "", "the Django project's database, read-only: sqlite:PATH or postgres://USER@HOST/DB")
-			fs.Var((*durationValue)(&expiry), "token-expiry", "when set, every imported token expires this long after the import (Go duration), instead of --token-ttl after its creation")
+			fs.Var(durationOrOff(&expiry, minTokenTTL, maxTokenTTL), "token-expiry", "when set, every imported token expires this long after the import (Go duration), instead of --token-ttl after its creation")
 			fs.BoolVar(&dryRun, "dry-run", false, "count what would be imported, and write nothing")
 			fs.StringVar(&userModel, "user-model", django.DefaultUserModel, "the project's AUTH_USER_MODEL, in lower case, if it has its own")
 			fs.Usage = func() {
@@ -79,13 +79,8 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 			return nil
 		},
 		validate: func(c *Config) error {
-			switch {
-			case (dump == "") == (fromDB == ""):
+			if (dump == "") == (fromDB == "") {
 				return errors.New("import django needs one of --dumpdata FILE or --from-db URL")
-			case expiry < 0:
-				return errors.New("token-expiry must not be negative")
-			case c.TokenTTL < time.Second:
-				return errors.New("token-ttl must be at least 1s")
 			}
 			return c.validate()
 		},
@@ -116,7 +111,7 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 			return reader.Dumpdata(ctx, f, h)
 		}
 	default:
-		db, err := parseDatabaseURL("from-db", fromDB, true)
+		db, err := parseDatabaseURL("from-db", fromDB)
 		if err != nil {
 			return usageError{err.Error()}
 		}

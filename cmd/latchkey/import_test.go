@@ -83,7 +83,7 @@ func TestImportDjango(t *testing.T) {
 
 			// The server's own Authenticator takes the passwords and tokens.
 			cfg := &Config{DatabaseURL: db, HashConcurrency: 2, PasswordMinLength: 12}
-			dbURL, err := parseDatabaseURL("database-url", db, false)
+			dbURL, err := parseDatabaseURL("database-url", db)
 			if err != nil {
 				t.Fatal(err)
 			}

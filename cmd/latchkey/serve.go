@@ -40,6 +40,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer store.Close()
+	warnFileModes(log, cfg.Database)
 	started := time.Now()
 	b, err := openBackends(ctx, cfg, log)
 	if err != nil {
@@ -92,7 +93,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "database", cfg.Database, "cache", cfg.CacheURL)
+	log.Info("listening", "addr", ln.Addr().String(), "database", cfg.Database, "cache", redactURL(cfg.CacheURL))
 
 	select {
 	case err = <-serveErr:
