@@ -73,6 +73,9 @@ func checkNewUser(nu NewUser) error {
 // SetUserPassword sets a user's password (an administrator's act: no old
 // password) and revokes every token of the user.
 func (a *Authenticator) SetUserPassword(ctx context.Context, username string, pw Password) error {
+	if err := checkUsername(username); err != nil {
+		return err
+	}
 	u, err := a.store.UserByUsername(ctx, username)
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)
@@ -95,6 +98,9 @@ func (a *Authenticator) SetUserPassword(ctx context.Context, username string, pw
 // SetUserActive enables or disables a user. Disabling revokes every token
 // of the user at once.
 func (a *Authenticator) SetUserActive(ctx context.Context, username string, active bool) error {
+	if err := checkUsername(username); err != nil {
+		return err
+	}
 	u, err := a.store.UserByUsername(ctx, username)
 	if err != nil {
 		return fmt.Errorf("set active: %w", err)

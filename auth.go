@@ -128,12 +128,13 @@ type Client struct {
 }
 
 // IP returns the client's address as its session records it; "" when
-// unknown.
+// unknown. An IPv6 zone is dropped: it names an interface of this host,
+// not the client, and may hold any bytes.
 func (c Client) IP() string {
 	if !c.Addr.IsValid() {
 		return ""
 	}
-	return c.Addr.String()
+	return c.Addr.WithZone("").String()
 }
 
 // now returns the injected clock's time in UTC, at the microsecond

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"unicode/utf8"
 )
 
 // LoginRequest is one attempt to log in with a password.
@@ -111,11 +110,8 @@ func (a *Authenticator) issue(ctx context.Context, username string, pw Password,
 func checkLoginInput(username string, pw Password) error {
 	var fe fieldErrors
 	add := fe.add
-	switch {
-	case username == "":
-		add("username", "This field is required.")
-	case utf8.RuneCountInString(username) > MaxUsernameLength || !utf8.ValidString(username):
-		add("username", fmt.Sprintf("Ensure this field has no more than %d characters.", MaxUsernameLength))
+	if msg := usernameProblem(username); msg != "" {
+		add("username", msg)
 	}
 	switch {
 	case pw == "":
