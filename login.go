@@ -39,13 +39,15 @@ func (a *Authenticator) Login(ctx context.Context, req LoginRequest) (Issued, er
 }
 
 func (a *Authenticator) login(ctx context.Context, req LoginRequest) (Issued, error) {
-	c := req.Client
-	if err := a.admit(ctx, req.Username, c); err != nil {
+	// The throttle and the captcha count a name in the form it is looked
+	// up in: "ａｌｉｃｅ" spends alice's allowance.
+	c, name := req.Client, foldUsername(req.Username)
+	if err := a.admit(ctx, name, c); err != nil {
 		return Issued{}, err
 	}
-	is, err := a.captchaThenPassword(ctx, req)
-	a.record(ctx, req.Username, c, outcomeOf(err))
-	if errors.Is(err, ErrInvalidCredentials) && a.captchaNeeded(ctx, req.Username, c) {
+	is, err := a.captchaThenPassword(ctx, req, name)
+	a.record(ctx, name, c, outcomeOf(err))
+	if errors.Is(err, ErrInvalidCredentials) && a.captchaNeeded(ctx, name, c) {
 		e := *ErrInvalidCredentials
 		e.CaptchaRequired = true
 		return Issued{}, &e
@@ -53,8 +55,8 @@ func (a *Authenticator) login(ctx context.Context, req LoginRequest) (Issued, er
 	return is, err
 }
 
-func (a *Authenticator) captchaThenPassword(ctx context.Context, req LoginRequest) (Issued, error) {
-	if err := a.checkCaptcha(ctx, req.Username, req.Captcha, req.Client); err != nil {
+func (a *Authenticator) captchaThenPassword(ctx context.Context, req LoginRequest, name string) (Issued, error) {
+	if err := a.checkCaptcha(ctx, name, req.Captcha, req.Client); err != nil {
 		return Issued{}, err
 	}
 	return a.issue(ctx, req.Username, req.Password, req.Client)
@@ -65,7 +67,7 @@ func (a *Authenticator) issue(ctx context.Context, username string, pw Password,
 	if err := checkLoginInput(username, pw); err != nil {
 		return Issued{}, err
 	}
-	u, err := a.store.UserByUsername(ctx, username)
+	u, err := a.findUser(ctx, username)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Issued{}, Unavailable(fmt.Errorf("login: find user: %w", err))
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 func TestUsernameProblem(t *testing.T) {
@@ -35,6 +37,111 @@ func TestUsernameProblem(t *testing.T) {
 				t.Fatalf("usernameProblem(%q) = %q, want ok %v", tc.in, msg, tc.ok)
 			}
 		})
+	}
+}
+
+// usernameCases are the table of TestNormalizeUsername and the seeds of
+// FuzzNormalizeUsername: want is the stored form, "" when the name is
+// refused.
+var usernameCases = []struct {
+	name, in, want string
+}{
+	{"ASCII", "alice", "alice"},
+	{"email", "alice@example.com", "alice@example.com"},
+	{"symbols", "o'brien+test_1.2-3", "o'brien+test_1.2-3"},
+	{"case kept", "Alice", "Alice"},
+	{"fullwidth", "ａｌｉｃｅ", "alice"},
+	{"NFC", "jos\u00e9", "jos\u00e9"},
+	{"NFD", "jose\u0301", "jos\u00e9"},
+	{"ligature", "\ufb01nn", "finn"},
+	{"superscript", "x\u00b2", "x2"},
+	{"Cyrillic look-alike kept", "\u0430lice", "\u0430lice"},
+	{"Greek", "\u03b1\u03b2\u03b3", "\u03b1\u03b2\u03b3"},
+	{"CJK", "\u5c71\u7530", "\u5c71\u7530"},
+	{"emoji", "\U0001F600", "\U0001F600"},
+	{"longest", strings.Repeat("\u00e9", MaxUsernameLength), strings.Repeat("\u00e9", MaxUsernameLength)},
+	{"longest decomposed", strings.Repeat("e\u0301", MaxUsernameLength/2), strings.Repeat("\u00e9", MaxUsernameLength/2)},
+	{"empty", "", ""},
+	{"too long", strings.Repeat("a", MaxUsernameLength+1), ""},
+	{"too long once normalised", strings.Repeat("\ufdfa", 10), ""},
+	{"NUL", "alice\x00", ""},
+	{"escape sequence", "eve\x1b[2K", ""},
+	{"newline", "eve\nroot", ""},
+	{"C1 control", "eve\u0085", ""},
+	{"not UTF-8", "caf\xe9", ""},
+	{"space", "two words", ""},
+	{"no-break space", "two\u00a0words", ""},
+	{"ideographic space", "two\u3000words", ""},
+	{"zero-width space", "in\u200bvisible", ""},
+	{"zero-width joiner", "a\u200db", ""},
+	{"right-to-left override", "evil\u202egnp.exe", ""},
+	{"byte order mark", "\ufeffalice", ""},
+	{"private use", "\ue000", ""},
+	{"unassigned", "\U000e0080", ""},
+	{"noncharacter", "a\ufffe", ""},
+}
+
+func TestNormalizeUsername(t *testing.T) {
+	for _, tc := range usernameCases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := normalizeUsername(tc.in)
+			if got != tc.want || (err == nil) != (tc.want != "") {
+				t.Fatalf("normalizeUsername(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+			}
+			if err != nil && AsError(err).Fields["username"] == nil {
+				t.Fatalf("normalizeUsername(%q): %v names no field", tc.in, err)
+			}
+		})
+	}
+}
+
+// FuzzNormalizeUsername: a name is stored in a form that is NFKC, valid,
+// stable (normalising it again changes nothing), holds no control
+// character, and is the form logins look the typed name up in; a name
+// refused is an invalid_request naming the field.
+func FuzzNormalizeUsername(f *testing.F) {
+	for _, tc := range usernameCases {
+		f.Add(tc.in)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := normalizeUsername(in)
+		if err != nil {
+			if e := AsError(err); e.Kind != KindInvalid || len(e.Fields["username"]) == 0 || got != "" {
+				t.Fatalf("normalizeUsername(%q) = %q, %v", in, got, err)
+			}
+			return
+		}
+		switch {
+		case !norm.NFKC.IsNormalString(got):
+			t.Fatalf("normalizeUsername(%q) = %q: not NFKC", in, got)
+		case usernameProblem(got) != "":
+			t.Fatalf("normalizeUsername(%q) = %q: %s", in, got, usernameProblem(got))
+		case strings.ContainsFunc(got, unicode.IsSpace):
+			t.Fatalf("normalizeUsername(%q) = %q: a space", in, got)
+		case foldUsername(in) != got:
+			t.Fatalf("normalizeUsername(%q) = %q, but logins look %q up", in, got, foldUsername(in))
+		case QuoteUsername(got) != got:
+			t.Fatalf("a stored name %q is quoted %s", got, QuoteUsername(got))
+		}
+		if again, err := normalizeUsername(got); again != got || err != nil {
+			t.Fatalf("normalizeUsername(%q) = %q, then %q, %v", in, got, again, err)
+		}
+	})
+}
+
+func TestQuoteUsername(t *testing.T) {
+	for in, want := range map[string]string{
+		"alice":        "alice",
+		"jos\u00e9":    "jos\u00e9",
+		"\u0430lice":   "\u0430lice",
+		"ａｌｉｃｅ":        `"\uff41\uff4c\uff49\uff43\uff45"`,
+		"jose\u0301":   `"jose\u0301"`,
+		"eve\x1b[2K\n": `"eve\x1b[2K\n"`,
+		"caf\xe9":      `"caf\xe9"`,
+	} {
+		if got := QuoteUsername(in); got != want {
+			t.Errorf("QuoteUsername(%q) = %s, want %s", in, got, want)
+		}
 	}
 }
 

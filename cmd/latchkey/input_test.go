@@ -4,10 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/postgres/pgtest"
+	"github.com/latchkeyhq/latchkey/sqlite"
 )
 
 // rawLogin posts a login with a user agent of the caller's, sent as it
@@ -70,5 +76,64 @@ func TestEndToEndClientInputPostgres(t *testing.T) {
 	}
 	if strings.Contains(p.output(), "invalid byte sequence") || strings.Contains(p.output(), `"level":"ERROR"`) {
 		t.Errorf("client input logged an error:\n%s", p.output())
+	}
+}
+
+// TestEndToEndUsernames: usernames are NFKC-normalised, as Django's. `user
+// add` refuses a look-alike that NFKC folds and names the user holding
+// the name; `import django` skips a name with control characters, which
+// once forged a row in `user list`; and `user list` shows a name stored
+// before names were normalised quoted, so that it can be found.
+func TestEndToEndUsernames(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	env := dbEnv(t)
+	addUser(t, env, "alice")
+	addUser(t, env, "jos\u00e9")
+	for _, tc := range []struct{ typed, taken string }{
+		{"alice", "alice"},
+		{"ａｌｉｃｅ", "alice"},          // fullwidth
+		{"jose\u0301", "jos\u00e9"}, // NFD
+	} {
+		out, err := cli(t, env, e2ePassword+"\n", "user", "add", tc.typed, "--password-stdin")
+		if err == nil || !strings.Contains(out, "username: A user named "+tc.taken+" already exists") {
+			t.Errorf("user add %q: %v\n%s", tc.typed, err, out)
+		}
+	}
+	addUser(t, env, "\u0430lice") // Cyrillic а: NFKC keeps it a name of its own
+
+	dump := filepath.Join(t.TempDir(), "users.json")
+	forged := `[{"model": "auth.user", "pk": 100, "fields": {"username": "eve\u001b[1A\u001b[2K\n4  root  root@example.com", "password": "md5$x$y", "is_active": true, "date_joined": "2026-11-28T10:00:00Z"}}]`
+	if err := os.WriteFile(dump, []byte(forged), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cli(t, env, "", "import", "django", "--dumpdata", dump)
+	if err != nil || !strings.Contains(out, `user 100 ("eve\x1b[1A\x1b[2K\n4  root  root@example.com"): invalid username`) || strings.Contains(out, "\x1b") {
+		t.Errorf("import: %v\n%s", err, out)
+	}
+
+	// Names stored before: by an older `user add`, and by an older import.
+	st, err := sqlite.Open(t.Context(), strings.TrimPrefix(env[0], "LATCHKEY_DATABASE_URL=sqlite:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"ｂｏｂ", "mallory\x1b[2K\n"} {
+		if _, err := st.CreateUser(t.Context(), latchkey.User{Username: name, Active: true, DateJoined: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	out, err = cli(t, env, "", "user", "list")
+	if err != nil {
+		t.Fatalf("user list: %v\n%s", err, out)
+	}
+	var names []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		names = append(names, strings.Fields(line)[1])
+	}
+	want := []string{"alice", "jos\u00e9", "\u0430lice", `"\uff42\uff4f\uff42"`, `"mallory\x1b[2K\n"`}
+	if !slices.Equal(names, want) || strings.Contains(out, "\x1b") {
+		t.Errorf("user list names %q, want %q:\n%s", names, want, out)
 	}
 }
