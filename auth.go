@@ -68,6 +68,10 @@ type Authenticator struct {
 
 	touchMu sync.Mutex
 	touches map[Digest]time.Time
+
+	// logKey keys the hashes of usernames in the login log
+	// (usernameHash): the process's own, drawn at start.
+	logKey [32]byte
 }
 
 // maxPendingTouches bounds the last-use times waiting to be written.
@@ -103,7 +107,11 @@ func NewAuthenticator(store Store, cache Cache, hasher PasswordHasher, opt Optio
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Authenticator{store: store, cache: cache, hasher: hasher, opt: opt, touches: make(map[Digest]time.Time)}
+	a := &Authenticator{store: store, cache: cache, hasher: hasher, opt: opt, touches: make(map[Digest]time.Time)}
+	// Not opt.Rand, which tests make predictable: the key is no part of
+	// what they check. crypto/rand.Read does not fail.
+	rand.Read(a.logKey[:])
+	return a
 }
 
 // Principal is an authenticated request's identity.
