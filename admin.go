@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -18,12 +17,22 @@ type NewUser struct {
 }
 
 // AddUser creates an active user with a password that passes the policy.
+// The username is stored in NFKC form (see normalizeUsername); a name
+// whose form as typed or NFKC form names a user is taken.
 func (a *Authenticator) AddUser(ctx context.Context, nu NewUser, pw Password) (User, error) {
-	if err := checkNewUser(nu); err != nil {
+	typed := nu.Username
+	nu, err := checkNewUser(nu)
+	if err != nil {
 		return User{}, err
 	}
 	if err := a.checkNewPassword(nu.Username, "", pw); err != nil {
 		return User{}, err
+	}
+	switch u, err := a.findUser(ctx, typed); {
+	case err == nil:
+		return User{}, usernameTaken(typed, u.Username)
+	case !errors.Is(err, ErrNotFound):
+		return User{}, fmt.Errorf("add user: %w", err)
 	}
 	hash, err := a.hasher.Hash(ctx, pw)
 	if err != nil {
@@ -39,7 +48,7 @@ func (a *Authenticator) AddUser(ctx context.Context, nu NewUser, pw Password) (U
 		DateJoined:   a.now(),
 	})
 	if errors.Is(err, ErrConflict) {
-		return User{}, InvalidField("username", "A user with that username already exists.")
+		return User{}, usernameTaken(typed, nu.Username)
 	}
 	if err != nil {
 		return User{}, fmt.Errorf("add user: %w", err)
@@ -48,17 +57,29 @@ func (a *Authenticator) AddUser(ctx context.Context, nu NewUser, pw Password) (U
 	return u, nil
 }
 
-func checkNewUser(nu NewUser) error {
+// usernameTaken is the error for a new username, typed, that names the
+// stored user taken: it names the stored user, since a look-alike's owner
+// is not obvious.
+func usernameTaken(typed, taken string) error {
+	msg := fmt.Sprintf("A user named %s already exists.", QuoteUsername(taken))
+	if typed != taken {
+		msg = fmt.Sprintf("A user named %s already exists: %q is the same username once normalised (NFKC).", QuoteUsername(taken), typed)
+	}
+	return InvalidField("username", msg)
+}
+
+// checkNewUser checks the fields of a new user and returns them with the
+// username in the form it is stored in.
+func checkNewUser(nu NewUser) (NewUser, error) {
 	var fe fieldErrors
 	add := fe.add
-	switch {
-	case nu.Username == "":
-		add("username", "This field is required.")
-	case !utf8.ValidString(nu.Username) || utf8.RuneCountInString(nu.Username) > MaxUsernameLength:
-		add("username", fmt.Sprintf("Ensure this field has no more than %d characters.", MaxUsernameLength))
-	case strings.IndexFunc(nu.Username, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0:
-		add("username", "Usernames may not contain spaces or control characters.")
+	name, err := normalizeUsername(nu.Username)
+	if err != nil {
+		for _, msg := range AsError(err).Fields["username"] {
+			add("username", msg)
+		}
 	}
+	nu.Username = name
 	if len(nu.Email) > MaxEmailLength || (nu.Email != "" && !strings.Contains(nu.Email, "@")) || !utf8.ValidString(nu.Email) {
 		add("email", "Enter a valid email address.")
 	}
@@ -67,13 +88,16 @@ func checkNewUser(nu NewUser) error {
 			add(f, fmt.Sprintf("Ensure this field has no more than %d characters.", MaxNameLength))
 		}
 	}
-	return fe.err()
+	return nu, fe.err()
 }
 
 // SetUserPassword sets a user's password (an administrator's act: no old
 // password) and revokes every token of the user.
 func (a *Authenticator) SetUserPassword(ctx context.Context, username string, pw Password) error {
-	u, err := a.store.UserByUsername(ctx, username)
+	if err := checkUsername(username); err != nil {
+		return err
+	}
+	u, err := a.findUser(ctx, username)
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
@@ -95,7 +119,10 @@ func (a *Authenticator) SetUserPassword(ctx context.Context, username string, pw
 // SetUserActive enables or disables a user. Disabling revokes every token
 // of the user at once.
 func (a *Authenticator) SetUserActive(ctx context.Context, username string, active bool) error {
-	u, err := a.store.UserByUsername(ctx, username)
+	if err := checkUsername(username); err != nil {
+		return err
+	}
+	u, err := a.findUser(ctx, username)
 	if err != nil {
 		return fmt.Errorf("set active: %w", err)
 	}

@@ -82,6 +82,10 @@ type Authenticator struct {
 
 	touchMu sync.Mutex
 	touches map[Digest]time.Time
+
+	// logKey keys the hashes of usernames in the login log
+	// (usernameHash): the process's own, drawn at start.
+	logKey [32]byte
 }
 
 // maxPendingTouches bounds the last-use times waiting to be written.
@@ -125,6 +129,9 @@ func NewAuthenticator(store Store, cache Cache, hasher PasswordHasher, opt Optio
 	}
 	a := &Authenticator{store: store, cache: cache, hasher: hasher, opt: opt, touches: make(map[Digest]time.Time)}
 	a.lease.id = newReaderID(opt.Rand)
+	// Not opt.Rand, which tests make predictable: the key is no part of
+	// what they check. crypto/rand.Read does not fail.
+	rand.Read(a.logKey[:])
 	return a
 }
 
@@ -150,12 +157,13 @@ type Client struct {
 }
 
 // IP returns the client's address as its session records it; "" when
-// unknown.
+// unknown. An IPv6 zone is dropped: it names an interface of this host,
+// not the client, and may hold any bytes.
 func (c Client) IP() string {
 	if !c.Addr.IsValid() {
 		return ""
 	}
-	return c.Addr.String()
+	return c.Addr.WithZone("").String()
 }
 
 // flushEvery is how often recorded uses are written to the store: every

@@ -2,6 +2,9 @@ package latchkey
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 )
@@ -83,14 +86,37 @@ func (a *Authenticator) captchaNeeded(ctx context.Context, username string, c Cl
 	return err != nil || user >= n || addr >= n
 }
 
-// logLogin logs one line per login decision: never the password.
-func (a *Authenticator) logLogin(ctx context.Context, username string, c Client, err error) {
+// logLogin logs one line per login decision: never the password, and the
+// username only when it is known, the stored name of a user the password
+// was checked against. A name typed that is no user's is often a
+// password typed into the wrong field: the line carries, for every
+// attempt, only usernameHash of name, the typed name's folded form.
+func (a *Authenticator) logLogin(ctx context.Context, name, known string, c Client, err error) {
 	outcome, reason := "success", ""
 	if err != nil {
 		outcome = AsError(err).Code
 		reason = ThrottleReason(err)
 	}
-	a.opt.Logger.LogAttrs(ctx, slog.LevelInfo, "login",
-		slog.String("outcome", outcome), slog.String("username", username),
+	attrs := make([]slog.Attr, 0, 5)
+	attrs = append(attrs, slog.String("outcome", outcome))
+	if known != "" {
+		attrs = append(attrs, slog.String("username", known))
+	}
+	attrs = append(attrs, slog.String("username_hash", a.usernameHash(name)),
 		slog.String("ip", c.IP()), slog.String("reason", reason))
+	a.opt.Logger.LogAttrs(ctx, slog.LevelInfo, "login", attrs...)
+}
+
+// usernameHash is what the log shows of a typed username: the first 8
+// bytes of its HMAC-SHA-256, in hex, under a key the process drew at
+// start and never shows. The same name gets the same hash until the
+// process ends, so attempts on one name can be counted, and the lines
+// that stop before the lookup (throttled, captcha refused) matched with
+// those that name the user; without the key, which is in no setting and
+// no file, nobody can check a guess against a hash.
+func (a *Authenticator) usernameHash(name string) string {
+	m := hmac.New(sha256.New, a.logKey[:])
+	m.Write([]byte(name))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(m.Sum(sum[:0])[:8])
 }

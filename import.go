@@ -50,12 +50,20 @@ type ImportTx interface {
 	// PutUser stores u under u.ID (which must be positive), by these
 	// rules:
 	//
+	//   - u.Username is stored in NFKC form, as latchkey stores every
+	//     username. A name that is no username (empty, too long, not
+	//     UTF-8, with spaces, control or invisible characters) is skipped
+	//     with SkipInvalidUsername; the rules below compare the NFKC form,
+	//     and a name taken only once normalised is skipped with
+	//     SkipNormalizedUsernameTaken.
 	//   - A user is matched by id. No user with u.ID: u is created with
 	//     that id, and users created later get ids past it.
 	//   - The user with u.ID has another username: u is skipped with
 	//     SkipIDTaken. It is not taken for a rename: it may be a user
 	//     created in latchkey before the import, and merging the two would
-	//     hand one person's account to another.
+	//     hand one person's account to another. The one rename is to the
+	//     NFKC form of the stored name, which a user imported before
+	//     usernames were normalised gets (when no other user holds it).
 	//   - Another user (another id) holds u.Username: u is skipped with
 	//     SkipUsernameTaken.
 	//   - Else the stored user takes u's fields, but for two: a stored
@@ -106,11 +114,13 @@ func (a ImportAction) String() string {
 
 // Reasons an ImportTx skips a record, for ImportResult.Reason.
 const (
-	SkipIDTaken       = "id belongs to a user with another username"
-	SkipUsernameTaken = "username belongs to another user"
-	SkipUserMissing   = "user not found"
-	SkipUserInactive  = "user inactive"
-	SkipTokenTaken    = "token belongs to another user"
+	SkipInvalidUsername         = "invalid username"
+	SkipIDTaken                 = "id belongs to a user with another username"
+	SkipUsernameTaken           = "username belongs to another user"
+	SkipNormalizedUsernameTaken = "username, once normalised (NFKC), belongs to another user"
+	SkipUserMissing             = "user not found"
+	SkipUserInactive            = "user inactive"
+	SkipTokenTaken              = "token belongs to another user"
 )
 
 // ImportResult says what an ImportTx did with one record.
@@ -168,6 +178,20 @@ func (p *UserImport) put(ctx context.Context, u User) (ImportResult, error) {
 	if u.ID <= 0 {
 		return ImportResult{}, Invalid("an imported user needs a positive id")
 	}
+	typed := u.Username
+	name, err := normalizeUsername(typed)
+	if err != nil {
+		return ImportResult{Action: ImportSkipped, Reason: SkipInvalidUsername}, nil
+	}
+	u.Username = name
+	res, err := p.putNormalized(ctx, u)
+	if res.Reason == SkipUsernameTaken && name != typed {
+		res.Reason = SkipNormalizedUsernameTaken
+	}
+	return res, err
+}
+
+func (p *UserImport) putNormalized(ctx context.Context, u User) (ImportResult, error) {
 	if !p.found {
 		ok, err := p.Insert(ctx, u)
 		switch {
@@ -212,7 +236,8 @@ func (p *UserImport) put(ctx context.Context, u User) (ImportResult, error) {
 //   - ImportUnchanged, ImportSkipped: nothing.
 //
 // keepHash is the import's ImportOptions.KeepHash. UserImport.Put calls
-// it for both stores, so that they decide alike.
+// it for both stores, so that they decide alike. in.Username is in NFKC
+// form (UserImport.Put normalises it).
 func DecideImportUser(in User, stored []User, keepHash func(stored string) bool) (User, ImportResult, bool) {
 	var (
 		cur          User
@@ -227,7 +252,7 @@ func DecideImportUser(in User, stored []User, keepHash func(stored string) bool)
 		}
 	}
 	switch {
-	case found && cur.Username != in.Username:
+	case found && cur.Username != in.Username && foldUsername(cur.Username) != in.Username:
 		return User{}, ImportResult{Action: ImportSkipped, Reason: SkipIDTaken}, false
 	case taken:
 		return User{}, ImportResult{Action: ImportSkipped, Reason: SkipUsernameTaken}, false

@@ -41,6 +41,12 @@ func TestDecideImportUser(t *testing.T) {
 			latchkey.ImportUpdated, "", with(alice, func(u *latchkey.User) { u.PasswordHash = "django$new" }), true},
 		{"Disabled", []latchkey.User{alice}, with(alice, func(u *latchkey.User) { u.Active = false }),
 			latchkey.ImportUpdated, "", with(alice, func(u *latchkey.User) { u.Active = false }), true},
+		// A name imported before usernames were normalised takes its
+		// NFKC form, unless another user holds it.
+		{"NormalisedName", []latchkey.User{with(alice, func(u *latchkey.User) { u.Username = "ａｌｉｃｅ" })}, alice,
+			latchkey.ImportUpdated, "", alice, false},
+		{"NormalisedNameTaken", []latchkey.User{with(alice, func(u *latchkey.User) { u.Username = "ａｌｉｃｅ" }), importedUser(2, "alice")}, alice,
+			latchkey.ImportSkipped, latchkey.SkipUsernameTaken, latchkey.User{}, false},
 		{"KeepsOwnHash", []latchkey.User{with(alice, func(u *latchkey.User) { u.PasswordHash = "own$hash" })},
 			with(alice, func(u *latchkey.User) { u.PasswordHash = "django$new" }), latchkey.ImportUnchanged, "", latchkey.User{}, false},
 	} {
@@ -147,6 +153,27 @@ func TestUserImportPut(t *testing.T) {
 		if got := strings.Join(calls, ", "); got != step.calls {
 			t.Errorf("Put(%s) ran %q, want %q", step.u.Username, got, step.calls)
 		}
+	}
+
+	// Names are stored in NFKC form; one that is no username is skipped,
+	// and so is one whose NFKC form is taken.
+	for _, tc := range []struct {
+		u      latchkey.User
+		reason string
+	}{
+		{importedUser(5, "ｅｒｉｎ"), ""},
+		{importedUser(6, "erin"), latchkey.SkipUsernameTaken},
+		{importedUser(7, "ｄａｎ"), latchkey.SkipNormalizedUsernameTaken},
+		{importedUser(8, "eve\x1b[2K"), latchkey.SkipInvalidUsername},
+		{importedUser(9, "two words"), latchkey.SkipInvalidUsername},
+		{importedUser(10, ""), latchkey.SkipInvalidUsername},
+	} {
+		if res := put(tc.u); res.Reason != tc.reason {
+			t.Errorf("Put(%q) = %v %q, want %q", tc.u.Username, res.Action, res.Reason, tc.reason)
+		}
+	}
+	if u := stored[5]; u.Username != "erin" {
+		t.Errorf("stored %q, want erin", u.Username)
 	}
 
 	_, err := p.Put(t.Context(), importedUser(0, "nobody"))

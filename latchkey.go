@@ -3,7 +3,9 @@
 // a cache keyed by the token's digest.
 //
 // This root package holds the domain and imports only the standard
-// library. The domain is users, sessions, tokens and errors; the
+// library, and golang.org/x/text/unicode/norm for the one rule the
+// standard library cannot state: usernames in NFKC form, as Django keeps
+// them. The domain is users, sessions, tokens and errors; the
 // Authenticator, whose methods are the only ways in: the login gate
 // (Login, and ChangePassword's old password), token checks, revocation as
 // one Invalidation, administration and the change feed's replay; and the

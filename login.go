@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"unicode/utf8"
 )
 
 // LoginRequest is one attempt to log in with a password.
@@ -32,44 +31,62 @@ type LoginRequest struct {
 //
 // A failed login whose next attempt needs a captcha gets an
 // ErrInvalidCredentials with CaptchaRequired set. Each decision is logged
-// in one line, without the password.
+// in one line, without the password, and without the username unless the
+// user exists (see logLogin).
 func (a *Authenticator) Login(ctx context.Context, req LoginRequest) (Issued, error) {
-	is, err := a.login(ctx, req)
-	a.logLogin(ctx, req.Username, req.Client, err)
+	// The throttle and the captcha count a name in the form it is looked
+	// up in: "ａｌｉｃｅ" spends alice's allowance.
+	name := foldUsername(req.Username)
+	is, known, err := a.login(ctx, req, name)
+	a.logLogin(ctx, name, known, req.Client, err)
 	return is, err
 }
 
-func (a *Authenticator) login(ctx context.Context, req LoginRequest) (Issued, error) {
+// login runs the gate for req, whose username's folded form is name. It
+// returns, with the outcome, the name of the user the password was
+// checked against: "" when there is none, or the attempt stopped before
+// the lookup.
+func (a *Authenticator) login(ctx context.Context, req LoginRequest, name string) (Issued, string, error) {
 	c := req.Client
-	if err := a.admit(ctx, req.Username, c); err != nil {
-		return Issued{}, err
+	if err := a.admit(ctx, name, c); err != nil {
+		return Issued{}, "", err
 	}
-	is, err := a.captchaThenPassword(ctx, req)
-	a.record(ctx, req.Username, c, outcomeOf(err))
-	if errors.Is(err, ErrInvalidCredentials) && a.captchaNeeded(ctx, req.Username, c) {
+	is, known, err := a.captchaThenPassword(ctx, req, name)
+	a.record(ctx, name, c, outcomeOf(err))
+	if errors.Is(err, ErrInvalidCredentials) && a.captchaNeeded(ctx, name, c) {
 		e := *ErrInvalidCredentials
 		e.CaptchaRequired = true
-		return Issued{}, &e
+		return Issued{}, known, &e
 	}
-	return is, err
+	return is, known, err
 }
 
-func (a *Authenticator) captchaThenPassword(ctx context.Context, req LoginRequest) (Issued, error) {
-	if err := a.checkCaptcha(ctx, req.Username, req.Captcha, req.Client); err != nil {
-		return Issued{}, err
+func (a *Authenticator) captchaThenPassword(ctx context.Context, req LoginRequest, name string) (Issued, string, error) {
+	if err := a.checkCaptcha(ctx, name, req.Captcha, req.Client); err != nil {
+		return Issued{}, "", err
 	}
 	return a.issue(ctx, req.Username, req.Password, req.Client)
 }
 
-// issue verifies a username and password and issues a new token.
-func (a *Authenticator) issue(ctx context.Context, username string, pw Password, c Client) (Issued, error) {
+// issue verifies a username and password and issues a new token. It
+// returns, whatever the outcome, the stored name of the user it found
+// ("" when none), which the gate's log may show: the lookup is the one
+// place that knows it, at no extra query.
+func (a *Authenticator) issue(ctx context.Context, username string, pw Password, c Client) (Issued, string, error) {
 	if err := checkLoginInput(username, pw); err != nil {
-		return Issued{}, err
+		return Issued{}, "", err
 	}
-	u, err := a.store.UserByUsername(ctx, username)
+	u, err := a.findUser(ctx, username)
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return Issued{}, Unavailable(fmt.Errorf("login: find user: %w", err))
+		return Issued{}, "", Unavailable(fmt.Errorf("login: find user: %w", err))
 	}
+	is, err := a.verifyAndIssue(ctx, u, pw, c)
+	return is, u.Username, err
+}
+
+// verifyAndIssue checks pw against u, the user found for a login (the
+// zero User when none was), and issues a new token.
+func (a *Authenticator) verifyAndIssue(ctx context.Context, u User, pw Password, c Client) (Issued, error) {
 	// An unknown user is verified against an empty hash, which costs the
 	// same as a real check.
 	ok, rehash, err := a.hasher.Verify(ctx, pw, u.PasswordHash)
@@ -111,11 +128,8 @@ func (a *Authenticator) issue(ctx context.Context, username string, pw Password,
 func checkLoginInput(username string, pw Password) error {
 	var fe fieldErrors
 	add := fe.add
-	switch {
-	case username == "":
-		add("username", "This field is required.")
-	case utf8.RuneCountInString(username) > MaxUsernameLength || !utf8.ValidString(username):
-		add("username", fmt.Sprintf("Ensure this field has no more than %d characters.", MaxUsernameLength))
+	if msg := usernameProblem(username); msg != "" {
+		add("username", msg)
 	}
 	switch {
 	case pw == "":

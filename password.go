@@ -12,11 +12,12 @@ import (
 // password passes the login gate's throttle, as a login's does: a stolen
 // token must not guess it without limit.
 func (a *Authenticator) ChangePassword(ctx context.Context, p Principal, old, pw Password, c Client) (Issued, error) {
-	if err := a.admit(ctx, p.User.Username, c); err != nil {
+	name := foldUsername(p.User.Username) // counted as a login's
+	if err := a.admit(ctx, name, c); err != nil {
 		return Issued{}, err
 	}
 	is, err := a.changePassword(ctx, p, old, pw, c)
-	a.record(ctx, p.User.Username, c, outcomeOf(err))
+	a.record(ctx, name, c, outcomeOf(err))
 	return is, err
 }
 

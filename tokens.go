@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 )
 
@@ -141,10 +140,6 @@ func (a *Authenticator) newSession(userID int64, c Client) (Token, Session, erro
 		return "", Session{}, Internal("new session: %w", err)
 	}
 	now := a.now()
-	ua := c.UserAgent
-	if len(ua) > maxUserAgentLength {
-		ua = strings.ToValidUTF8(ua[:maxUserAgentLength], "")
-	}
 	return tok, Session{
 		ID:         base64.RawURLEncoding.EncodeToString(id[:]),
 		UserID:     userID,
@@ -153,7 +148,7 @@ func (a *Authenticator) newSession(userID int64, c Client) (Token, Session, erro
 		LastUsedAt: now,
 		ExpiresAt:  now.Add(a.opt.TokenTTL),
 		IP:         c.IP(),
-		UserAgent:  ua,
+		UserAgent:  cleanUserAgent(c.UserAgent),
 	}, nil
 }
 

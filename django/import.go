@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/latchkeyhq/latchkey"
 )
@@ -49,13 +48,17 @@ type Skip struct {
 	Reason   string
 }
 
+// String describes the skip on one line: a username that latchkey would
+// not store as it is (a control character, a form that is not NFKC) is
+// quoted with escapes.
 func (s Skip) String() string {
 	who := fmt.Sprintf("user %d", s.UserID)
+	name := latchkey.QuoteUsername(s.Username)
 	switch {
 	case s.UserID == 0 && s.Username != "":
-		who = "user " + s.Username
+		who = "user " + name
 	case s.Username != "":
-		who += " (" + s.Username + ")"
+		who += " (" + name + ")"
 	}
 	if s.Kind == "token" {
 		who = "token of " + who
@@ -81,7 +84,6 @@ type Report struct {
 // Reasons Import skips records for, besides the store's (latchkey.Skip…).
 const (
 	SkipInvalidID       = "invalid id"
-	SkipInvalidUsername = "invalid username"
 	SkipExpired         = "expired"
 	SkipMalformedKey    = "malformed key"
 	SkipUserNotImported = "user not imported"
@@ -161,18 +163,13 @@ type importer struct {
 }
 
 func (im *importer) user(ctx context.Context, du User) error {
-	reason := ""
-	switch {
-	case du.ID <= 0:
-		reason = SkipInvalidID
-	case du.Username == "" || !utf8.ValidString(du.Username) || utf8.RuneCountInString(du.Username) > latchkey.MaxUsernameLength:
-		reason = SkipInvalidUsername
-	}
-	if reason != "" {
+	if du.ID <= 0 {
 		im.users[du.ID] = false
-		im.skip(&im.rep.Users, Skip{Kind: "user", UserID: du.ID, Username: du.Username, Reason: reason})
+		im.skip(&im.rep.Users, Skip{Kind: "user", UserID: du.ID, Username: du.Username, Reason: SkipInvalidID})
 		return nil
 	}
+	// The username is checked and normalised by PutUser, as every
+	// username latchkey stores.
 	res, err := im.tx.PutUser(ctx, latchkey.User{
 		ID:           du.ID,
 		Username:     du.Username,

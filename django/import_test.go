@@ -3,6 +3,7 @@ package django_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -378,7 +379,7 @@ func TestImportSkips(t *testing.T) {
 	}
 	want := []string{
 		"user 5 (dan): " + latchkey.SkipUsernameTaken,
-		"user 6: " + django.SkipInvalidUsername,
+		"user 6: " + latchkey.SkipInvalidUsername,
 		"token of user 5: " + django.SkipUserNotImported,
 		"token of user 99: " + django.SkipUserNotInSource,
 		"token of user 4: " + django.SkipMalformedKey,
@@ -424,5 +425,72 @@ func TestImportNeedsKeepHash(t *testing.T) {
 	}
 	if us, err := st.ListUsers(t.Context()); err != nil || len(us) != 0 {
 		t.Errorf("an import without KeepHash stored %d users (%v)", len(us), err)
+	}
+}
+
+// TestImportUsernames: usernames are stored in NFKC form, as Django's
+// normalize_username keeps them. A name with control characters (which
+// forged rows in `user list`), NUL (which PostgreSQL refuses), spaces or
+// invisible characters is skipped, and so is one whose NFKC form belongs
+// to another user; the report shows such names escaped, on one line. A
+// user imported before names were normalised is renamed to its NFKC form.
+func TestImportUsernames(t *testing.T) {
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			st := open(t)
+			legacy, err := st.CreateUser(t.Context(), latchkey.User{Username: "ｂｏｂ", PasswordHash: "md5$b$x", Active: true, DateJoined: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			user := func(pk int64, name string) string {
+				return fmt.Sprintf(`{"model": "auth.user", "pk": %d, "fields": {"username": %s, "password": "md5$b$x", "is_active": true, "date_joined": "2026-11-28T10:00:00Z"}},`, pk, name)
+			}
+			in := "[\n" + strings.Join([]string{
+				user(10, `"alice"`),
+				user(11, `"ａｌｉｃｅ"`),
+				user(12, `"jose\u0301"`),
+				user(13, `"eve\u001b[2K\nroot  root@example.com"`),
+				user(14, `"nul\u0000"`),
+				user(15, `"two words"`),
+				user(16, `"in\u200bvisible"`),
+				user(legacy.ID, `"ｂｏｂ"`),
+				`{"model": "authtoken.token", "pk": "dddddddddddddddddddddddddddddddddddddddd", "fields": {"user": 13, "created": "2026-11-28T20:00:00Z"}}`,
+			}, "\n") + "\n]"
+			rep := mustImport(t, st, source{"inline", func(ctx context.Context, h django.Handler) error {
+				return django.Reader{}.Dumpdata(ctx, strings.NewReader(in), h)
+			}}, django.Options{})
+			wantCounts(t, "users", rep.Users, 2, 1, 0, 5)
+			var got []string
+			for _, s := range rep.Skips {
+				if strings.ContainsAny(s.String(), "\n\x1b\x00") {
+					t.Errorf("a skip prints a control character: %q", s.String())
+				}
+				got = append(got, s.String())
+			}
+			want := []string{
+				`user 11 ("\uff41\uff4c\uff49\uff43\uff45"): ` + latchkey.SkipNormalizedUsernameTaken,
+				`user 13 ("eve\x1b[2K\nroot  root@example.com"): ` + latchkey.SkipInvalidUsername,
+				`user 14 ("nul\x00"): ` + latchkey.SkipInvalidUsername,
+				`user 15 ("two words"): ` + latchkey.SkipInvalidUsername,
+				`user 16 ("in\u200bvisible"): ` + latchkey.SkipInvalidUsername,
+				`token of user 13: ` + django.SkipUserNotImported,
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("skips\n %q\nwant\n %q", got, want)
+			}
+			us, err := st.ListUsers(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, u := range us {
+				names = append(names, fmt.Sprintf("%d %s", u.ID, u.Username))
+			}
+			if want := []string{fmt.Sprintf("%d bob", legacy.ID), "10 alice", "12 josé"}; !slices.Equal(names, want) {
+				t.Errorf("stored users %q, want %q", names, want)
+			}
+		})
 	}
 }

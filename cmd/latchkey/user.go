@@ -134,7 +134,9 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 			if !u.LastLogin.IsZero() {
 				last = u.LastLogin.UTC().Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%t\t%s\t%s\n", u.ID, u.Username, u.Email, u.Active, last, u.DateJoined.UTC().Format(time.RFC3339))
+			// A name stored before usernames were normalised is quoted:
+			// it may hold control characters, or look like another.
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%t\t%s\t%s\n", u.ID, latchkey.QuoteUsername(u.Username), u.Email, u.Active, last, u.DateJoined.UTC().Format(time.RFC3339))
 		}
 		return tw.Flush()
 	}
