@@ -59,6 +59,9 @@ type Config struct {
 	CaptchaTimeout   time.Duration
 	CaptchaRequired  string
 
+	TLSCertFile string
+	TLSKeyFile  string
+
 	// Database is DatabaseURL, parsed by validate.
 	Database databaseURL
 	// CaptchaAfter is CaptchaRequired, parsed by validateServe: 0 for
@@ -132,6 +135,12 @@ func serveSettings() []setting {
 		{flag: "shutdown-timeout", env: "LATCHKEY_SHUTDOWN_TIMEOUT", def: "10s",
 			help:  "how long in-flight requests may finish after SIGINT or SIGTERM",
 			value: func(c *Config) flag.Value { return (*durationValue)(&c.ShutdownTimeout) }},
+		{flag: "tls-cert-file", env: "LATCHKEY_TLS_CERT_FILE", def: "",
+			help:  "serve HTTPS only, with this PEM certificate (chain); reread on SIGHUP; needs tls-key-file",
+			value: func(c *Config) flag.Value { return (*stringValue)(&c.TLSCertFile) }},
+		{flag: "tls-key-file", env: "LATCHKEY_TLS_KEY_FILE", def: "",
+			help:  "the PEM private key of tls-cert-file; reread on SIGHUP",
+			value: func(c *Config) flag.Value { return (*stringValue)(&c.TLSKeyFile) }},
 	}
 }
 
@@ -333,7 +342,17 @@ func (c *Config) validateServe() error {
 	if c.CaptchaTimeout <= 0 {
 		errs = append(errs, errors.New("captcha-timeout must be positive"))
 	}
+	errs = append(errs, c.validateTLS())
 	return errors.Join(c.validate(), errors.Join(errs...))
+}
+
+// validateTLS checks that the certificate and its key are set together;
+// serve reads them (and checks that they match) when it starts.
+func (c *Config) validateTLS() error {
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("tls-cert-file and tls-key-file go together: set both (LATCHKEY_TLS_CERT_FILE, LATCHKEY_TLS_KEY_FILE) to serve HTTPS, or neither")
+	}
+	return nil
 }
 
 func (c *Config) level() (slog.Level, error) {
