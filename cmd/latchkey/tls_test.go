@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkeyhq/latchkey/cache/redis/redistest"
+	"github.com/latchkeyhq/latchkey/postgres/pgtest"
 	"github.com/latchkeyhq/latchkey/tlstest"
 )
 
@@ -426,4 +428,81 @@ func TestEndToEndHangupPlainHTTP(t *testing.T) {
 		t.Fatalf("serve exited on SIGHUP: %v\n%s", err, p.output())
 	default:
 	}
+}
+
+// TestEndToEndTLSBackends runs two nodes on rediss:// and PostgreSQL's
+// sslmode=verify-full, both servers of the test's own with certificates
+// of its CA, which the nodes are given as an operator would: SSL_CERT_FILE
+// for Redis (go-redis verifies rediss:// against the system's roots, and
+// Go reads them from SSL_CERT_FILE too), sslrootcert in the database URL
+// for PostgreSQL.
+func TestEndToEndTLSBackends(t *testing.T) {
+	needCluster(t)
+	ca := tlstest.NewCA(t)
+	pg := pgtest.StartTLSServer(t, ca)
+	rd := redistest.StartTLSServer(t, ca)
+	env := []string{"LATCHKEY_DATABASE_URL=" + pg.URL(), "LATCHKEY_CACHE_URL=" + rd.URL(), "SSL_CERT_FILE=" + ca.File}
+	addUser(t, env, "alice")
+	a, b := serve(t, env), serve(t, env)
+
+	tok := a.login(t, "alice", e2ePassword)
+	for _, p := range []*proc{a, b} {
+		if st, m := p.call(t, "GET", "/v1/me", tok, nil); st != 200 || m["username"] != "alice" {
+			t.Fatalf("me on %s: %d %v", p.url, st, m)
+		}
+	}
+	// The session reached Redis: the cache does go over TLS.
+	if keys, err := rd.Client(t).Keys(t.Context(), "latchkey:*").Result(); err != nil || len(keys) == 0 {
+		t.Fatalf("no latchkey keys in Redis: %v, %v", keys, err)
+	}
+	if st, _ := b.call(t, "POST", "/v1/logout", tok, nil); st != 204 {
+		t.Fatalf("logout: %d", st)
+	}
+	a.refusedWithin(t, tok, time.Second)
+
+	// A revocation by the CLI, over the same TLS connections.
+	tok = b.login(t, "alice", e2ePassword)
+	a.call(t, "GET", "/v1/me", tok, nil)
+	if out, err := cli(t, env, "", "user", "disable", "alice"); err != nil {
+		t.Fatalf("disable: %v %s", err, out)
+	}
+	a.refusedWithin(t, tok, time.Second)
+	b.refusedWithin(t, tok, time.Second)
+	for _, p := range []*proc{a, b} {
+		for _, outage := range []string{"redis cache unavailable", "invalidations from Redis not received"} {
+			if strings.Contains(p.output(), outage) {
+				t.Fatalf("a node logged a Redis outage:\n%s", p.output())
+			}
+		}
+	}
+	if out, err := cli(t, env, "", "user", "enable", "alice"); err != nil {
+		t.Fatalf("enable: %v %s", err, out)
+	}
+
+	t.Run("CA from SSL_CERT_FILE", func(t *testing.T) {
+		// verify-full without sslrootcert checks against the system's
+		// roots: SSL_CERT_FILE serves PostgreSQL as well.
+		u := pg.URLWith("127.0.0.1", "sslmode=verify-full")
+		out, err := cli(t, []string{"LATCHKEY_DATABASE_URL=" + u, "SSL_CERT_FILE=" + ca.File}, "", "user", "list")
+		if err != nil || !strings.Contains(out, "alice") {
+			t.Fatalf("user list: %v\n%s", err, out)
+		}
+		out, err = cli(t, []string{"LATCHKEY_DATABASE_URL=" + u}, "", "user", "list")
+		if err == nil || !strings.Contains(out, "certificate signed by unknown authority") {
+			t.Fatalf("user list without the CA: %v\n%s", err, out)
+		}
+	})
+	t.Run("Redis without the CA", func(t *testing.T) {
+		// A node that does not trust Redis's certificate runs on
+		// PostgreSQL alone, and says why.
+		p := serve(t, []string{"LATCHKEY_DATABASE_URL=" + pg.URL(), "LATCHKEY_CACHE_URL=" + rd.URL()})
+		tok := p.login(t, "alice", e2ePassword)
+		if st, _ := p.call(t, "GET", "/v1/me", tok, nil); st != 200 {
+			t.Fatalf("me: %d", st)
+		}
+		p.waitLog(t, "redis cache unavailable; requests fall back to the store", 1)
+		if !strings.Contains(p.output(), "certificate signed by unknown authority") {
+			t.Fatalf("the outage does not say why:\n%s", p.output())
+		}
+	})
 }
