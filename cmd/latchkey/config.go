@@ -58,6 +58,9 @@ type Config struct {
 	CaptchaTimeout   time.Duration
 	CaptchaRequired  string
 
+	TLSCertFile string
+	TLSKeyFile  string
+
 	// Database is DatabaseURL, parsed by validate.
 	Database databaseURL
 	// CaptchaAfter is CaptchaRequired, parsed by validateServe: 0 for
@@ -131,6 +134,12 @@ func serveSettings() []setting {
 		{flag: "shutdown-timeout", env: "LATCHKEY_SHUTDOWN_TIMEOUT", def: "10s",
 			help:  "how long in-flight requests may finish after SIGINT or SIGTERM",
 			value: func(c *Config) flag.Value { return durationIn(&c.ShutdownTimeout, 0, maxShutdownTimeout) }},
+		{flag: "tls-cert-file", env: "LATCHKEY_TLS_CERT_FILE", def: "",
+			help:  "serve HTTPS only, with this PEM certificate (chain); reread on SIGHUP; needs tls-key-file",
+			value: func(c *Config) flag.Value { return (*stringValue)(&c.TLSCertFile) }},
+		{flag: "tls-key-file", env: "LATCHKEY_TLS_KEY_FILE", def: "",
+			help:  "the PEM private key of tls-cert-file; reread on SIGHUP",
+			value: func(c *Config) flag.Value { return (*stringValue)(&c.TLSKeyFile) }},
 	}
 }
 
@@ -309,7 +318,17 @@ func (c *Config) validateServe() error {
 		errs = append(errs, err)
 	}
 	c.CaptchaAfter = after
+	errs = append(errs, c.validateTLS())
 	return errors.Join(c.validate(), errors.Join(errs...))
+}
+
+// validateTLS checks that the certificate and its key are set together;
+// serve reads them (and checks that they match) when it starts.
+func (c *Config) validateTLS() error {
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("tls-cert-file and tls-key-file go together: set both (LATCHKEY_TLS_CERT_FILE, LATCHKEY_TLS_KEY_FILE) to serve HTTPS, or neither")
+	}
+	return nil
 }
 
 func (c *Config) level() (slog.Level, error) {

@@ -70,11 +70,12 @@ func cli(t *testing.T, env []string, stdin string, args ...string) (string, erro
 }
 
 type proc struct {
-	cmd  *exec.Cmd
-	url  string
-	logs *bytes.Buffer
-	mu   *sync.Mutex
-	done chan error
+	cmd    *exec.Cmd
+	url    string       // http:// or https://, as the listening line says
+	client *http.Client // nil: http.DefaultClient
+	logs   *bytes.Buffer
+	mu     *sync.Mutex
+	done   chan error
 }
 
 // serve starts `latchkey serve` on a free port and waits until it listens.
@@ -101,7 +102,8 @@ func serve(t *testing.T, env []string) *proc {
 			p.mu.Unlock()
 			var m map[string]any
 			if json.Unmarshal(line, &m) == nil && m["msg"] == "listening" {
-				addr <- m["addr"].(string)
+				scheme, _ := m["scheme"].(string)
+				addr <- scheme + "://" + m["addr"].(string)
 			}
 		}
 	}()
@@ -112,7 +114,7 @@ func serve(t *testing.T, env []string) *proc {
 	})
 	select {
 	case a := <-addr:
-		p.url = "http://" + a
+		p.url = a
 	case err := <-p.done:
 		p.done <- err // for the cleanup, which waits for it
 		t.Fatalf("serve exited: %v\n%s", err, p.output())
@@ -142,7 +144,11 @@ func (p *proc) call(t *testing.T, method, path, token string, body any) (int, ma
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	res, err := http.DefaultClient.Do(req)
+	c := p.client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	res, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,16 @@ func main() {
 	}
 }
 
+// hangups relays SIGHUP to serve, which reloads its TLS certificate on
+// it, or does nothing when it serves plain HTTP. Only serve takes SIGHUP,
+// from its start: the other commands keep the default, a hangup ends them,
+// as it ends any command of a terminal that closes.
+func hangups() (<-chan os.Signal, func()) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGHUP)
+	return c, func() { signal.Stop(c) }
+}
+
 // usageError is a mistake in the command line: exit status 2.
 type usageError struct{ msg string }
 

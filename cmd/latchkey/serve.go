@@ -34,6 +34,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log := cfg.logger(stderr)
 	applyMemoryLimit(cfg, getenv, log)
+	hup, stopHup := hangups()
+	defer stopHup()
+	var pair *keyPair // nil: plain HTTP
+	if cfg.TLSCertFile != "" {
+		if pair, err = loadKeyPair(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
+			return err
+		}
+	}
 
 	store, err := openStore(ctx, cfg.Database, true)
 	if err != nil {
@@ -84,16 +92,29 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          serverLog(log),
+	}
+	scheme := "http"
+	if pair != nil {
+		srv.TLSConfig, scheme = pair.config(), "https"
 	}
 
 	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	bgDone := make(chan error, 1)
 	go func() { bgDone <- auth.Run(bgCtx) }()
 
+	go onHangup(bgCtx, hup, pair, log)
+
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "database", cfg.Database, "cache", redactURL(cfg.CacheURL))
+	go func() {
+		if pair != nil {
+			// The certificate comes from srv.TLSConfig, not from files.
+			serveErr <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
+	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "database", cfg.Database, "cache", redactURL(cfg.CacheURL))
 
 	select {
 	case err = <-serveErr:

@@ -1,6 +1,7 @@
 // Package redistest connects tests to a real Redis: the shared one that
 // LATCHKEY_TEST_REDIS_URL names, in a key namespace of each test's own, or
-// a redis-server that the test starts, stops and restarts itself.
+// a redis-server that the test starts, stops and restarts itself, over
+// plain TCP or TLS.
 //
 // Without the variable (or without redis-server on PATH) the tests that
 // need it skip, with a message; under CI=true they fail instead, so that a
@@ -8,8 +9,10 @@
 package redistest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,11 +20,14 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/latchkeyhq/latchkey/tlstest"
 )
 
 // EnvURL names the variable that holds the shared test Redis's URL, such
@@ -110,11 +116,28 @@ type Server struct {
 	dir  string
 	port int
 	cmd  *exec.Cmd
+	ca   *tlstest.CA   // nil: plain TCP
+	pair tlstest.Pair  // the server's certificate, with ca
+	out  *lockedBuffer // what the server printed
 }
 
 // StartServer starts a redis-server and stops it when tb ends. It skips
 // tb when redis-server is not on PATH (fails it under CI=true).
 func StartServer(tb testing.TB) *Server {
+	tb.Helper()
+	return start(tb, nil)
+}
+
+// StartTLSServer is StartServer for a redis-server that speaks TLS only
+// (no plain port), with a certificate of ca's for 127.0.0.1 and
+// localhost, and no client certificates asked for: its URL is rediss://,
+// and clients must trust ca.
+func StartTLSServer(tb testing.TB, ca *tlstest.CA) *Server {
+	tb.Helper()
+	return start(tb, ca)
+}
+
+func start(tb testing.TB, ca *tlstest.CA) *Server {
 	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -126,14 +149,54 @@ func StartServer(tb testing.TB) *Server {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	s := &Server{tb: tb, bin: bin, dir: tb.TempDir(), port: port}
+	s := &Server{tb: tb, bin: bin, dir: tb.TempDir(), port: port, ca: ca, out: &lockedBuffer{}}
+	if ca != nil {
+		s.pair = ca.Issue(tb, "127.0.0.1", "localhost")
+	}
 	s.Start()
 	tb.Cleanup(s.Kill)
 	return s
 }
 
-// URL returns the server's URL, database 0.
-func (s *Server) URL() string { return "redis://127.0.0.1:" + strconv.Itoa(s.port) + "/0" }
+// URL returns the server's URL, database 0: rediss:// for a TLS server.
+func (s *Server) URL() string {
+	scheme := "redis"
+	if s.ca != nil {
+		scheme = "rediss"
+	}
+	return scheme + "://127.0.0.1:" + strconv.Itoa(s.port) + "/0"
+}
+
+// args are the server's command line: nothing persisted, and the port
+// plain or TLS.
+func (s *Server) args() []string {
+	args := []string{"--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir,
+		"--logfile", "", "--loglevel", "warning"}
+	if s.ca == nil {
+		return append(args, "--port", strconv.Itoa(s.port))
+	}
+	return append(args, "--port", "0", "--tls-port", strconv.Itoa(s.port),
+		"--tls-cert-file", s.pair.CertFile, "--tls-key-file", s.pair.KeyFile,
+		"--tls-ca-cert-file", s.ca.File, "--tls-auth-clients", "no")
+}
+
+// options are those of a client of the server's, trusting its CA.
+func (s *Server) options() *goredis.Options {
+	o := &goredis.Options{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)), MaxRetries: -1}
+	if s.ca != nil {
+		o.TLSConfig = &tls.Config{RootCAs: s.ca.Pool(), ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+	}
+	return o
+}
+
+// Client returns a client of the server's (trusting its CA), closed when
+// tb ends.
+func (s *Server) Client(tb testing.TB) *goredis.Client {
+	c := goredis.NewClient(s.options())
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
 
 // Start starts the server (again, on the same port) and waits until it
 // answers.
@@ -142,20 +205,18 @@ func (s *Server) Start() {
 	if s.cmd != nil {
 		s.tb.Fatal("redistest: server already running")
 	}
-	cmd := exec.Command(s.bin,
-		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir,
-		"--logfile", "", "--loglevel", "warning")
+	cmd := exec.Command(s.bin, s.args()...)
 	cmd.Dir = s.dir
+	cmd.Stdout, cmd.Stderr = s.out, s.out
 	if err := cmd.Start(); err != nil {
 		s.tb.Fatalf("redistest: start redis-server: %v", err)
 	}
 	s.cmd = cmd
-	c := goredis.NewClient(&goredis.Options{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)), MaxRetries: -1})
+	c := goredis.NewClient(s.options())
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		err := c.Ping(ctx).Err()
 		cancel()
 		if err == nil {
@@ -163,7 +224,7 @@ func (s *Server) Start() {
 		}
 		if time.Now().After(deadline) {
 			s.Kill()
-			s.tb.Fatalf("redistest: redis-server on port %d does not answer: %v", s.port, err)
+			s.tb.Fatalf("redistest: redis-server on port %d does not answer: %v\n%s", s.port, err, s.out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -199,6 +260,24 @@ func (s *Server) Resume() {
 	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		s.tb.Fatalf("redistest: resume: %v", err)
 	}
+}
+
+// lockedBuffer collects a server's output while the test may read it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // String names the server in test logs.
