@@ -1,0 +1,142 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// powEnv serves the built-in proof-of-work captcha on a fresh SQLite
+// file, alice its one user, the replay claims in memory (the cache's
+// default).
+func powEnv(t *testing.T) []string {
+	t.Helper()
+	env := append(dbEnv(t), "LATCHKEY_CAPTCHA_PROVIDER=pow", "LATCHKEY_CAPTCHA_SECRET=an end-to-end secret of 32 bytes")
+	addUser(t, env, "alice")
+	return env
+}
+
+// challenge is one answer of GET /v1/captcha/challenge.
+type challenge struct {
+	status     int
+	code       string // of an error
+	retryAfter string
+	solution   string // solved as the widget does, when status is 200
+}
+
+// challenge fetches a challenge, as the client forwardedFor names when it
+// is not empty, and solves it.
+func (p *proc) challenge(t *testing.T, forwardedFor string) challenge {
+	t.Helper()
+	req, _ := http.NewRequest("GET", p.url+"/v1/captcha/challenge", nil)
+	if forwardedFor != "" {
+		req.Header.Set("X-Forwarded-For", forwardedFor)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	c := challenge{status: res.StatusCode, retryAfter: res.Header.Get("Retry-After")}
+	if res.StatusCode != http.StatusOK {
+		var body struct{ Code string }
+		json.NewDecoder(res.Body).Decode(&body)
+		c.code = body.Code
+		return c
+	}
+	var ch struct {
+		Algorithm, Challenge, Salt, Signature string
+		MaxNumber                             int64
+	}
+	if err := json.NewDecoder(res.Body).Decode(&ch); err != nil {
+		t.Fatal(err)
+	}
+	for n := int64(0); n <= ch.MaxNumber; n++ {
+		sum := sha256.Sum256([]byte(ch.Salt + strconv.FormatInt(n, 10)))
+		if hex.EncodeToString(sum[:]) == ch.Challenge {
+			b, _ := json.Marshal(map[string]any{"algorithm": ch.Algorithm, "challenge": ch.Challenge, "number": n, "salt": ch.Salt, "signature": ch.Signature})
+			c.solution = base64.StdEncoding.EncodeToString(b)
+			return c
+		}
+	}
+	t.Fatalf("challenge %+v has no solution", ch)
+	return c
+}
+
+// solved fetches and solves a challenge, which must be issued.
+func (p *proc) solved(t *testing.T) string {
+	t.Helper()
+	c := p.challenge(t, "")
+	if c.status != http.StatusOK {
+		t.Fatalf("challenge: %d %s", c.status, c.code)
+	}
+	return c.solution
+}
+
+// loginWith logs alice in with a captcha solution, and returns the status
+// and the error code.
+func (p *proc) loginWith(t *testing.T, solution string) (int, any) {
+	t.Helper()
+	st, m := p.call(t, "POST", "/v1/login", "", map[string]string{"username": "alice", "password": e2ePassword, "altcha": solution})
+	return st, m["code"]
+}
+
+// stop ends p as a service manager does, and waits for it.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err // for the cleanup
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+}
+
+// topOfSecond waits for the next whole second of the wall clock, so that
+// what follows at once happens within one second.
+func topOfSecond() {
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+}
+
+// TestEndToEndPoWRestart checks the proof-of-work captcha across a restart
+// of a server whose replay claims are in memory: a challenge fetched the
+// moment the server listens is good at once, and no solution to a
+// challenge issued before the restart is accepted after it.
+func TestEndToEndPoWRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	env := powEnv(t)
+	// Started at the top of a second, the server issues its first
+	// challenge in the second it started.
+	topOfSecond()
+	a := serve(t, env)
+	if st, code := a.loginWith(t, a.solved(t)); st != http.StatusOK {
+		t.Fatalf("login with a challenge fetched as the server started: %d %v\n%s", st, code, a.output())
+	}
+
+	// The restart follows the challenges within a second, as a restart
+	// of the same second would.
+	topOfSecond()
+	used, unused := a.solved(t), a.solved(t)
+	if st, code := a.loginWith(t, used); st != http.StatusOK {
+		t.Fatalf("login before the restart: %d %v", st, code)
+	}
+	a.stop(t)
+	b := serve(t, env)
+	for name, solution := range map[string]string{"used": used, "unused": unused} {
+		if st, code := b.loginWith(t, solution); st != http.StatusBadRequest || code != "captcha_invalid" {
+			t.Errorf("a solution %s before the restart, after it: %d %v", name, st, code)
+		}
+	}
+	if st, code := b.loginWith(t, b.solved(t)); st != http.StatusOK {
+		t.Fatalf("login with a challenge fetched after the restart: %d %v\n%s", st, code, b.output())
+	}
+}
