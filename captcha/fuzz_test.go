@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -71,7 +72,7 @@ func FuzzPoWPayload(f *testing.F) {
 	// Seeds from the table cases: a real solution of each salt shape
 	// (without and with the issue time) and their corruptions.
 	for _, issuer := range []*PoW{newPoW(time.Time{}), newPoW(notBefore)} {
-		ch, err := issuer.NewChallenge()
+		ch, err := issuer.NewChallenge(context.Background(), netip.Addr{})
 		if err != nil {
 			f.Fatal(err)
 		}

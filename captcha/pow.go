@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -79,6 +80,10 @@ type PoWConfig struct {
 	// that shape has its issue time read to the second, as its expiry
 	// minus the current TTL: one issued in NotBefore's second is refused.
 	NotBefore time.Time
+	// Limiter, when set, is asked before each challenge is issued, with
+	// the client's address: the limit of challenges per address, on every
+	// node alike (throttle.Limiter). Nil issues without limit.
+	Limiter ChallengeLimiter
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Rand is the source of salts and secret numbers; default
@@ -127,6 +132,15 @@ type Challenge struct {
 	Signature string `json:"signature"`
 }
 
+// ChallengeLimiter limits the challenges issued to a client address
+// (throttle.Limiter). CheckChallenge charges one challenge to ip, and
+// returns nil when it may be issued, a latchkey.Throttled error when the
+// address has had its share, or an Unavailable error when the count
+// could not be read.
+type ChallengeLimiter interface {
+	CheckChallenge(ctx context.Context, ip netip.Addr) error
+}
+
 // PoW is a latchkey.CaptchaVerifier for a proof of work: the client finds
 // the number behind a challenge NewChallenge issued, and sends
 // base64(JSON{algorithm, challenge, number, salt, signature}), as the
@@ -140,6 +154,7 @@ type PoW struct {
 	ttl       int64 // seconds
 	stamp     bool  // challenges carry their issue time (NotBefore is set)
 	notBefore int64 // unix milliseconds; challenges issued at or before are refused
+	limiter   ChallengeLimiter
 	now       func() time.Time
 	rand      io.Reader
 	log       *slog.Logger
@@ -174,6 +189,7 @@ func NewPoW(cfg PoWConfig) (*PoW, error) {
 		max:       cfg.MaxNumber,
 		ttl:       int64(cfg.TTL / time.Second),
 		notBefore: -1 << 63,
+		limiter:   cfg.Limiter,
 		now:       cfg.Now,
 		rand:      cfg.Rand,
 		log:       cfg.Logger,
@@ -203,8 +219,17 @@ func (p *PoW) GoString() string { return p.String() }
 // LogValue keeps the key out of slog output.
 func (p *PoW) LogValue() slog.Value { return slog.StringValue(p.String()) }
 
-// NewChallenge issues a challenge that expires after the TTL.
-func (p *PoW) NewChallenge() (Challenge, error) {
+// NewChallenge issues a challenge that expires after the TTL to the
+// client at ip (api.ClientIP), once the Limiter let it: a client past its
+// share gets the Limiter's error (latchkey.ErrThrottled, 429 with
+// Retry-After). Every way of issuing a challenge passes here, so none
+// skips the limit.
+func (p *PoW) NewChallenge(ctx context.Context, ip netip.Addr) (Challenge, error) {
+	if p.limiter != nil {
+		if err := p.limiter.CheckChallenge(ctx, ip); err != nil {
+			return Challenge{}, err
+		}
+	}
 	var b [saltBytes]byte
 	if _, err := io.ReadFull(p.rand, b[:]); err != nil {
 		return Challenge{}, latchkey.Internal("captcha: pow: salt: %w", err)

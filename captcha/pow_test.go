@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
@@ -26,6 +27,8 @@ import (
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/cache/memory"
 	"github.com/latchkeyhq/latchkey/captcha"
+	"github.com/latchkeyhq/latchkey/throttle"
+	throttlememory "github.com/latchkeyhq/latchkey/throttle/memory"
 )
 
 // powKey is the HMAC key of the proof-of-work tests; powKeyCore is what
@@ -34,6 +37,9 @@ const (
 	powKeyCore = "P0wK3yC0reSecret"
 	powKey     = "k-" + powKeyCore + `"&+/`
 )
+
+// clientAddr is the address challenges are issued to.
+var clientAddr = netip.MustParseAddr("203.0.113.7")
 
 // testClock is a fake clock, safe for concurrent use.
 type testClock struct{ ns atomic.Int64 }
@@ -108,7 +114,7 @@ func newPoWEnv(t *testing.T, tweak func(*captcha.PoWConfig)) *powEnv {
 
 func (e *powEnv) challenge(t *testing.T) captcha.Challenge {
 	t.Helper()
-	ch, err := e.pow.NewChallenge()
+	ch, err := e.pow.NewChallenge(context.Background(), clientAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +270,7 @@ func TestPoW(t *testing.T) {
 		{
 			name: "challenge of another key",
 			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
-				och, err := other.NewChallenge()
+				och, err := other.NewChallenge(context.Background(), clientAddr)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -556,7 +562,7 @@ func TestPoWChallengeShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := p.NewChallenge()
+	ch, err := p.NewChallenge(context.Background(), clientAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -627,7 +633,7 @@ func TestPoWNotBefore(t *testing.T) {
 		t.Fatal(err)
 	}
 	solved := func(p *captcha.PoW) string {
-		ch, err := p.NewChallenge()
+		ch, err := p.NewChallenge(context.Background(), clientAddr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -693,7 +699,7 @@ func TestPoWStampedShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := stamped.NewChallenge()
+	ch, err := stamped.NewChallenge(context.Background(), clientAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -703,7 +709,7 @@ func TestPoWStampedShape(t *testing.T) {
 	}
 	for _, issuer := range []*captcha.PoW{stamped, plain} {
 		for _, verifier := range []*captcha.PoW{stamped, plain} {
-			ch, err := issuer.NewChallenge()
+			ch, err := issuer.NewChallenge(context.Background(), clientAddr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -758,7 +764,7 @@ func TestPoWTooFarAhead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, _ := long.NewChallenge()
+	ch, _ := long.NewChallenge(context.Background(), clientAddr)
 	checkPoWErr(t, short.Verify(context.Background(), encode(widgetPayload(ch, solve(t, ch))), ""), errInvalid)
 }
 
@@ -796,7 +802,7 @@ func TestPoWRandFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.NewChallenge(); latchkey.ErrorKind(err) != latchkey.KindInternal {
+	if _, err := p.NewChallenge(context.Background(), clientAddr); latchkey.ErrorKind(err) != latchkey.KindInternal {
 		t.Fatalf("NewChallenge: %v, want an internal error", err)
 	}
 }
@@ -822,6 +828,48 @@ func TestPoWConcurrentReplay(t *testing.T) {
 	}
 }
 
+// limiterFunc is a ChallengeLimiter of a function.
+type limiterFunc func(ctx context.Context, ip netip.Addr) error
+
+func (f limiterFunc) CheckChallenge(ctx context.Context, ip netip.Addr) error { return f(ctx, ip) }
+
+// TestPoWLimiter checks that a challenge is issued only once the limiter
+// (the real throttle, in memory) let its client have it.
+func TestPoWLimiter(t *testing.T) {
+	c := newTestClock()
+	l, err := throttle.New(throttlememory.New(throttlememory.Options{}), throttle.Config{
+		Challenge: latchkey.Bucket{Burst: 2, Every: time.Minute},
+		Now:       c.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newPoWEnv(t, func(cfg *captcha.PoWConfig) { cfg.Limiter = l })
+	other := netip.MustParseAddr("203.0.113.8")
+	for range 2 {
+		e.challenge(t)
+	}
+	ch, err := e.pow.NewChallenge(context.Background(), clientAddr)
+	if !errors.Is(err, latchkey.ErrThrottled) || latchkey.AsError(err).RetryAfter != time.Minute || ch != (captcha.Challenge{}) {
+		t.Fatalf("third challenge: %+v, %v; want none, throttled for a minute", ch, err)
+	}
+	if _, err := e.pow.NewChallenge(context.Background(), other); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	c.Advance(time.Minute)
+	e.challenge(t)
+
+	// A limiter that could not count refuses: fail closed.
+	var asked netip.Addr
+	down := latchkey.Unavailable(errors.New("throttle: store down"))
+	e = newPoWEnv(t, func(cfg *captcha.PoWConfig) {
+		cfg.Limiter = limiterFunc(func(_ context.Context, ip netip.Addr) error { asked = ip; return down })
+	})
+	if _, err := e.pow.NewChallenge(context.Background(), other); !errors.Is(err, down) || asked != other {
+		t.Fatalf("limiter down: %v (asked about %v), want %v", err, asked, down)
+	}
+}
+
 func BenchmarkPoWVerify(b *testing.B) {
 	p, err := captcha.NewPoW(captcha.PoWConfig{Secret: powKey, Guard: newGuard(), MaxNumber: 10})
 	if err != nil {
@@ -829,7 +877,7 @@ func BenchmarkPoWVerify(b *testing.B) {
 	}
 	var rs []string
 	for range 10_000 {
-		ch, _ := p.NewChallenge()
+		ch, _ := p.NewChallenge(context.Background(), clientAddr)
 		rs = append(rs, encode(widgetPayload(ch, solve(b, ch))))
 	}
 	i := 0
