@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -138,5 +139,57 @@ func TestEndToEndPoWRestart(t *testing.T) {
 	}
 	if st, code := b.loginWith(t, b.solved(t)); st != http.StatusOK {
 		t.Fatalf("login with a challenge fetched after the restart: %d %v\n%s", st, code, b.output())
+	}
+}
+
+// challengeLimitEnv allows 3 challenges per client address, then one a
+// minute.
+var challengeLimitEnv = []string{"LATCHKEY_THROTTLE_CHALLENGE_RATE=1/1m", "LATCHKEY_THROTTLE_CHALLENGE_BURST=3"}
+
+// wantThrottled checks that c is the refusal of a client past its share
+// of challenges: told to come back within the minute the next one takes
+// (less the time since the first was taken).
+func wantThrottled(t *testing.T, c challenge, what string) {
+	t.Helper()
+	secs, err := strconv.Atoi(c.retryAfter)
+	if c.status != http.StatusTooManyRequests || c.code != "throttled" || err != nil || secs < 1 || secs > 60 {
+		t.Fatalf("%s: %d %s, Retry-After %q; want 429 throttled, Retry-After up to 60", what, c.status, c.code, c.retryAfter)
+	}
+}
+
+// TestEndToEndChallengeLimit checks that GET /v1/captcha/challenge is
+// limited per client address, the one the login throttle counts: behind a
+// trusted proxy, the forwarded one.
+func TestEndToEndChallengeLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	env := append(powEnv(t), challengeLimitEnv...)
+	p := serve(t, append(env, "LATCHKEY_TRUSTED_PROXIES=127.0.0.1/32"))
+	for i := range 3 {
+		if c := p.challenge(t, "198.51.100.1"); c.status != http.StatusOK {
+			t.Fatalf("challenge %d: %d %s", i+1, c.status, c.code)
+		}
+	}
+	wantThrottled(t, p.challenge(t, "198.51.100.1"), "the 4th challenge")
+	if c := p.challenge(t, "198.51.100.2"); c.status != http.StatusOK {
+		t.Fatalf("another client: %d %s", c.status, c.code)
+	}
+}
+
+// TestMultiNodeChallengeLimit checks that two nodes on one Redis count one
+// client's challenges together, and serve each other's challenges.
+func TestMultiNodeChallengeLimit(t *testing.T) {
+	needCluster(t)
+	c := startCluster(t, 0)
+	env := slices.Concat(c.env, []string{"LATCHKEY_CAPTCHA_PROVIDER=pow", "LATCHKEY_CAPTCHA_SECRET=a multi-node secret of 32 bytes"}, challengeLimitEnv)
+	a, b := serve(t, env), serve(t, env)
+	solution := a.solved(t)
+	a.solved(t)
+	b.solved(t)
+	wantThrottled(t, a.challenge(t, ""), "the 4th challenge, on the first node")
+	wantThrottled(t, b.challenge(t, ""), "the 4th challenge, on the second node")
+	if st, code := b.loginWith(t, solution); st != http.StatusOK {
+		t.Fatalf("login on one node with a challenge of the other: %d %v", st, code)
 	}
 }
