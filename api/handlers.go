@@ -122,7 +122,7 @@ func (s *server) handleChallenge() http.Handler {
 			s.writeError(w, r, latchkey.ErrNotFound)
 			return
 		}
-		ch, err := s.opt.Challenges.NewChallenge()
+		ch, err := s.opt.Challenges.NewChallenge(r.Context(), s.opt.ClientIP.Of(r))
 		if err != nil {
 			s.writeError(w, r, err)
 			return

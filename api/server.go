@@ -3,8 +3,10 @@
 package api
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/captcha"
@@ -23,9 +25,10 @@ type Options struct {
 	Challenges Challenger
 }
 
-// Challenger issues proof-of-work challenges (captcha.PoW).
+// Challenger issues proof-of-work challenges (captcha.PoW): to the client
+// at ip (ClientIP), within its limit per address, or a 429 throttled.
 type Challenger interface {
-	NewChallenge() (captcha.Challenge, error)
+	NewChallenge(ctx context.Context, ip netip.Addr) (captcha.Challenge, error)
 }
 
 type server struct {

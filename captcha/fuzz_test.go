@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -49,51 +50,54 @@ func (r *seqRand) Read(p []byte) (int, error) {
 // FuzzPoWPayload feeds arbitrary responses to the proof-of-work decoder
 // and verifier. Neither may panic; every refusal is one of the captcha
 // errors; and whatever passes is a real solution: signed by the key,
-// unexpired, with the work done.
+// unexpired, issued after NotBefore, with the work done.
 func FuzzPoWPayload(f *testing.F) {
 	const key = "fuzz-key-0123456789"
 	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
-	newPoW := func() *PoW {
+	notBefore := now.Add(-time.Hour)
+	newPoW := func(notBefore time.Time) *PoW {
 		p, err := NewPoW(PoWConfig{
 			Secret: key, Guard: &mapGuard{m: map[string]bool{}}, MaxNumber: 50,
-			Now: func() time.Time { return now }, Rand: &seqRand{},
+			NotBefore: notBefore, Now: func() time.Time { return now }, Rand: &seqRand{},
 		})
 		if err != nil {
 			f.Fatal(err)
 		}
 		return p
 	}
-	// Seeds from the table cases: a real solution and its corruptions.
-	p := newPoW()
-	ch, err := p.NewChallenge()
-	if err != nil {
-		f.Fatal(err)
-	}
-	var n int64
-	for ; n <= ch.MaxNumber; n++ {
-		if sum := work(ch.Salt, n); hex.EncodeToString(sum[:]) == ch.Challenge {
-			break
-		}
-	}
 	seed := func(m map[string]any) string {
 		b, _ := json.Marshal(m)
 		return base64.StdEncoding.EncodeToString(b)
 	}
-	good := map[string]any{"algorithm": ch.Algorithm, "challenge": ch.Challenge, "number": n, "salt": ch.Salt, "signature": ch.Signature, "took": 12}
-	if err := newPoW().Verify(context.Background(), seed(good), ""); err != nil {
-		f.Fatalf("the solved seed does not pass: %v", err)
-	}
-	f.Add(seed(good))
-	for k, v := range map[string]any{
-		"number": n + 1, "algorithm": "SHA-1", "signature": strings.ToUpper(ch.Signature),
-		"salt": ch.Salt + "1", "challenge": strings.Repeat("0", 64),
-	} {
-		m := map[string]any{}
-		for k2, v2 := range good {
-			m[k2] = v2
+	// Seeds from the table cases: a real solution of each salt shape
+	// (without and with the issue time) and their corruptions.
+	for _, issuer := range []*PoW{newPoW(time.Time{}), newPoW(notBefore)} {
+		ch, err := issuer.NewChallenge(context.Background(), netip.Addr{})
+		if err != nil {
+			f.Fatal(err)
 		}
-		m[k] = v
-		f.Add(seed(m))
+		var n int64
+		for ; n <= ch.MaxNumber; n++ {
+			if sum := work(ch.Salt, n); hex.EncodeToString(sum[:]) == ch.Challenge {
+				break
+			}
+		}
+		good := map[string]any{"algorithm": ch.Algorithm, "challenge": ch.Challenge, "number": n, "salt": ch.Salt, "signature": ch.Signature, "took": 12}
+		if err := newPoW(notBefore).Verify(context.Background(), seed(good), ""); err != nil {
+			f.Fatalf("the solved seed does not pass: %v", err)
+		}
+		f.Add(seed(good))
+		for k, v := range map[string]any{
+			"number": n + 1, "algorithm": "SHA-1", "signature": strings.ToUpper(ch.Signature),
+			"salt": ch.Salt + "1", "challenge": strings.Repeat("0", 64),
+		} {
+			m := map[string]any{}
+			for k2, v2 := range good {
+				m[k2] = v2
+			}
+			m[k] = v
+			f.Add(seed(m))
+		}
 	}
 	f.Add("")
 	f.Add("e30=") // {}
@@ -109,7 +113,7 @@ func FuzzPoWPayload(f *testing.F) {
 				t.Fatalf("decodePayload accepted %+v", pl)
 			}
 		}
-		p := newPoW()
+		p := newPoW(notBefore)
 		err := p.Verify(context.Background(), response, "")
 		if err == nil {
 			if derr != nil {
@@ -119,8 +123,11 @@ func FuzzPoWPayload(f *testing.F) {
 			m.Write([]byte(pl.Challenge))
 			sig, _ := hex.DecodeString(pl.Signature)
 			sum := work(pl.Salt, *pl.Number)
-			exp, ok := parseSalt(pl.Salt)
-			if !hmac.Equal(m.Sum(nil), sig) || hex.EncodeToString(sum[:]) != pl.Challenge || !ok || exp <= now.Unix() {
+			exp, issued, ok := parseSalt(pl.Salt)
+			if issued == noIssueTime {
+				issued = (exp - int64(DefaultChallengeTTL/time.Second)) * 1000
+			}
+			if !hmac.Equal(m.Sum(nil), sig) || hex.EncodeToString(sum[:]) != pl.Challenge || !ok || exp <= now.Unix() || issued <= notBefore.UnixMilli() {
 				t.Fatalf("Verify passed a false solution: %+v", pl)
 			}
 			if p.Verify(context.Background(), response, "") == nil {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -64,14 +65,25 @@ type PoWConfig struct {
 	// one). Default DefaultChallengeTTL.
 	TTL time.Duration
 	// NotBefore, when set, refuses challenges issued at or before it (to
-	// the second). Set it to the process start when Guard does not
+	// the millisecond). Set it to the process start when Guard does not
 	// outlive the process (cache/memory, one node), so that a restart,
 	// which forgets the claims, does not reopen the solutions claimed
 	// before it: their clients just solve a new challenge. Leave it zero
-	// with a shared guard. (A challenge's issue time is its expiry minus
-	// the current TTL: shortening the TTL across a restart lets some
-	// older challenges through.)
+	// with a shared guard.
+	//
+	// With NotBefore set, each challenge carries its issue time in
+	// milliseconds, and this PoW stamps none at or before NotBefore (its
+	// clock stepped back, say), so that a challenge is good from the
+	// instant it is issued. Without it, challenges keep the shape of
+	// earlier versions, which nodes of two versions sharing a guard
+	// accept from each other during a rolling upgrade. A challenge of
+	// that shape has its issue time read to the second, as its expiry
+	// minus the current TTL: one issued in NotBefore's second is refused.
 	NotBefore time.Time
+	// Limiter, when set, is asked before each challenge is issued, with
+	// the client's address: the limit of challenges per address, on every
+	// node alike (throttle.Limiter). Nil issues without limit.
+	Limiter ChallengeLimiter
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Rand is the source of salts and secret numbers; default
@@ -108,14 +120,25 @@ func (c PoWConfig) LogValue() slog.Value {
 //
 // challenge is hex(SHA-256(salt + decimal number)) for a secret number in
 // [0, maxnumber], and signature is hex(HMAC-SHA256(key, challenge)). The
-// expiry rides in the salt, as ALTCHA does; the salt ends with "&" so that
-// digits moved from the number to the salt cannot change it.
+// expiry rides in the salt, as ALTCHA does, and with PoWConfig.NotBefore
+// set so does the issue time ("&issued=<unix ms>&" follows); the salt ends
+// with "&" so that digits moved from the number to the salt cannot change
+// it.
 type Challenge struct {
 	Algorithm string `json:"algorithm"`
 	Challenge string `json:"challenge"`
 	MaxNumber int64  `json:"maxnumber"`
 	Salt      string `json:"salt"`
 	Signature string `json:"signature"`
+}
+
+// ChallengeLimiter limits the challenges issued to a client address
+// (throttle.Limiter). CheckChallenge charges one challenge to ip, and
+// returns nil when it may be issued, a latchkey.Throttled error when the
+// address has had its share, or an Unavailable error when the count
+// could not be read.
+type ChallengeLimiter interface {
+	CheckChallenge(ctx context.Context, ip netip.Addr) error
 }
 
 // PoW is a latchkey.CaptchaVerifier for a proof of work: the client finds
@@ -129,7 +152,9 @@ type PoW struct {
 	guard     latchkey.ReplayGuard
 	max       int64
 	ttl       int64 // seconds
-	notBefore int64 // unix seconds; challenges issued at or before are refused
+	stamp     bool  // challenges carry their issue time (NotBefore is set)
+	notBefore int64 // unix milliseconds; challenges issued at or before are refused
+	limiter   ChallengeLimiter
 	now       func() time.Time
 	rand      io.Reader
 	log       *slog.Logger
@@ -164,13 +189,14 @@ func NewPoW(cfg PoWConfig) (*PoW, error) {
 		max:       cfg.MaxNumber,
 		ttl:       int64(cfg.TTL / time.Second),
 		notBefore: -1 << 63,
+		limiter:   cfg.Limiter,
 		now:       cfg.Now,
 		rand:      cfg.Rand,
 		log:       cfg.Logger,
 		scrub:     newScrubber(cfg.Secret),
 	}
 	if !cfg.NotBefore.IsZero() {
-		p.notBefore = cfg.NotBefore.Unix()
+		p.stamp, p.notBefore = true, cfg.NotBefore.UnixMilli()
 	}
 	if p.now == nil {
 		p.now = time.Now
@@ -193,8 +219,17 @@ func (p *PoW) GoString() string { return p.String() }
 // LogValue keeps the key out of slog output.
 func (p *PoW) LogValue() slog.Value { return slog.StringValue(p.String()) }
 
-// NewChallenge issues a challenge that expires after the TTL.
-func (p *PoW) NewChallenge() (Challenge, error) {
+// NewChallenge issues a challenge that expires after the TTL to the
+// client at ip (api.ClientIP), once the Limiter let it: a client past its
+// share gets the Limiter's error (latchkey.ErrThrottled, 429 with
+// Retry-After). Every way of issuing a challenge passes here, so none
+// skips the limit.
+func (p *PoW) NewChallenge(ctx context.Context, ip netip.Addr) (Challenge, error) {
+	if p.limiter != nil {
+		if err := p.limiter.CheckChallenge(ctx, ip); err != nil {
+			return Challenge{}, err
+		}
+	}
 	var b [saltBytes]byte
 	if _, err := io.ReadFull(p.rand, b[:]); err != nil {
 		return Challenge{}, latchkey.Internal("captcha: pow: salt: %w", err)
@@ -203,7 +238,12 @@ func (p *PoW) NewChallenge() (Challenge, error) {
 	if err != nil {
 		return Challenge{}, latchkey.Internal("captcha: pow: number: %w", err)
 	}
-	salt := formatSalt(hex.EncodeToString(b[:]), p.now().Unix()+p.ttl)
+	now := p.now()
+	issued := noIssueTime
+	if p.stamp {
+		issued = max(now.UnixMilli(), p.notBefore+1)
+	}
+	salt := formatSalt(hex.EncodeToString(b[:]), now.Unix()+p.ttl, issued)
 	sum := work(salt, n)
 	challenge := hex.EncodeToString(sum[:])
 	return Challenge{
@@ -241,26 +281,58 @@ func work(salt string, n int64) [sha256.Size]byte {
 	return sha256.Sum256([]byte(salt + strconv.FormatInt(n, 10)))
 }
 
-func formatSalt(random string, expires int64) string {
-	return random + "?expires=" + strconv.FormatInt(expires, 10) + "&"
+// noIssueTime is the issue time of a salt that carries none.
+const noIssueTime int64 = -1
+
+// formatSalt writes a salt: the random part, then, as a query string
+// (ALTCHA's widget reads expires from it), the expiry in unix seconds and,
+// unless it is noIssueTime, the issue time in unix milliseconds:
+//
+//	<24 hex>?expires=<unix s>&
+//	<24 hex>?expires=<unix s>&issued=<unix ms>&
+func formatSalt(random string, expires, issued int64) string {
+	s := random + "?expires=" + strconv.FormatInt(expires, 10) + "&"
+	if issued != noIssueTime {
+		s += "issued=" + strconv.FormatInt(issued, 10) + "&"
+	}
+	return s
 }
 
-// parseSalt reads the expiry from a salt PoW issued. Any other shape,
-// including a salt with digits spliced on, is refused.
-func parseSalt(salt string) (expires int64, ok bool) {
+// parseSalt reads the expiry, and the issue time (noIssueTime when it
+// carries none), from a salt PoW issued, of either shape. Any other
+// shape, including a salt with digits spliced on, is refused.
+func parseSalt(salt string) (expires, issued int64, ok bool) {
 	random, rest, found := strings.Cut(salt, "?expires=")
 	if !found || len(random) != 2*saltBytes || !isLowerHex(random) {
-		return 0, false
+		return 0, 0, false
 	}
-	digits, found := strings.CutSuffix(rest, "&")
+	digits, rest, found := strings.Cut(rest, "&")
 	if !found {
-		return 0, false
+		return 0, 0, false
 	}
 	expires, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil || formatSalt(random, expires) != salt {
-		return 0, false
+	if err != nil {
+		return 0, 0, false
 	}
-	return expires, true
+	issued = noIssueTime
+	if rest != "" {
+		param, found := strings.CutPrefix(rest, "issued=")
+		if !found {
+			return 0, 0, false
+		}
+		if digits, found = strings.CutSuffix(param, "&"); !found {
+			return 0, 0, false
+		}
+		if issued, err = strconv.ParseInt(digits, 10, 64); err != nil || issued < 0 {
+			return 0, 0, false
+		}
+	}
+	// Written back, the salt must be the one read: no sign, no leading
+	// zero, nothing spliced on.
+	if formatSalt(random, expires, issued) != salt {
+		return 0, 0, false
+	}
+	return expires, issued, true
 }
 
 func isLowerHex(s string) bool {
@@ -335,17 +407,22 @@ func (p *PoW) verify(ctx context.Context, response string) *latchkey.Error {
 	if !hmac.Equal(p.sign(pl.Challenge), sig) {
 		return invalid("captcha: pow: bad signature")
 	}
-	expires, ok := parseSalt(pl.Salt)
+	expires, issued, ok := parseSalt(pl.Salt)
 	if !ok {
 		return invalid("captcha: pow: salt not issued here")
 	}
 	now := p.now()
-	switch issued := expires - p.ttl; {
+	switch {
 	case now.Unix() >= expires:
 		return invalid("captcha: pow: challenge expired %v ago", now.Sub(time.Unix(expires, 0)).Round(time.Second))
 	case expires > now.Add(clockSkew).Unix()+p.ttl:
 		return invalid("captcha: pow: challenge expires too far ahead")
-	case issued <= p.notBefore:
+	}
+	if issued == noIssueTime {
+		// The earlier shape: the start of the second it was issued in.
+		issued = (expires - p.ttl) * 1000
+	}
+	if issued <= p.notBefore {
 		return invalid("captcha: pow: challenge issued before NotBefore")
 	}
 	want, _ := hex.DecodeString(pl.Challenge) // checked by decodePayload

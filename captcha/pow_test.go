@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
@@ -26,6 +27,8 @@ import (
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/cache/memory"
 	"github.com/latchkeyhq/latchkey/captcha"
+	"github.com/latchkeyhq/latchkey/throttle"
+	throttlememory "github.com/latchkeyhq/latchkey/throttle/memory"
 )
 
 // powKey is the HMAC key of the proof-of-work tests; powKeyCore is what
@@ -34,6 +37,9 @@ const (
 	powKeyCore = "P0wK3yC0reSecret"
 	powKey     = "k-" + powKeyCore + `"&+/`
 )
+
+// clientAddr is the address challenges are issued to.
+var clientAddr = netip.MustParseAddr("203.0.113.7")
 
 // testClock is a fake clock, safe for concurrent use.
 type testClock struct{ ns atomic.Int64 }
@@ -108,7 +114,7 @@ func newPoWEnv(t *testing.T, tweak func(*captcha.PoWConfig)) *powEnv {
 
 func (e *powEnv) challenge(t *testing.T) captcha.Challenge {
 	t.Helper()
-	ch, err := e.pow.NewChallenge()
+	ch, err := e.pow.NewChallenge(context.Background(), clientAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +270,7 @@ func TestPoW(t *testing.T) {
 		{
 			name: "challenge of another key",
 			response: func(t *testing.T, e *powEnv, ch captcha.Challenge, n int64) string {
-				och, err := other.NewChallenge()
+				och, err := other.NewChallenge(context.Background(), clientAddr)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -556,7 +562,7 @@ func TestPoWChallengeShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := p.NewChallenge()
+	ch, err := p.NewChallenge(context.Background(), clientAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -609,35 +615,139 @@ func TestPoWSaltShape(t *testing.T) {
 }
 
 // TestPoWNotBefore checks that a verifier whose guard forgot the claims
-// before a restart refuses the challenges issued before it.
+// before a restart refuses the challenges issued before it, to the
+// millisecond, and takes those issued after it at once.
 func TestPoWNotBefore(t *testing.T) {
 	c := newTestClock()
-	before, err := captcha.NewPoW(captcha.PoWConfig{Secret: powKey, Guard: newGuardAt(c.Now), MaxNumber: 1000, Now: c.Now})
+	start := c.Now()
+	c.Advance(10*time.Second + 200*time.Millisecond)
+	verify := func(p *captcha.PoW, r string) error { return p.Verify(context.Background(), r, "") }
+	// The process before the restart, with NotBefore its own start, and
+	// one of an earlier version, without.
+	before, err := captcha.NewPoW(captcha.PoWConfig{Secret: powKey, Guard: newGuardAt(c.Now), MaxNumber: 1000, Now: c.Now, NotBefore: start})
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, err := before.NewChallenge()
+	earlier, err := captcha.NewPoW(captcha.PoWConfig{Secret: powKey, Guard: newGuardAt(c.Now), MaxNumber: 1000, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	oldResponse := encode(widgetPayload(old, solve(t, old)))
-	if err := before.Verify(context.Background(), oldResponse, ""); err != nil {
+	solved := func(p *captcha.PoW) string {
+		ch, err := p.NewChallenge(context.Background(), clientAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return encode(widgetPayload(ch, solve(t, ch)))
+	}
+	used, unused, old := solved(before), solved(before), solved(earlier)
+	if err := verify(before, used); err != nil {
 		t.Fatal(err)
 	}
-	c.Advance(10 * time.Second)
-	// The restart: a new process, an empty in-memory guard.
+	if err := verify(earlier, old); err != nil {
+		t.Fatal(err)
+	}
+	// The restart, within the same second: a new process, an empty
+	// in-memory guard.
+	c.Advance(300 * time.Millisecond)
 	after, err := captcha.NewPoW(captcha.PoWConfig{Secret: powKey, Guard: newGuardAt(c.Now), MaxNumber: 1000, Now: c.Now, NotBefore: c.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkPoWErr(t, after.Verify(context.Background(), oldResponse, ""), errInvalid)
-	// Issued in the same second as NotBefore: refused too (fail closed).
-	same, _ := after.NewChallenge()
-	checkPoWErr(t, after.Verify(context.Background(), encode(widgetPayload(same, solve(t, same))), ""), errInvalid)
+	for name, r := range map[string]string{"used": used, "unused": unused, "of the earlier shape": old} {
+		if err := verify(after, r); !errors.Is(err, errInvalid) {
+			t.Errorf("a solution %s, issued before the restart: %v, want refused", name, err)
+		}
+	}
+	// Issued at the very instant of NotBefore, and a millisecond later.
+	if err := verify(after, solved(after)); err != nil {
+		t.Fatalf("a challenge issued as the process started: %v", err)
+	}
+	c.Advance(time.Millisecond)
+	if err := verify(after, solved(after)); err != nil {
+		t.Fatalf("a challenge issued a millisecond after the start: %v", err)
+	}
+	// A clock stepped back behind NotBefore issues challenges that are
+	// good all the same.
+	c.Advance(-time.Minute)
+	if err := verify(after, solved(after)); err != nil {
+		t.Fatalf("a challenge issued by a clock stepped back: %v", err)
+	}
+	// Challenges of the earlier shape are read to the second: refused
+	// from NotBefore's second, taken from the next.
+	c.Advance(time.Minute)
+	if err := verify(after, solved(earlier)); !errors.Is(err, errInvalid) {
+		t.Errorf("a challenge of the earlier shape in NotBefore's second: %v, want refused", err)
+	}
 	c.Advance(time.Second)
-	fresh, _ := after.NewChallenge()
-	if err := after.Verify(context.Background(), encode(widgetPayload(fresh, solve(t, fresh))), ""); err != nil {
-		t.Fatalf("a challenge issued after the restart: %v", err)
+	if err := verify(after, solved(earlier)); err != nil {
+		t.Errorf("a challenge of the earlier shape in the next second: %v", err)
+	}
+}
+
+// TestPoWStampedShape checks the salt of a PoW with a NotBefore: the issue
+// time in milliseconds follows the expiry; without one, the salt keeps the
+// earlier shape (TestPoWChallengeShape), and either verifier accepts both.
+func TestPoWStampedShape(t *testing.T) {
+	c := newTestClock()
+	c.Advance(1234 * time.Millisecond)
+	g := newGuardAt(c.Now)
+	stamped, err := captcha.NewPoW(captcha.PoWConfig{Secret: powKey, Guard: g, MaxNumber: 1000, Now: c.Now, NotBefore: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := captcha.NewPoW(captcha.PoWConfig{Secret: powKey, Guard: g, MaxNumber: 1000, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := stamped.NewChallenge(context.Background(), clientAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "?expires=" + strconv.FormatInt(c.Now().Unix()+300, 10) + "&issued=" + strconv.FormatInt(c.Now().UnixMilli(), 10) + "&"
+	if !regexp.MustCompile(`^[0-9a-f]{24}\?`).MatchString(ch.Salt) || ch.Salt[24:] != want {
+		t.Fatalf("salt %q, want 24 hex digits then %q", ch.Salt, want)
+	}
+	for _, issuer := range []*captcha.PoW{stamped, plain} {
+		for _, verifier := range []*captcha.PoW{stamped, plain} {
+			ch, err := issuer.NewChallenge(context.Background(), clientAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := verifier.Verify(context.Background(), encode(widgetPayload(ch, solve(t, ch))), ""); err != nil {
+				t.Errorf("salt %q: %v", ch.Salt, err)
+			}
+		}
+	}
+}
+
+// TestPoWStampedSalts checks that a salt whose issue time was altered,
+// padded or spliced is refused: it is not the salt signed.
+func TestPoWStampedSalts(t *testing.T) {
+	e := newPoWEnv(t, func(c *captcha.PoWConfig) { c.NotBefore = testNow.Add(-time.Hour) })
+	ch := e.challenge(t)
+	n := solve(t, ch)
+	head, issued, _ := strings.Cut(ch.Salt, "issued=")
+	issued = strings.TrimSuffix(issued, "&")
+	for _, salt := range []string{
+		head + "issued=0" + issued + "&",
+		head + "issued=+" + issued + "&",
+		head + "issued=" + issued,
+		head + "issued=" + issued + "&&",
+		head + "issued=" + issued + "&issued=" + issued + "&",
+		head + "issued=-1&",
+		head + "issued=&",
+		head + "issued=" + issued + "1&",
+		head + "Issued=" + issued + "&",
+		head,
+	} {
+		r := encode(set(widgetPayload(ch, n), "salt", salt))
+		checkPoWErr(t, e.pow.Verify(context.Background(), r, ""), errInvalid)
+	}
+	if e.guard.calls.Load() != 0 {
+		t.Error("an altered salt reached the guard")
+	}
+	if err := e.pow.Verify(context.Background(), encode(widgetPayload(ch, n)), ""); err != nil {
+		t.Fatalf("the real solution: %v", err)
 	}
 }
 
@@ -654,7 +764,7 @@ func TestPoWTooFarAhead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, _ := long.NewChallenge()
+	ch, _ := long.NewChallenge(context.Background(), clientAddr)
 	checkPoWErr(t, short.Verify(context.Background(), encode(widgetPayload(ch, solve(t, ch))), ""), errInvalid)
 }
 
@@ -692,7 +802,7 @@ func TestPoWRandFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.NewChallenge(); latchkey.ErrorKind(err) != latchkey.KindInternal {
+	if _, err := p.NewChallenge(context.Background(), clientAddr); latchkey.ErrorKind(err) != latchkey.KindInternal {
 		t.Fatalf("NewChallenge: %v, want an internal error", err)
 	}
 }
@@ -718,6 +828,48 @@ func TestPoWConcurrentReplay(t *testing.T) {
 	}
 }
 
+// limiterFunc is a ChallengeLimiter of a function.
+type limiterFunc func(ctx context.Context, ip netip.Addr) error
+
+func (f limiterFunc) CheckChallenge(ctx context.Context, ip netip.Addr) error { return f(ctx, ip) }
+
+// TestPoWLimiter checks that a challenge is issued only once the limiter
+// (the real throttle, in memory) let its client have it.
+func TestPoWLimiter(t *testing.T) {
+	c := newTestClock()
+	l, err := throttle.New(throttlememory.New(throttlememory.Options{}), throttle.Config{
+		Challenge: latchkey.Bucket{Burst: 2, Every: time.Minute},
+		Now:       c.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newPoWEnv(t, func(cfg *captcha.PoWConfig) { cfg.Limiter = l })
+	other := netip.MustParseAddr("203.0.113.8")
+	for range 2 {
+		e.challenge(t)
+	}
+	ch, err := e.pow.NewChallenge(context.Background(), clientAddr)
+	if !errors.Is(err, latchkey.ErrThrottled) || latchkey.AsError(err).RetryAfter != time.Minute || ch != (captcha.Challenge{}) {
+		t.Fatalf("third challenge: %+v, %v; want none, throttled for a minute", ch, err)
+	}
+	if _, err := e.pow.NewChallenge(context.Background(), other); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	c.Advance(time.Minute)
+	e.challenge(t)
+
+	// A limiter that could not count refuses: fail closed.
+	var asked netip.Addr
+	down := latchkey.Unavailable(errors.New("throttle: store down"))
+	e = newPoWEnv(t, func(cfg *captcha.PoWConfig) {
+		cfg.Limiter = limiterFunc(func(_ context.Context, ip netip.Addr) error { asked = ip; return down })
+	})
+	if _, err := e.pow.NewChallenge(context.Background(), other); !errors.Is(err, down) || asked != other {
+		t.Fatalf("limiter down: %v (asked about %v), want %v", err, asked, down)
+	}
+}
+
 func BenchmarkPoWVerify(b *testing.B) {
 	p, err := captcha.NewPoW(captcha.PoWConfig{Secret: powKey, Guard: newGuard(), MaxNumber: 10})
 	if err != nil {
@@ -725,7 +877,7 @@ func BenchmarkPoWVerify(b *testing.B) {
 	}
 	var rs []string
 	for range 10_000 {
-		ch, _ := p.NewChallenge()
+		ch, _ := p.NewChallenge(context.Background(), clientAddr)
 		rs = append(rs, encode(widgetPayload(ch, solve(b, ch))))
 	}
 	i := 0

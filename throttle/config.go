@@ -41,6 +41,11 @@ type Config struct {
 	// the counts FailureCounts reports) last after the last failure;
 	// default 24h. It is at least Backoff.Max.
 	ForgetAfter time.Duration
+	// Challenge limits the captcha challenges issued to one client
+	// address (CheckChallenge). IPv6 clients are counted by network
+	// (IPv6Prefix). Default 30 a minute with a burst of 10, as IP: each
+	// login with a captcha takes one challenge.
+	Challenge latchkey.Bucket
 	// IPv6Prefix is the length of the IPv6 network counted as one client
 	// (one subscriber usually holds a /64 or more); default 64.
 	IPv6Prefix int
@@ -75,6 +80,7 @@ func DefaultConfig() Config {
 		Known:       latchkey.Bucket{Burst: 10, Every: 6 * time.Minute},   // 10/1h
 		KnownFor:    DefaultKnownFor,
 		ForgetAfter: DefaultForgetAfter,
+		Challenge:   latchkey.Bucket{Burst: 10, Every: 2 * time.Second}, // 30/1m
 		IPv6Prefix:  DefaultIPv6Prefix,
 		Timeout:     DefaultTimeout,
 		Now:         time.Now,
@@ -96,6 +102,7 @@ func (c Config) withDefaults() Config {
 	bucket(&c.IP, d.IP)
 	bucket(&c.Account, d.Account)
 	bucket(&c.Known, d.Known)
+	bucket(&c.Challenge, d.Challenge)
 	if c.Backoff.After == 0 {
 		c.Backoff.After = d.Backoff.After
 	}
@@ -142,6 +149,7 @@ func (c Config) Validate() error {
 	bucket("ip", c.IP)
 	bucket("account", c.Account)
 	bucket("known", c.Known)
+	bucket("challenge", c.Challenge)
 	if c.Backoff.After < 1 || c.Backoff.After > 1000 {
 		errs = append(errs, errors.New("throttle backoff-after must be between 1 and 1000"))
 	}

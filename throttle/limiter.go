@@ -12,6 +12,11 @@
 //     are delayed, never locked; an address that logged in to the
 //     username before keeps a separate, smaller allowance.
 //
+// The same limiter counts the proof-of-work challenges each client address
+// fetches (GET /v1/captcha/challenge, CheckChallenge) in a bucket of their
+// own, so that no client stocks up challenges, or spends the server's
+// time, faster than it could use them on logins.
+//
 // The limiter never asks whether a username exists: an unknown one is
 // counted exactly like a known one. Usernames are case-folded and hashed
 // into keys, so every entry has the same bounded size.
@@ -48,6 +53,8 @@ const (
 	LimitBackoff Limit = "user_ip_backoff"       // Config.Backoff
 	LimitAccount Limit = "account_failures"      // Config.Account
 	LimitKnown   Limit = "known_client_failures" // Config.Known
+	// LimitChallenge refuses a captcha challenge, not a password attempt.
+	LimitChallenge Limit = "challenge_rate" // Config.Challenge
 )
 
 // primaryRetry is how long the limiter counts in its fallback after the
@@ -110,6 +117,31 @@ func (l *Limiter) Check(ctx context.Context, username string, ip netip.Addr) err
 		return err
 	}
 	return refused
+}
+
+// CheckChallenge charges a proof-of-work challenge issued to ip to the
+// address's bucket of challenges (Config.Challenge), counted in the store
+// like the login attempts, with the same fallback. It returns nil when the
+// challenge may be issued; a KindThrottled error (429 with Retry-After,
+// its Err LimitChallenge) when the bucket is empty; or an Unavailable
+// error when the count could not be read. It is what captcha.PoW asks
+// before it issues a challenge (captcha.ChallengeLimiter).
+//
+// ip is the client's address (api.ClientIP); an invalid one is counted as
+// one shared client.
+func (l *Limiter) CheckChallenge(ctx context.Context, ip netip.Addr) error {
+	key := "c:" + l.addrKey(ip)
+	now := l.cfg.Now()
+	var wait time.Duration
+	err := l.do(ctx, func(ctx context.Context, s latchkey.ThrottleStore) error {
+		var err error
+		wait, err = s.Take(ctx, key, l.cfg.Challenge, 1, now)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return refusal(wait, LimitChallenge)
 }
 
 func (l *Limiter) check(ctx context.Context, s latchkey.ThrottleStore, k keys, now time.Time) (refused, err error) {
@@ -237,7 +269,7 @@ func (l *Limiter) do(ctx context.Context, fn func(context.Context, latchkey.Thro
 		}
 		if l.fallback == nil {
 			if l.failing.CompareAndSwap(false, true) {
-				l.cfg.Logger.Error("throttle store failing; refusing password attempts", slog.Any("err", err))
+				l.cfg.Logger.Error("throttle store failing; refusing password attempts and captcha challenges", slog.Any("err", err))
 			}
 			return latchkey.Unavailable(fmt.Errorf("throttle: %w", err))
 		}
@@ -252,7 +284,8 @@ func (l *Limiter) do(ctx context.Context, fn func(context.Context, latchkey.Thro
 	return nil
 }
 
-// keys are the store keys of one attempt. Prefixes keep the kinds apart;
+// keys are the store keys of one attempt. Prefixes keep the kinds apart
+// (c: is the bucket of an address's captcha challenges, CheckChallenge's);
 // users are hashes (22 characters), addresses are printed (IPv6 ones as
 // their /IPv6Prefix network).
 type keys struct {

@@ -159,6 +159,48 @@ func TestIPRate(t *testing.T) {
 	})
 }
 
+// TestChallengeRate checks the bucket of captcha challenges: per address,
+// apart from the login attempts, IPv6 clients by network.
+func TestChallengeRate(t *testing.T) {
+	cfg := loose()
+	cfg.IP = latchkey.Bucket{Burst: 1, Every: time.Hour}
+	forEachStore(t, cfg, func(t *testing.T, l *throttle.Limiter, clk *clock) {
+		refused := func(ip netip.Addr, wait time.Duration) {
+			t.Helper()
+			err := l.CheckChallenge(ctx, ip)
+			if got := retryAfter(t, err); got != wait || latchkey.ThrottleReason(err) != string(throttle.LimitChallenge) {
+				t.Fatalf("CheckChallenge(%v) = %v (RetryAfter %v), want refused by %s for %v", ip, err, got, throttle.LimitChallenge, wait)
+			}
+		}
+		ip := addr("203.0.113.7")
+		for i := range 10 { // the default: 30 a minute, burst 10
+			if err := l.CheckChallenge(ctx, ip); err != nil {
+				t.Fatalf("challenge %d: %v", i, err)
+			}
+		}
+		refused(ip, 2*time.Second)
+		// The login attempts are counted apart, both ways.
+		mustPass(t, l, "alice", ip, latchkey.OutcomeSuccess)
+		mustRefuse(t, l, "alice", ip, throttle.LimitIP, time.Hour)
+		refused(ip, 2*time.Second)
+		// Another address is another client; an IPv6 network is one.
+		if err := l.CheckChallenge(ctx, addr("203.0.113.8")); err != nil {
+			t.Fatalf("another address: %v", err)
+		}
+		for i := range 10 {
+			if err := l.CheckChallenge(ctx, netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i)})); err != nil {
+				t.Fatalf("IPv6 challenge %d: %v", i, err)
+			}
+		}
+		refused(addr("2001:db8::ff"), 2*time.Second)
+		clk.Advance(2 * time.Second)
+		if err := l.CheckChallenge(ctx, ip); err != nil {
+			t.Fatalf("after 2s: %v", err)
+		}
+		refused(ip, 2*time.Second)
+	})
+}
+
 func TestRetryAfterRoundedUp(t *testing.T) {
 	cfg := loose()
 	cfg.IP = latchkey.Bucket{Burst: 1, Every: 2500 * time.Millisecond}
@@ -583,6 +625,15 @@ func TestFallback(t *testing.T) {
 		if u, _, err := l.FailureCounts(ctx, "alice", ip); err != nil || u != 6 {
 			t.Fatalf("FailureCounts = %d, %v; want 6", u, err)
 		}
+		// Challenges too.
+		for i := range 10 {
+			if err := l.CheckChallenge(ctx, ip); err != nil {
+				t.Fatalf("challenge %d: %v", i, err)
+			}
+		}
+		if err := l.CheckChallenge(ctx, ip); latchkey.ThrottleReason(err) != string(throttle.LimitChallenge) {
+			t.Fatalf("challenge 11 in the fallback: %v, want refused", err)
+		}
 	})
 
 	t.Run("redis hangs", func(t *testing.T) {
@@ -651,6 +702,9 @@ func TestFallback(t *testing.T) {
 		}
 		if _, _, err := l.FailureCounts(ctx, "alice", ip); latchkey.ErrorKind(err) != latchkey.KindUnavailable {
 			t.Fatalf("FailureCounts: %v, want unavailable", err)
+		}
+		if err := l.CheckChallenge(ctx, ip); latchkey.ErrorKind(err) != latchkey.KindUnavailable {
+			t.Fatalf("CheckChallenge: %v, want unavailable", err)
 		}
 	})
 

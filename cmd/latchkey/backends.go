@@ -93,22 +93,25 @@ func adminCache(cfg *Config, log *slog.Logger) (latchkey.Cache, func(), error) {
 	return redis.New(client, redis.Options{Logger: log}), func() { client.Close() }, nil
 }
 
-// newLimiter builds the login throttle: counted in Redis, through b's
-// client, when the cache is there, with this process's memory as the
-// fallback while Redis fails.
+// newLimiter builds the login throttle, which also limits the captcha
+// challenges per address: counted in Redis, through b's client, when the
+// cache is there, with this process's memory as the fallback while Redis
+// fails.
 func newLimiter(cfg *Config, b *backends, log *slog.Logger) (*throttle.Limiter, error) {
 	ipEvery, err1 := throttle.ParseRate(cfg.ThrottleIPRate)
 	acctEvery, err2 := throttle.ParseRate(cfg.ThrottleAccount)
 	knownEvery, err3 := throttle.ParseRate(cfg.ThrottleKnown)
-	if err := errors.Join(err1, err2, err3); err != nil {
+	chalEvery, err4 := throttle.ParseRate(cfg.ThrottleChallenge)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return nil, usageError{err.Error()}
 	}
 	tc := throttle.Config{
-		IP:      latchkey.Bucket{Burst: cfg.ThrottleIPBurst, Every: ipEvery},
-		Backoff: latchkey.Backoff{After: cfg.ThrottleAfter, Base: cfg.ThrottleBase, Max: cfg.ThrottleMax},
-		Account: latchkey.Bucket{Burst: cfg.ThrottleAcctBurst, Every: acctEvery},
-		Known:   latchkey.Bucket{Burst: cfg.ThrottleKnownBurst, Every: knownEvery},
-		Logger:  log,
+		IP:        latchkey.Bucket{Burst: cfg.ThrottleIPBurst, Every: ipEvery},
+		Backoff:   latchkey.Backoff{After: cfg.ThrottleAfter, Base: cfg.ThrottleBase, Max: cfg.ThrottleMax},
+		Account:   latchkey.Bucket{Burst: cfg.ThrottleAcctBurst, Every: acctEvery},
+		Known:     latchkey.Bucket{Burst: cfg.ThrottleKnownBurst, Every: knownEvery},
+		Challenge: latchkey.Bucket{Burst: cfg.ThrottleChalBurst, Every: chalEvery},
+		Logger:    log,
 	}
 	local := throttlememory.New(throttlememory.Options{MaxEntries: cfg.ThrottleMaxEntries})
 	var store latchkey.ThrottleStore = local
@@ -123,8 +126,9 @@ func newLimiter(cfg *Config, b *backends, log *slog.Logger) (*throttle.Limiter, 
 }
 
 // newCaptcha builds the configured captcha verifier, and the challenge
-// issuer of the proof-of-work one; nil, nil when none is configured.
-func newCaptcha(cfg *Config, b *backends, started time.Time, log *slog.Logger) (latchkey.CaptchaVerifier, api.Challenger, error) {
+// issuer of the proof-of-work one, which limit asks before each challenge;
+// nil, nil when none is configured.
+func newCaptcha(cfg *Config, b *backends, limit captcha.ChallengeLimiter, started time.Time, log *slog.Logger) (latchkey.CaptchaVerifier, api.Challenger, error) {
 	var hosts []string
 	for _, h := range strings.Split(cfg.CaptchaHostnames, ",") {
 		if h = strings.TrimSpace(h); h != "" {
@@ -155,7 +159,7 @@ func newCaptcha(cfg *Config, b *backends, started time.Time, log *slog.Logger) (
 	case "turnstile":
 		v, err = captcha.NewTurnstile(c)
 	case "pow":
-		pc := captcha.PoWConfig{Secret: cfg.CaptchaSecret, Guard: b.guard, Logger: log}
+		pc := captcha.PoWConfig{Secret: cfg.CaptchaSecret, Guard: b.guard, Limiter: limit, Logger: log}
 		if !b.shared {
 			// Claims kept in memory are gone after a restart: refuse
 			// challenges issued before it, so no solution is replayed.

@@ -47,6 +47,8 @@ type Config struct {
 	ThrottleKnown      string
 	ThrottleKnownBurst int
 	ThrottleMaxEntries int
+	ThrottleChallenge  string
+	ThrottleChalBurst  int
 
 	CaptchaProvider  string
 	CaptchaSecret    string
@@ -179,6 +181,12 @@ func throttleSettings() []setting {
 		{flag: "throttle-max-entries", env: "LATCHKEY_THROTTLE_MAX_ENTRIES", def: "1000000",
 			help:  "throttle counters kept in memory at most (about 64 bytes each)",
 			value: func(c *Config) flag.Value { return (*intValue)(&c.ThrottleMaxEntries) }},
+		{flag: "throttle-challenge-rate", env: "LATCHKEY_THROTTLE_CHALLENGE_RATE", def: "30/1m",
+			help:  "proof-of-work captcha challenges per client address (COUNT/DURATION)",
+			value: func(c *Config) flag.Value { return (*stringValue)(&c.ThrottleChallenge) }},
+		{flag: "throttle-challenge-burst", env: "LATCHKEY_THROTTLE_CHALLENGE_BURST", def: "10",
+			help:  "challenges a client address may fetch at once",
+			value: func(c *Config) flag.Value { return (*intValue)(&c.ThrottleChalBurst) }},
 	}
 }
 

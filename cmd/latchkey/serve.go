@@ -59,7 +59,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	verifier, challenges, err := newCaptcha(cfg, b, started, log)
+	verifier, challenges, err := newCaptcha(cfg, b, limiter, started, log)
 	if err != nil {
 		return err
 	}
