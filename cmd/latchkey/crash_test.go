@@ -59,7 +59,7 @@ func crash(t *testing.T, env []string, intact func(*testing.T)) {
 	// The throttle counts every login from 127.0.0.1; a login waits for a
 	// hashing slot as long as the load needs.
 	env = append(env, throttleEnv...)
-	env = append(env, "LATCHKEY_HASH_QUEUE_TIMEOUT=1m")
+	env = append(env, "LATCHKEY_HASH_QUEUE_TIMEOUT=30s")
 	users := make([]*crashUser, crashUsers)
 	for i := range users {
 		users[i] = &crashUser{name: fmt.Sprintf("crash%d", i), password: e2ePassword}
