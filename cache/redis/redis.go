@@ -108,7 +108,10 @@ type Cache struct {
 	owed    owed
 }
 
-var _ latchkey.Cache = (*Cache)(nil)
+var (
+	_ latchkey.Cache        = (*Cache)(nil)
+	_ latchkey.LossReporter = (*Cache)(nil)
+)
 
 // New returns a cache over client, which the caller keeps and closes. The
 // client should bound its pool and set ContextTimeoutEnabled, so that the
@@ -606,6 +609,32 @@ func globEscape(s string) string {
 	return b.String()
 }
 
+// OnLoss implements latchkey.LossReporter: fn is called when calls to
+// Redis start failing, once per outage. Whatever Redis does in an outage
+// (a failover to a replica, a restart) may undo deletes it had taken.
+func (c *Cache) OnLoss(fn func()) { c.health.onset.add(fn) }
+
+// losses are the functions a LossReporter calls.
+type losses struct {
+	mu  sync.Mutex
+	fns []func()
+}
+
+func (l *losses) add(fn func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.fns = append(l.fns, fn)
+}
+
+func (l *losses) report() {
+	l.mu.Lock()
+	fns := l.fns
+	l.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
 // Ping reports whether Redis answers.
 func (c *Cache) Ping(ctx context.Context) error {
 	cctx, cancel := c.call(ctx)
@@ -622,6 +651,7 @@ func (c *Cache) Ping(ctx context.Context) error {
 // episodeQuiet, so that a flapping Redis does not log per call either.
 type episode struct {
 	log   *slog.Logger
+	onset losses // told when calls start failing
 	down  atomic.Bool
 	start atomic.Int64 // unix ns
 	last  atomic.Int64 // unix ns of the newest failure
@@ -637,6 +667,7 @@ func (e *episode) fail(op string, err error) {
 		e.start.Store(now)
 		e.fails.Store(0)
 		e.log.Error("redis cache unavailable; requests fall back to the store", "op", op, "err", err)
+		e.onset.report()
 	}
 	e.fails.Add(1)
 }
