@@ -37,10 +37,10 @@ func StartCluster(tb testing.TB, masters int) *Cluster {
 		tb.Fatalf("redistest: a cluster of %d masters", masters)
 	}
 	c := &Cluster{tb: tb}
-	buses := make([]int, masters)
-	for i := range masters {
-		s := newServer(tb, nil)
-		buses[i] = freePort(tb)
+	ports := freePorts(tb, 2*masters)
+	ports, buses := ports[:masters], ports[masters:]
+	for i, port := range ports {
+		s := newServerOn(tb, nil, port)
 		s.extra = []string{
 			"--cluster-enabled", "yes",
 			"--cluster-config-file", filepath.Join(s.dir, "nodes.conf"),
