@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,25 +23,40 @@ import (
 // invalidation published at any node must reach a subscriber.
 func TestCluster(t *testing.T) {
 	cl := redistest.StartCluster(t, 3)
-	url := cl.URL()
+	url := patient(cl.URL())
 	t.Run("Cache", func(t *testing.T) {
 		cachetest.Run(t, func(t *testing.T, now func() time.Time) latchkey.Cache {
-			return open(t, url, redis.Options{Prefix: redistest.RandomPrefix(), Now: now})
+			return open(t, url, redis.Options{Prefix: redistest.RandomPrefix(), Now: now, Timeout: patientTimeout})
 		})
 	})
 	t.Run("Claims", func(t *testing.T) {
 		guardtest.Run(t, func(t *testing.T, now func() time.Time) latchkey.ReplayGuard {
 			_, client := openClient(t, url, redis.Options{Prefix: redistest.RandomPrefix()})
-			return redis.NewClaims(client, redis.Options{Prefix: redistest.RandomPrefix(), Now: now})
+			return redis.NewClaims(client, redis.Options{Prefix: redistest.RandomPrefix(), Now: now, Timeout: patientTimeout})
 		})
 	})
 	t.Run("Tiered", func(t *testing.T) {
 		cachetest.Run(t, func(t *testing.T, now func() time.Time) latchkey.Cache {
-			return openTiered(t, url, redis.Options{Prefix: redistest.RandomPrefix(), Now: now})
+			return openTiered(t, url, redis.Options{Prefix: redistest.RandomPrefix(), Now: now, Timeout: patientTimeout})
 		})
 	})
 	t.Run("PurgeEveryMaster", func(t *testing.T) { testClusterPurge(t, cl) })
 	t.Run("Subscription", func(t *testing.T) { testClusterSubscription(t, cl) })
+}
+
+// patientTimeout is the cache's Timeout for the conformance suites on a
+// Redis of the test's own: they test what the calls do, not how fast, and
+// a loaded machine (one linking a test binary beside the test, with the
+// race detector on) can hold a call past the default's 250 ms.
+const patientTimeout = 5 * time.Second
+
+// patient returns url with the client's timeouts as patient.
+func patient(url string) string {
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url + sep + "dial_timeout=5s&read_timeout=5s&write_timeout=5s"
 }
 
 // openTiered returns a tiered cache on url whose local layer is live.

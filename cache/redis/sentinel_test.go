@@ -18,16 +18,16 @@ import (
 // failover client, on a master and replica under three Sentinels.
 func TestSentinel(t *testing.T) {
 	s := redistest.StartSentinel(t)
-	url := s.URL()
+	url := patient(s.URL())
 	t.Run("Cache", func(t *testing.T) {
 		cachetest.Run(t, func(t *testing.T, now func() time.Time) latchkey.Cache {
-			return open(t, url, redis.Options{Prefix: redistest.RandomPrefix(), Now: now})
+			return open(t, url, redis.Options{Prefix: redistest.RandomPrefix(), Now: now, Timeout: patientTimeout})
 		})
 	})
 	t.Run("Claims", func(t *testing.T) {
 		guardtest.Run(t, func(t *testing.T, now func() time.Time) latchkey.ReplayGuard {
 			_, client := openClient(t, url, redis.Options{Prefix: redistest.RandomPrefix()})
-			return redis.NewClaims(client, redis.Options{Prefix: redistest.RandomPrefix(), Now: now})
+			return redis.NewClaims(client, redis.Options{Prefix: redistest.RandomPrefix(), Now: now, Timeout: patientTimeout})
 		})
 	})
 }

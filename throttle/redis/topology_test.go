@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,10 +14,17 @@ import (
 )
 
 // openOn returns a store on url, a Redis of the test's own, under a key
-// prefix of its own, through the client a node opens.
+// prefix of its own, through the client a node opens. The client's
+// timeouts are patient: the suite tests what the scripts do, not how
+// fast, and a loaded machine (one linking a test binary beside the test,
+// with the race detector on) can hold a call past the defaults.
 func openOn(t *testing.T, url string) (*redis.Store, string) {
 	t.Helper()
-	c, err := cacheredis.NewClient(url)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	c, err := cacheredis.NewClient(url + sep + "dial_timeout=5s&read_timeout=5s&write_timeout=5s")
 	if err != nil {
 		t.Fatal(err)
 	}

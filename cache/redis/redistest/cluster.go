@@ -37,10 +37,10 @@ func StartCluster(tb testing.TB, masters int) *Cluster {
 		tb.Fatalf("redistest: a cluster of %d masters", masters)
 	}
 	c := &Cluster{tb: tb}
-	buses := make([]int, masters)
-	for i := range masters {
-		s := newServer(tb, nil)
-		buses[i] = freePort(tb)
+	ports := freePorts(tb, 2*masters)
+	ports, buses := ports[:masters], ports[masters:]
+	for i, port := range ports {
+		s := newServerOn(tb, nil, port)
 		s.extra = []string{
 			"--cluster-enabled", "yes",
 			"--cluster-config-file", filepath.Join(s.dir, "nodes.conf"),
@@ -75,9 +75,12 @@ func StartCluster(tb testing.TB, masters int) *Cluster {
 			c.fail("CLUSTER ADDSLOTSRANGE %d %d on %s: %v", lo, hi, c.nodes[i], err)
 		}
 	}
-	for i, s := range c.nodes[1:] {
-		if err := clients[0].Do(ctx, "cluster", "meet", "127.0.0.1", s.port, buses[i+1]).Err(); err != nil {
-			c.fail("CLUSTER MEET %s: %v", s, err)
+	// Every pair meets, rather than waiting for gossip to introduce them.
+	for i := range c.nodes {
+		for j, s := range c.nodes[i+1:] {
+			if err := clients[i].Do(ctx, "cluster", "meet", "127.0.0.1", s.port, buses[i+1+j]).Err(); err != nil {
+				c.fail("CLUSTER MEET %s on %s: %v", s, c.nodes[i], err)
+			}
 		}
 	}
 

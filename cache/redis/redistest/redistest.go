@@ -156,11 +156,17 @@ func StartTLSServer(tb testing.TB, ca *tlstest.CA) *Server {
 // not yet started, and stops it when tb ends.
 func newServer(tb testing.TB, ca *tlstest.CA) *Server {
 	tb.Helper()
+	return newServerOn(tb, ca, freePorts(tb, 1)[0])
+}
+
+// newServerOn is newServer on port.
+func newServerOn(tb testing.TB, ca *tlstest.CA, port int) *Server {
+	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		missing(tb, "this test starts and stops a Redis of its own: it needs redis-server on PATH")
 	}
-	s := &Server{tb: tb, bin: bin, dir: tb.TempDir(), port: freePort(tb), ca: ca, out: &lockedBuffer{}}
+	s := &Server{tb: tb, bin: bin, dir: tb.TempDir(), port: port, ca: ca, out: &lockedBuffer{}}
 	if ca != nil {
 		s.pair = ca.Issue(tb, "127.0.0.1", "localhost")
 	}
@@ -168,15 +174,21 @@ func newServer(tb testing.TB, ca *tlstest.CA) *Server {
 	return s
 }
 
-// freePort returns a port of 127.0.0.1 that was free a moment ago.
-func freePort(tb testing.TB) int {
+// freePorts returns n distinct ports of 127.0.0.1 that were free a moment
+// ago: all are held while they are chosen, so that the servers of one
+// deployment do not draw the same port.
+func freePorts(tb testing.TB, n int) []int {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("redistest: find a free port: %v", err)
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatalf("redistest: find a free port: %v", err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 // Addr returns the server's host:port.

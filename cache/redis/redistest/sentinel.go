@@ -46,9 +46,11 @@ func StartSentinel(tb testing.TB) *Sentinel {
 	// replicas before the first sync.
 	repl := []string{"--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0",
 		"--repl-diskless-load", "on-empty-db", "--loglevel", "notice"}
-	master := newServer(tb, nil)
+	const n = 3 // Sentinels
+	ports := freePorts(tb, 2+n)
+	master := newServerOn(tb, nil, ports[0])
 	master.extra = repl
-	replica := newServer(tb, nil)
+	replica := newServerOn(tb, nil, ports[1])
 	replica.extra = append(slices.Clone(repl), "--replicaof", "127.0.0.1", strconv.Itoa(master.port))
 	s.data = []*Server{master, replica}
 	for _, d := range s.data {
@@ -69,13 +71,12 @@ func StartSentinel(tb testing.TB) *Sentinel {
 	// Sentinels (with the IDs they are given), which they would otherwise
 	// learn from the master's INFO and the hello messages only seconds
 	// later. The Sentinels rewrite it as they go.
-	const n = 3
 	ids := make([]string, n)
 	for i := range n {
 		var b [20]byte
 		rand.Read(b[:])
 		ids[i] = hex.EncodeToString(b[:])
-		s.sentinels = append(s.sentinels, newServer(tb, nil))
+		s.sentinels = append(s.sentinels, newServerOn(tb, nil, ports[2+i]))
 	}
 	for i, sn := range s.sentinels {
 		var conf strings.Builder
