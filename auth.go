@@ -79,6 +79,12 @@ type Authenticator struct {
 	lease lease
 	// seq is the last change feed entry applied.
 	seq atomic.Int64
+	// syncMu serialises Sync and Start, which alone use what follows.
+	syncMu sync.Mutex
+	// checkpoints are recent positions of the change feed, and rewound
+	// the loss count the feed was last rewound for (lease.go).
+	checkpoints checkpoints
+	rewound     uint64
 
 	touchMu sync.Mutex
 	touches map[Digest]time.Time
@@ -129,6 +135,9 @@ func NewAuthenticator(store Store, cache Cache, hasher PasswordHasher, opt Optio
 	}
 	a := &Authenticator{store: store, cache: cache, hasher: hasher, opt: opt, touches: make(map[Digest]time.Time)}
 	a.lease.id = newReaderID(opt.Rand)
+	if r, ok := cache.(LossReporter); ok {
+		r.OnLoss(a.cacheLost)
+	}
 	// Not opt.Rand, which tests make predictable: the key is no part of
 	// what they check. crypto/rand.Read does not fail.
 	rand.Read(a.logKey[:])

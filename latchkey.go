@@ -226,6 +226,19 @@ type Cache interface {
 	Ping(ctx context.Context) error
 }
 
+// A LossReporter is a Cache whose shared backend can undo deletes it
+// acknowledged: a Redis failover to a replica they had not reached yet, a
+// restart, a partition healed on the wrong side. OnLoss registers fn,
+// which the cache calls, promptly and without blocking, each time that may
+// have happened: when it loses its connection to the backend or calls to
+// it start failing. The Authenticator then serves nothing from the cache
+// until it has redone the recent invalidations of the change feed
+// (Authenticator.Sync), so that an entry a lost delete left behind is never
+// served.
+type LossReporter interface {
+	OnLoss(fn func())
+}
+
 // PasswordHasher hashes new passwords and verifies given ones against an
 // encoded hash, choosing the algorithm from the encoding. Implementations
 // bound how many hashes run at once and return ErrOverloaded when a caller

@@ -41,8 +41,10 @@ type lease struct {
 	id string // the reader record's id
 
 	mu     sync.Mutex
-	fed    int64 // unix ns: the feed is applied up to here, plus MaxStaleness
-	record int64 // unix ns: the reader record expires here
+	fed    int64  // unix ns: the feed is applied up to here, plus MaxStaleness
+	record int64  // unix ns: the reader record expires here
+	losses uint64 // the cache's reported losses (LossReporter)
+	lostAt int64  // unix ns of the newest
 
 	// until is min(fed, record - clockSkew): cached entries are served
 	// before it. The token check reads it without the lock.
@@ -50,12 +52,34 @@ type lease struct {
 }
 
 // synced renews the lease after a complete read of the feed that started
-// at start.
-func (l *lease) synced(start time.Time, maxStaleness time.Duration) {
+// at start, unless the cache reported a loss since the read saw losses.
+func (l *lease) synced(start time.Time, maxStaleness time.Duration, losses uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.losses != losses {
+		return
+	}
 	l.fed = max(l.fed, start.Add(maxStaleness).UnixNano())
 	l.update()
+}
+
+// lost ends the lease at once: the cache may serve what a lost delete
+// left behind, until the feed's recent entries are replayed.
+func (l *lease) lost(at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.losses++
+	l.lostAt = at.UnixNano()
+	l.fed = 0
+	l.update()
+}
+
+// lossCount returns the number of losses reported, and when the newest
+// was.
+func (l *lease) lossCount() (uint64, time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.losses, time.Unix(0, l.lostAt)
 }
 
 // recorded notes that the reader record now expires at expires.
@@ -119,3 +143,63 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	}
 }
+
+// A shared cache can lose deletes it acknowledged (see LossReporter):
+// Redis replicates asynchronously, so a failover can promote a replica that
+// had not yet received the last deletes, and a restart can reload an older
+// snapshot. When the cache reports such a loss, the lease ends at once, and
+// the next Sync first rewinds the change feed to a checkpoint from at least
+// rewindWindow before the loss and applies everything since again, which
+// deletes what a lost delete left behind (or, while the backend is still
+// down, owes it: see cache/redis). Only then is the cache served again.
+
+const (
+	// rewindWindow is how far before a reported loss the change feed is
+	// replayed: longer than the replication lag of any healthy replica.
+	rewindWindow = 30 * time.Second
+	// checkpointEvery spaces the checkpoints kept for a rewind, and
+	// maxCheckpoints bounds them: together they cover rewindWindow twice.
+	checkpointEvery = time.Second
+	maxCheckpoints  = 64
+)
+
+// checkpoint says that every change feed entry up to seq had been applied
+// at at (unix ns).
+type checkpoint struct{ at, seq int64 }
+
+// checkpoints are the recent positions of the change feed. Only Sync and
+// Start use them, under syncMu.
+type checkpoints []checkpoint
+
+// record notes that the feed is applied up to seq at at, at most once per
+// checkpointEvery.
+func (cs *checkpoints) record(at time.Time, seq int64) {
+	n := at.UnixNano()
+	if k := len(*cs); k > 0 && n-(*cs)[k-1].at < int64(checkpointEvery) {
+		return
+	}
+	if len(*cs) == maxCheckpoints {
+		*cs = append((*cs)[:0], (*cs)[1:]...)
+	}
+	*cs = append(*cs, checkpoint{at: n, seq: seq})
+}
+
+// before returns the position of the newest checkpoint at or before t: the
+// oldest one kept when none is that old (the process started since).
+func (cs checkpoints) before(t time.Time) int64 {
+	if len(cs) == 0 {
+		return -1
+	}
+	n := t.UnixNano()
+	seq := cs[0].seq
+	for _, c := range cs[1:] {
+		if c.at > n {
+			break
+		}
+		seq = c.seq
+	}
+	return seq
+}
+
+// cacheLost is the Authenticator's LossReporter callback.
+func (a *Authenticator) cacheLost() { a.lease.lost(a.opt.Now()) }

@@ -1,12 +1,19 @@
 package latchkey_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/cache/memory"
 )
 
 // TestNoStaleAnswerAfterRevocation: once a revocation has returned, a
@@ -92,5 +99,125 @@ func TestNoStaleAnswerAfterRevocation(t *testing.T) {
 			}
 			wantErr(t, err, latchkey.ErrInvalidToken)
 		})
+	}
+}
+
+// lossyCache is a cache shared by several Authenticators, as Redis is,
+// that can be made to lose a delete, as a Redis failover to a replica that
+// had not received it does, and then reports the loss.
+type lossyCache struct {
+	*memory.Cache
+	mu     sync.Mutex
+	onLoss []func()
+}
+
+func (c *lossyCache) OnLoss(fn func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onLoss = append(c.onLoss, fn)
+}
+
+// fail puts back the entries a lost delete would have left, then reports
+// the loss.
+func (c *lossyCache) fail(tb testing.TB, d latchkey.Digest, s latchkey.CachedSession, u latchkey.User) {
+	tb.Helper()
+	ctx := context.Background()
+	if err := c.PutSession(ctx, d, s); err != nil {
+		tb.Fatal(err)
+	}
+	if err := c.PutUser(ctx, u); err != nil {
+		tb.Fatal(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, fn := range c.onLoss {
+		fn()
+	}
+}
+
+// TestCacheLossReplaysFeed: when a shared cache loses a delete (a Redis
+// failover to a replica the delete had not reached) and reports it, a
+// process serves nothing from it until it has replayed the change feed
+// from before the loss, which deletes the revoked entry again; the revoked
+// token is refused throughout. Without the replay, the next Sync would
+// renew the lease and the resurrected entry would answer.
+func TestCacheLossReplaysFeed(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	path := filepath.Join(t.TempDir(), "latchkey.db")
+	shared := &lossyCache{Cache: memory.New(memory.Options{MaxEntries: 1000, Now: c.Now})}
+	var logs bytes.Buffer
+	node := func(log *slog.Logger) *latchkey.Authenticator {
+		a := latchkey.NewAuthenticator(openStore(t, path), shared, cheapHasher(t), latchkey.Options{
+			Now: c.Now, Sleep: func(_ context.Context, d time.Duration) { c.Add(d) }, Logger: log})
+		if err := a.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	a := node(nil)
+	b := node(slog.New(slog.NewTextHandler(&logs, nil)))
+	if _, err := a.AddUser(ctx, latchkey.NewUser{Username: "alice"}, pw); err != nil {
+		t.Fatal(err)
+	}
+	// Checkpoints over two minutes, so that the replay must pick the
+	// right one rather than the first.
+	for range 120 {
+		c.Add(time.Second)
+		if err := b.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	is, err := a.Login(ctx, latchkey.LoginRequest{Username: "alice", Password: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.Authenticate(ctx, is.Token.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := shared.Session(ctx, p.Digest); !ok {
+		t.Fatal("the token is not in the shared cache")
+	}
+	if err := a.Logout(ctx, p, latchkey.LogoutLocal); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		c.Add(time.Second)
+		if err := b.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Authenticate(ctx, is.Token.Reveal()); !errors.Is(err, latchkey.ErrInvalidToken) {
+		t.Fatalf("after logout: %v, want ErrInvalidToken", err)
+	}
+
+	shared.fail(t, p.Digest, p.Session, p.User)
+	if _, err := b.Authenticate(ctx, is.Token.Reveal()); !errors.Is(err, latchkey.ErrInvalidToken) {
+		t.Fatalf("after the loss, before a sync: %v, want ErrInvalidToken (the lease must end at once)", err)
+	}
+	c.Add(50 * time.Millisecond)
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := shared.Session(ctx, p.Digest); ok {
+		t.Error("the replay did not delete the entry the lost delete left")
+	}
+	if _, err := b.Authenticate(ctx, is.Token.Reveal()); !errors.Is(err, latchkey.ErrInvalidToken) {
+		t.Fatalf("after the loss and a sync: %v, want ErrInvalidToken", err)
+	}
+	if !strings.Contains(logs.String(), "replaying the change feed") {
+		t.Errorf("no log line for the replay: %q", logs.String())
+	}
+	// The cache serves again afterwards.
+	is2, err := a.Login(ctx, latchkey.LoginRequest{Username: "alice", Password: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Authenticate(ctx, is2.Token.Reveal()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := shared.Session(ctx, is2.Token.Digest()); !ok {
+		t.Error("a new token is not cached after the replay")
 	}
 }

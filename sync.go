@@ -15,7 +15,20 @@ import (
 // call it to step the feed.
 func (a *Authenticator) Sync(ctx context.Context) error {
 	const batch = 1000
+	a.syncMu.Lock()
+	defer a.syncMu.Unlock()
 	start := a.opt.Now()
+	losses, lostAt := a.lease.lossCount()
+	if losses != a.rewound {
+		// The cache may have lost deletes: apply again what the
+		// feed held since well before the loss.
+		if seq := a.checkpoints.before(lostAt.Add(-rewindWindow)); seq >= 0 && seq < a.seq.Load() {
+			a.opt.Logger.Info("cache lost its connection; replaying the change feed's recent entries",
+				"from", seq, "to", a.seq.Load())
+			a.seq.Store(seq)
+		}
+		a.rewound = losses
+	}
 	if a.lease.renewDue(start) {
 		if err := a.renewReader(ctx); err != nil {
 			return fmt.Errorf("sync: %w", err)
@@ -52,7 +65,8 @@ func (a *Authenticator) Sync(ctx context.Context) error {
 			a.seq.Store(cs[len(cs)-1].Seq)
 		}
 		if len(cs) < batch {
-			a.lease.synced(start, a.opt.MaxStaleness)
+			a.checkpoints.record(a.opt.Now(), a.seq.Load())
+			a.lease.synced(start, a.opt.MaxStaleness, losses)
 			return nil
 		}
 	}
@@ -65,13 +79,17 @@ func (a *Authenticator) Start(ctx context.Context) error {
 	if err := a.renewReader(ctx); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
+	a.syncMu.Lock()
+	defer a.syncMu.Unlock()
 	start := a.opt.Now()
+	losses, _ := a.lease.lossCount()
 	last, err := a.store.LastChange(ctx)
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
 	a.seq.Store(last)
-	a.lease.synced(start, a.opt.MaxStaleness)
+	a.checkpoints.record(start, last)
+	a.lease.synced(start, a.opt.MaxStaleness, losses)
 	return nil
 }
 

@@ -175,9 +175,10 @@ func testConcurrent(t *testing.T, open Open) {
 	const goroutines, keys = 16, 50
 	exp := c.Now().Add(time.Minute)
 	var (
-		firsts [keys]atomic.Int32
-		wg     sync.WaitGroup
-		errs   atomic.Int32
+		firsts   [keys]atomic.Int32
+		wg       sync.WaitGroup
+		errs     atomic.Int32
+		firstErr atomic.Value
 	)
 	for range goroutines {
 		wg.Go(func() {
@@ -185,6 +186,7 @@ func testConcurrent(t *testing.T, open Open) {
 				first, err := g.Claim(context.Background(), key(t, i), exp)
 				if err != nil {
 					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
 					continue
 				}
 				if first {
@@ -195,7 +197,7 @@ func testConcurrent(t *testing.T, open Open) {
 	}
 	wg.Wait()
 	if n := errs.Load(); n > 0 {
-		t.Fatalf("%d claims failed", n)
+		t.Fatalf("%d claims failed, the first with: %v", n, firstErr.Load())
 	}
 	for i := range keys {
 		if n := firsts[i].Load(); n != 1 {

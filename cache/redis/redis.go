@@ -108,7 +108,10 @@ type Cache struct {
 	owed    owed
 }
 
-var _ latchkey.Cache = (*Cache)(nil)
+var (
+	_ latchkey.Cache        = (*Cache)(nil)
+	_ latchkey.LossReporter = (*Cache)(nil)
+)
 
 // New returns a cache over client, which the caller keeps and closes. The
 // client should bound its pool and set ContextTimeoutEnabled, so that the
@@ -126,65 +129,203 @@ func New(client goredis.UniversalClient, opts Options) *Cache {
 	return c
 }
 
-// NewClient returns a client of the Redis at rawURL
-// (redis://[user:password@]host:port/db, rediss:// for TLS, or unix://),
-// for a node to open once and hand to every part that uses Redis: the
-// token cache (New), the replay guard (NewClaims) and the throttle store
-// (throttle/redis). Settings the URL leaves out (go-redis query parameters
-// such as pool_size, dial_timeout, read_timeout) take bounded defaults: a
-// pool of at most DefaultPoolSize connections, 1 s to dial, 500 ms to read
-// or write, no retries, and context deadlines honoured. Its errors never
-// show the URL's password. It does not connect; the first call does, so
-// that a Redis down at start is an outage like any other.
-func NewClient(rawURL string) (*goredis.Client, error) {
-	o, err := goredis.ParseURL(rawURL)
+// NewClient returns a client for rawURL, for a node to open once and hand
+// to every part that uses Redis: the token cache (New), the replay guard
+// (NewClaims) and the throttle store (throttle/redis). The URL names one
+// of three deployments (see ParseURL): a single Redis, a Sentinel-managed
+// master with its replicas, or a Redis Cluster. Settings the URL leaves
+// out (go-redis query parameters such as pool_size, dial_timeout,
+// read_timeout) take bounded defaults: a pool of at most DefaultPoolSize
+// connections (per node of a cluster), 1 s to dial, 500 ms to read or
+// write, no retries, and context deadlines honoured. Its errors never show
+// a password. It does not connect; the first call does, so that a Redis
+// down at start is an outage like any other.
+func NewClient(rawURL string) (goredis.UniversalClient, error) {
+	c, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case c.Cluster != nil:
+		return goredis.NewClusterClient(c.Cluster), nil
+	case c.Failover != nil:
+		return goredis.NewFailoverClient(c.Failover), nil
+	default:
+		return goredis.NewClient(c.Single), nil
+	}
+}
+
+// Config is a parsed Redis URL: exactly one of its fields is set.
+type Config struct {
+	Single   *goredis.Options
+	Failover *goredis.FailoverOptions
+	Cluster  *goredis.ClusterOptions
+}
+
+// ParseURL parses a Redis URL and fills in NewClient's defaults:
+//
+//   - redis://[user:password@]host:port/db, rediss:// for TLS, or
+//     unix://[user:password@]/path?db=N: one Redis;
+//   - redis+sentinel://[user:password@]host:port[/db]?master_name=NAME
+//     [&addr=host:port…] (rediss+sentinel:// for TLS): the master that the
+//     Sentinels at host:port and every addr name, followed across
+//     failovers. The user info authenticates to the master and replicas;
+//     sentinel_username and sentinel_password, to the Sentinels;
+//   - redis+cluster://[user:password@]host:port[?addr=host:port…]
+//     (rediss+cluster:// for TLS): a Redis Cluster, found from the seed
+//     nodes host:port and every addr.
+//
+// Any other query parameter is go-redis's (pool_size, dial_timeout, …).
+func ParseURL(rawURL string) (Config, error) {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	base, topology, _ := strings.Cut(strings.ToLower(scheme), "+")
+	if !ok || base != "redis" && base != "rediss" && base != "unix" || (base == "unix" && topology != "") {
+		// Only a known scheme is echoed: text before "://" may be anything.
+		return Config{}, errors.New("redis: not a Redis URL: use redis://, rediss://, unix://, redis+sentinel:// or redis+cluster://")
+	}
+	plain := base + "://" + rest
+	var c Config
+	var err error
+	switch topology {
+	case "":
+		c.Single, err = goredis.ParseURL(plain)
+		if err == nil {
+			configure(knobsOf(c.Single))
+		}
+	case "sentinel":
+		c.Failover, err = parseFailover(plain)
+	case "cluster":
+		c.Cluster, err = parseCluster(plain)
+	default:
+		return Config{}, errors.New("redis: not a Redis URL: use redis://, rediss://, unix://, redis+sentinel:// or redis+cluster://")
+	}
 	if err != nil {
 		// url.Error quotes the URL, password included: keep only the cause.
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("redis: %w", err)
+		msg := strings.TrimPrefix(err.Error(), "redis: ")
+		if strings.Contains(msg, "@") || strings.Contains(strings.ToLower(msg), "password") {
+			// The message quotes part of the URL that may hold a
+			// password (one with a / or ? in it ends up in the path or
+			// the query): say less.
+			msg = "the URL does not parse (check its host, port, database and parameters)"
+		}
+		return Config{}, errors.New("redis: " + msg)
 	}
-	configure(o)
-	return goredis.NewClient(o), nil
+	return c, nil
+}
+
+// parseFailover parses a redis+sentinel URL, with its scheme already
+// reduced to redis or rediss.
+func parseFailover(plain string) (*goredis.FailoverOptions, error) {
+	u, err := url.Parse(plain)
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	if q.Has("username") || q.Has("password") {
+		return nil, errors.New("put the master's credentials in the URL's user info, not in username or password parameters")
+	}
+	sentinelUser, sentinelPass := q.Get("sentinel_username"), q.Get("sentinel_password")
+	q.Del("sentinel_username")
+	q.Del("sentinel_password")
+	user := u.User
+	u.User, u.RawQuery = nil, q.Encode()
+	o, err := goredis.ParseFailoverURL(u.String())
+	if err != nil {
+		return nil, err
+	}
+	if o.MasterName == "" {
+		return nil, errors.New("a sentinel URL needs master_name")
+	}
+	if user != nil {
+		o.Username = user.Username()
+		o.Password, _ = user.Password()
+	}
+	o.SentinelUsername, o.SentinelPassword = sentinelUser, sentinelPass
+	configure(knobsOfFailover(o))
+	return o, nil
+}
+
+// parseCluster parses a redis+cluster URL, with its scheme already
+// reduced to redis or rediss.
+func parseCluster(plain string) (*goredis.ClusterOptions, error) {
+	u, err := url.Parse(plain)
+	if err != nil {
+		return nil, err
+	}
+	if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
+		return nil, errors.New("a cluster has database 0 only")
+	}
+	u.Path = ""
+	o, err := goredis.ParseClusterURL(u.String())
+	if err != nil {
+		return nil, err
+	}
+	configure(knobsOfCluster(o))
+	return o, nil
+}
+
+// knobs are the client settings configure bounds, shared by the three
+// kinds of go-redis options.
+type knobs struct {
+	poolSize, maxActive, pipelinePool, maxRetries, dialerRetries *int
+	dial, read, write, poolTimeout                               *time.Duration
+	contextTimeout                                               *bool
+}
+
+func knobsOf(o *goredis.Options) knobs {
+	return knobs{&o.PoolSize, &o.MaxActiveConns, &o.PipelinePoolSize, &o.MaxRetries, &o.DialerRetries,
+		&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.ContextTimeoutEnabled}
+}
+
+func knobsOfFailover(o *goredis.FailoverOptions) knobs {
+	return knobs{&o.PoolSize, &o.MaxActiveConns, &o.PipelinePoolSize, &o.MaxRetries, &o.DialerRetries,
+		&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.ContextTimeoutEnabled}
+}
+
+func knobsOfCluster(o *goredis.ClusterOptions) knobs {
+	return knobs{&o.PoolSize, &o.MaxActiveConns, &o.PipelinePoolSize, &o.MaxRetries, &o.DialerRetries,
+		&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.ContextTimeoutEnabled}
 }
 
 // configure fills in what a URL left unset with bounded, short settings.
-func configure(o *goredis.Options) {
-	if o.PoolSize == 0 {
-		o.PoolSize = DefaultPoolSize
+func configure(k knobs) {
+	if *k.poolSize == 0 {
+		*k.poolSize = DefaultPoolSize
 	}
-	if o.MaxActiveConns == 0 {
+	if *k.maxActive == 0 {
 		// PoolSize alone is a target, not a bound.
-		o.MaxActiveConns = o.PoolSize
+		*k.maxActive = *k.poolSize
 	}
-	if o.PipelinePoolSize == 0 {
+	if *k.pipelinePool == 0 {
 		// Pipelines share the main pool, so MaxActiveConns bounds all.
-		o.PipelinePoolSize = -1
+		*k.pipelinePool = -1
 	}
-	if o.DialTimeout == 0 {
-		o.DialTimeout = time.Second
+	if *k.dial == 0 {
+		*k.dial = time.Second
 	}
-	if o.ReadTimeout == 0 {
-		o.ReadTimeout = 500 * time.Millisecond
+	if *k.read == 0 {
+		*k.read = 500 * time.Millisecond
 	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = 500 * time.Millisecond
+	if *k.write == 0 {
+		*k.write = 500 * time.Millisecond
 	}
-	if o.PoolTimeout == 0 {
-		o.PoolTimeout = 500 * time.Millisecond
+	if *k.poolTimeout == 0 {
+		*k.poolTimeout = 500 * time.Millisecond
 	}
-	if o.MaxRetries == 0 {
+	if *k.maxRetries == 0 {
 		// A failed call is a miss, and the store answers: retrying (with
 		// go-redis's backoff) would only make every request wait while
 		// Redis is down. Dead pooled connections are dropped before use.
-		o.MaxRetries = -1
+		*k.maxRetries = -1
 	}
 	// One dial per attempt: go-redis otherwise redials five times, 100 ms
 	// apart, inside a single command while Redis is down.
-	o.DialerRetries = 1
-	o.ContextTimeoutEnabled = true
+	*k.dialerRetries = 1
+	*k.contextTimeout = true
 }
 
 // Prefix returns the key namespace.
@@ -425,7 +566,14 @@ func (c *Cache) unlinkMatching(ctx context.Context, pattern string) error {
 			cctx, cancel := c.call(ctx)
 			keys, next, err := client.Scan(cctx, cursor, pattern, 1000).Result()
 			if err == nil && len(keys) > 0 {
-				err = client.Unlink(cctx, keys...).Err()
+				// One command per key: a cluster node refuses a
+				// command whose keys lie in several slots.
+				_, err = client.Pipelined(cctx, func(p goredis.Pipeliner) error {
+					for _, k := range keys {
+						p.Unlink(cctx, k)
+					}
+					return nil
+				})
 			}
 			cancel()
 			if err != nil {
@@ -461,6 +609,32 @@ func globEscape(s string) string {
 	return b.String()
 }
 
+// OnLoss implements latchkey.LossReporter: fn is called when calls to
+// Redis start failing, once per outage. Whatever Redis does in an outage
+// (a failover to a replica, a restart) may undo deletes it had taken.
+func (c *Cache) OnLoss(fn func()) { c.health.onset.add(fn) }
+
+// losses are the functions a LossReporter calls.
+type losses struct {
+	mu  sync.Mutex
+	fns []func()
+}
+
+func (l *losses) add(fn func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.fns = append(l.fns, fn)
+}
+
+func (l *losses) report() {
+	l.mu.Lock()
+	fns := l.fns
+	l.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
 // Ping reports whether Redis answers.
 func (c *Cache) Ping(ctx context.Context) error {
 	cctx, cancel := c.call(ctx)
@@ -477,6 +651,7 @@ func (c *Cache) Ping(ctx context.Context) error {
 // episodeQuiet, so that a flapping Redis does not log per call either.
 type episode struct {
 	log   *slog.Logger
+	onset losses // told when calls start failing
 	down  atomic.Bool
 	start atomic.Int64 // unix ns
 	last  atomic.Int64 // unix ns of the newest failure
@@ -492,6 +667,7 @@ func (e *episode) fail(op string, err error) {
 		e.start.Store(now)
 		e.fails.Store(0)
 		e.log.Error("redis cache unavailable; requests fall back to the store", "op", op, "err", err)
+		e.onset.report()
 	}
 	e.fails.Add(1)
 }

@@ -40,7 +40,7 @@ func open(t testing.TB, url string, opts redis.Options) *redis.Cache {
 
 // openClient is open that also returns the cache's client, a NewClient
 // of the test's own.
-func openClient(t testing.TB, url string, opts redis.Options) (*redis.Cache, *goredis.Client) {
+func openClient(t testing.TB, url string, opts redis.Options) (*redis.Cache, goredis.UniversalClient) {
 	t.Helper()
 	if opts.Prefix == "" {
 		opts.Prefix = redistest.Prefix(t, url)
@@ -87,7 +87,7 @@ func TestNewClient(t *testing.T) {
 				t.Fatalf("NewClient: %v", err)
 			}
 			defer client.Close()
-			o := client.Options()
+			o := client.(*goredis.Client).Options()
 			if o.PoolSize != tt.pool || o.MaxActiveConns != tt.pool {
 				t.Errorf("PoolSize, MaxActiveConns = %d, %d, want %d, %d", o.PoolSize, o.MaxActiveConns, tt.pool, tt.pool)
 			}
@@ -102,11 +102,68 @@ func TestNewClient(t *testing.T) {
 			}
 		})
 	}
+	t.Run("sentinel", func(t *testing.T) {
+		c, err := redis.ParseURL("redis+sentinel://app:s3cret@127.0.0.1:26379/2?master_name=main&addr=127.0.0.2:26379&sentinel_password=sp&pool_size=5")
+		if err != nil {
+			t.Fatalf("ParseURL: %v", err)
+		}
+		o := c.Failover
+		if o == nil || c.Single != nil || c.Cluster != nil {
+			t.Fatalf("ParseURL = %+v, want a failover config only", c)
+		}
+		if o.MasterName != "main" || o.DB != 2 || len(o.SentinelAddrs) != 2 || o.SentinelAddrs[1] != "127.0.0.2:26379" {
+			t.Errorf("MasterName, DB, SentinelAddrs = %q, %d, %v", o.MasterName, o.DB, o.SentinelAddrs)
+		}
+		if o.Username != "app" || o.Password != "s3cret" || o.SentinelUsername != "" || o.SentinelPassword != "sp" {
+			t.Errorf("credentials: master %q/%q, sentinel %q/%q", o.Username, o.Password, o.SentinelUsername, o.SentinelPassword)
+		}
+		if o.PoolSize != 5 || o.MaxActiveConns != 5 || o.MaxRetries != -1 || !o.ContextTimeoutEnabled || o.TLSConfig != nil {
+			t.Errorf("PoolSize, MaxActiveConns, MaxRetries, ContextTimeoutEnabled, TLS = %d, %d, %d, %v, %v",
+				o.PoolSize, o.MaxActiveConns, o.MaxRetries, o.ContextTimeoutEnabled, o.TLSConfig)
+		}
+		tc, err := redis.ParseURL("rediss+sentinel://127.0.0.1:26379?master_name=main")
+		if err != nil || tc.Failover == nil || tc.Failover.TLSConfig == nil {
+			t.Errorf("rediss+sentinel: %+v, %v; want TLS", tc, err)
+		}
+	})
+	t.Run("cluster", func(t *testing.T) {
+		c, err := redis.ParseURL("redis+cluster://:pw@127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002")
+		if err != nil {
+			t.Fatalf("ParseURL: %v", err)
+		}
+		o := c.Cluster
+		if o == nil || c.Single != nil || c.Failover != nil {
+			t.Fatalf("ParseURL = %+v, want a cluster config only", c)
+		}
+		if len(o.Addrs) != 3 || o.Addrs[0] != "127.0.0.1:7000" || o.Password != "pw" {
+			t.Errorf("Addrs, Password = %v, %q", o.Addrs, o.Password)
+		}
+		if o.PoolSize != redis.DefaultPoolSize || o.MaxActiveConns != redis.DefaultPoolSize || o.DialTimeout != time.Second || !o.ContextTimeoutEnabled {
+			t.Errorf("PoolSize, MaxActiveConns, DialTimeout, ContextTimeoutEnabled = %d, %d, %v, %v", o.PoolSize, o.MaxActiveConns, o.DialTimeout, o.ContextTimeoutEnabled)
+		}
+		client, err := redis.NewClient("rediss+cluster://127.0.0.1:7000/0")
+		if err != nil {
+			t.Fatalf("NewClient: %v", err)
+		}
+		defer client.Close()
+		if _, ok := client.(*goredis.ClusterClient); !ok {
+			t.Errorf("NewClient = %T, want a cluster client", client)
+		}
+	})
 	for _, bad := range []string{
 		"http://user:hunter2@127.0.0.1:6379/0",
 		"redis://user:hunter2@127.0.0.1:6379/zero",
 		"redis://user:hunter2@[::1/0",
 		"redis://user:hunter2@127.0.0.1:6379/0?bogus=1",
+		"redis+sentinel://user:hunter2@127.0.0.1:26379/0",
+		"redis+sentinel://127.0.0.1:26379/0?master_name=m&password=hunter2",
+		"redis+sentinel://user:hunter2@127.0.0.1:26379/x?master_name=m",
+		"redis+cluster://user:hunter2@127.0.0.1:7000/3",
+		"redis+cluster://user:hunter2@127.0.0.1:7000?addr=nonsense",
+		"redis+ring://user:hunter2@127.0.0.1:7000",
+		"unix+sentinel://user:hunter2@/tmp/redis.sock",
+		"redis://:hun/hunter2@127.0.0.1:6379/0",
+		"redis+sentinel://:hun?hunter2@127.0.0.1:26379/0?master_name=m",
 	} {
 		t.Run("bad "+bad, func(t *testing.T) {
 			_, err := redis.NewClient(bad)
@@ -680,4 +737,43 @@ func fill(t *testing.T, c *redis.Cache, id int64, ds ...latchkey.Digest) {
 	if err := c.PutUser(t.Context(), latchkey.User{ID: id, Username: "u"}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzParseURL: any cache URL parses or is refused without a panic, and
+// an error never shows the password it was given.
+func FuzzParseURL(f *testing.F) {
+	for _, s := range []string{
+		"redis://127.0.0.1:6379/0",
+		"rediss://u:p@host:6380/2?pool_size=3",
+		"unix://u:p@/tmp/redis.sock?db=1",
+		"redis+sentinel://u:p@127.0.0.1:26379/1?master_name=m&addr=127.0.0.2:26379&sentinel_password=q",
+		"rediss+cluster://u:p@127.0.0.1:7000?addr=127.0.0.1:7001",
+		"REDIS+Sentinel://%zz@x",
+	} {
+		f.Add(s, "hunter2")
+	}
+	f.Fuzz(func(t *testing.T, raw, secret string) {
+		if len(secret) < 6 || strings.ContainsAny(secret, "@/:?#[]%&=+ \\x00") {
+			return
+		}
+		withSecret := strings.Replace(raw, "u:p@", "u:"+secret+"@", 1)
+		for _, u := range []string{raw, withSecret} {
+			c, err := redis.ParseURL(u)
+			if err != nil {
+				if u == withSecret && !strings.Contains(raw, secret) && strings.Contains(err.Error(), secret) {
+					t.Fatalf("ParseURL(%q) error shows the password: %v", u, err)
+				}
+				continue
+			}
+			n := 0
+			for _, set := range []bool{c.Single != nil, c.Failover != nil, c.Cluster != nil} {
+				if set {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Fatalf("ParseURL(%q) = %+v: want exactly one kind", u, c)
+			}
+		}
+	})
 }

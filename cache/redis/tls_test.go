@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/latchkeyhq/latchkey/cache/redis"
 	"github.com/latchkeyhq/latchkey/cache/redis/redistest"
 	"github.com/latchkeyhq/latchkey/tlstest"
@@ -26,7 +28,7 @@ func TestNewClientTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	o := client.Options().TLSConfig
+	o := client.(*goredis.Client).Options().TLSConfig
 	if o == nil || o.InsecureSkipVerify || o.ServerName != "127.0.0.1" || o.RootCAs != nil {
 		t.Fatalf("TLS config %+v: want the server's name verified against the system's roots", o)
 	}

@@ -95,13 +95,17 @@ type Cache struct {
 	unechoed      atomic.Int64 // waits that ended without it
 
 	mu     sync.Mutex // guards what follows
+	onLoss []func()   // told when a live subscription is lost
 	cancel context.CancelFunc
 	sub    *redis.Subscription
 	done   chan struct{}
 	closed bool
 }
 
-var _ latchkey.Cache = (*Cache)(nil)
+var (
+	_ latchkey.Cache        = (*Cache)(nil)
+	_ latchkey.LossReporter = (*Cache)(nil)
+)
 
 // stripes is the number of fill generations, a power of two: enough that
 // a revocation of one key rarely spoils a concurrent fill of another.
@@ -180,6 +184,27 @@ func (c *Cache) Close() error {
 	}
 	c.live.Store(false)
 	return nil
+}
+
+// OnLoss implements latchkey.LossReporter: fn is called when a live
+// subscription is lost, and when calls to Redis start failing (see
+// redis.Cache.OnLoss). Either may mean that Redis failed over to a
+// replica or restarted, and so lost deletes it had acknowledged.
+func (c *Cache) OnLoss(fn func()) {
+	c.remote.OnLoss(fn)
+	c.mu.Lock()
+	c.onLoss = append(c.onLoss, fn)
+	c.mu.Unlock()
+}
+
+// reportLoss calls the OnLoss functions.
+func (c *Cache) reportLoss() {
+	c.mu.Lock()
+	fns := c.onLoss
+	c.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
 }
 
 // Live reports whether the local layer answers: the subscription is
@@ -489,6 +514,7 @@ func (c *Cache) subscriber(ctx context.Context) {
 		}
 		if wasLive {
 			backoff = minBackoff
+			c.reportLoss()
 		}
 		if !lost {
 			lost = true

@@ -350,6 +350,8 @@ func TestFailClosed(t *testing.T) {
 	rlog, tlog := new(counter), new(counter)
 	c := open(t, srv.URL(), redis.Options{Logger: slog.New(rlog)}, Options{Logger: slog.New(tlog), HealthCheck: 200 * time.Millisecond})
 	h := countCalls(c)
+	var losses atomic.Int64
+	c.OnLoss(func() { losses.Add(1) })
 
 	d := digest(1)
 	if err := c.PutSession(ctx, d, session(1, now)); err != nil {
@@ -372,6 +374,11 @@ func TestFailClosed(t *testing.T) {
 		time.Sleep(100 * time.Microsecond)
 	}
 	t.Logf("local layer off %v after the kill", time.Since(killed).Round(10*time.Microsecond))
+	// The loss is reported by the time the layer is off (the
+	// subscription's), or at the first failed call.
+	if n := losses.Load(); n < 1 {
+		t.Errorf("%d losses reported by the time the local layer went off, want at least 1", n)
+	}
 
 	down := time.Now()
 	for i := range 100 {
@@ -435,6 +442,11 @@ func TestFailClosed(t *testing.T) {
 	}
 	if got := tlog.get(slog.LevelInfo); len(got) != 1 {
 		t.Errorf("tiered cache logged %d infos on recovery, want 1: %q", len(got), got)
+	}
+	// One for the subscription, one for the calls that failed; not one
+	// per retry or per failed call.
+	if n := losses.Load(); n != 2 {
+		t.Errorf("%d losses reported over one outage, want 2 (the subscription's and the calls')", n)
 	}
 }
 

@@ -26,9 +26,9 @@ import (
 // the process's one Redis client.
 type backends struct {
 	cache  latchkey.Cache
-	guard  latchkey.ReplayGuard // captcha replay claims
-	shared bool                 // the guard survives a restart
-	redis  *goredis.Client      // nil with the in-process cache
+	guard  latchkey.ReplayGuard    // captcha replay claims
+	shared bool                    // the guard survives a restart
+	redis  goredis.UniversalClient // nil with the in-process cache
 	close  func()
 }
 
@@ -44,7 +44,7 @@ func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 // openRedis opens the process's one Redis client (bounded pool, short
 // timeouts, the password never in an error), for every part that uses
 // Redis: the token cache, the replay guard and the throttle store.
-func openRedis(cfg *Config, log *slog.Logger) (*goredis.Client, error) {
+func openRedis(cfg *Config, log *slog.Logger) (goredis.UniversalClient, error) {
 	goredis.SetLogger(redisLog{log})
 	client, err := redis.NewClient(cfg.CacheURL)
 	if err != nil {

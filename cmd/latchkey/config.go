@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/latchkeyhq/latchkey/cache/redis"
 )
 
 // Config is every setting of latchkey. Each one is a flag and an
@@ -285,8 +287,10 @@ func (c *Config) validate() error {
 		errs = append(errs, err)
 	}
 	c.Database = db
-	if c.CacheURL != "memory" && !strings.HasPrefix(c.CacheURL, "redis://") && !strings.HasPrefix(c.CacheURL, "rediss://") {
-		errs = append(errs, fmt.Errorf("cache-url %q is not supported: use memory or redis://HOST:PORT/DB", redactURL(c.CacheURL)))
+	if c.CacheURL != "memory" {
+		if _, err := redis.ParseURL(c.CacheURL); err != nil {
+			errs = append(errs, fmt.Errorf("cache-url %q: %w (use memory, redis://HOST:PORT/DB, redis+sentinel://… or redis+cluster://…)", redactURL(c.CacheURL), err))
+		}
 	}
 	if c.PasswordMinLength < 1 || c.PasswordMinLength > 256 {
 		errs = append(errs, errors.New("password-min-length must be between 1 and 256"))

@@ -146,7 +146,7 @@ func TestEndToEndNoPasswordShown(t *testing.T) {
 		{"database-url unreachable", []string{"LATCHKEY_DATABASE_URL=postgres://u@127.0.0.1:1/x?password=" + secret}, "", []string{"migrate"}, 1},
 		{"database-url mistyped, serve", []string{"LATCHKEY_DATABASE_URL=mysql://u:" + secret + "@db/x"}, "", []string{"serve"}, 2},
 		{"cache-url mistyped", []string{"LATCHKEY_DATABASE_URL=" + dbURL, "LATCHKEY_CACHE_URL=memcached://:" + secret + "@cache/1"}, "", []string{"serve"}, 2},
-		{"cache-url with a bad database", []string{"LATCHKEY_DATABASE_URL=" + dbURL, "LATCHKEY_CACHE_URL=redis://:" + secret + "@cache/x"}, "", []string{"user", "list"}, 1},
+		{"cache-url with a bad database", []string{"LATCHKEY_DATABASE_URL=" + dbURL, "LATCHKEY_CACHE_URL=redis://:" + secret + "@cache/x"}, "", []string{"user", "list"}, 2},
 		{"cache-url with a wrong password", []string{"LATCHKEY_DATABASE_URL=" + dbURL, "LATCHKEY_CACHE_URL=" + strings.Replace(cacheURL, secret, secret+"x", 1)}, "", []string{"user", "disable", "bob"}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,7 +23,7 @@ func openStore(t *testing.T) *redis.Store {
 
 // openStoreClient is openStore that also returns the client, the one a
 // node opens, and the prefix.
-func openStoreClient(t *testing.T) (*redis.Store, *goredis.Client, string) {
+func openStoreClient(t *testing.T) (*redis.Store, goredis.UniversalClient, string) {
 	t.Helper()
 	url := redistest.URL(t)
 	c, err := cacheredis.NewClient(url)

@@ -1,7 +1,9 @@
 // Package redistest connects tests to a real Redis: the shared one that
 // LATCHKEY_TEST_REDIS_URL names, in a key namespace of each test's own, or
 // a redis-server that the test starts, stops and restarts itself, over
-// plain TCP or TLS.
+// plain TCP or TLS, or a deployment of such servers: a Redis Cluster
+// (StartCluster), or a master and replica under Sentinels
+// (StartSentinel).
 //
 // Without the variable (or without redis-server on PATH) the tests that
 // need it skip, with a message; under CI=true they fail instead, so that a
@@ -20,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -58,15 +61,21 @@ func URL(tb testing.TB) string {
 // under it when tb ends.
 func Prefix(tb testing.TB, url string) string {
 	tb.Helper()
-	var b [8]byte
-	rand.Read(b[:])
-	prefix := "latchkeytest:" + hex.EncodeToString(b[:]) + ":"
+	prefix := RandomPrefix()
 	tb.Cleanup(func() {
 		if err := Clean(url, prefix); err != nil {
 			tb.Errorf("redistest: clean %s: %v", prefix, err)
 		}
 	})
 	return prefix
+}
+
+// RandomPrefix returns a new random key prefix, and removes nothing: for
+// a Redis of the test's own, which goes with the test.
+func RandomPrefix() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "latchkeytest:" + hex.EncodeToString(b[:]) + ":"
 }
 
 // Clean removes every key under prefix (SCAN and UNLINK).
@@ -111,21 +120,25 @@ func Client(tb testing.TB, url string) *goredis.Client {
 // Server is a redis-server of the test's own, on a free port of
 // 127.0.0.1, persisting nothing.
 type Server struct {
-	tb   testing.TB
-	bin  string
-	dir  string
-	port int
-	cmd  *exec.Cmd
-	ca   *tlstest.CA   // nil: plain TCP
-	pair tlstest.Pair  // the server's certificate, with ca
-	out  *lockedBuffer // what the server printed
+	tb    testing.TB
+	bin   string
+	dir   string
+	port  int
+	cmd   *exec.Cmd
+	ca    *tlstest.CA   // nil: plain TCP
+	pair  tlstest.Pair  // the server's certificate, with ca
+	conf  string        // a config file, first on the command line; "": none
+	extra []string      // arguments after the usual ones, which they override
+	out   *lockedBuffer // what the server printed
 }
 
 // StartServer starts a redis-server and stops it when tb ends. It skips
 // tb when redis-server is not on PATH (fails it under CI=true).
 func StartServer(tb testing.TB) *Server {
 	tb.Helper()
-	return start(tb, nil)
+	s := newServer(tb, nil)
+	s.Start()
+	return s
 }
 
 // StartTLSServer is StartServer for a redis-server that speaks TLS only
@@ -134,29 +147,52 @@ func StartServer(tb testing.TB) *Server {
 // and clients must trust ca.
 func StartTLSServer(tb testing.TB, ca *tlstest.CA) *Server {
 	tb.Helper()
-	return start(tb, ca)
+	s := newServer(tb, ca)
+	s.Start()
+	return s
 }
 
-func start(tb testing.TB, ca *tlstest.CA) *Server {
+// newServer returns a server on a free port, with a directory of its own,
+// not yet started, and stops it when tb ends.
+func newServer(tb testing.TB, ca *tlstest.CA) *Server {
+	tb.Helper()
+	return newServerOn(tb, ca, freePorts(tb, 1)[0])
+}
+
+// newServerOn is newServer on port.
+func newServerOn(tb testing.TB, ca *tlstest.CA, port int) *Server {
 	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		missing(tb, "this test starts and stops a Redis of its own: it needs redis-server on PATH")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("redistest: find a free port: %v", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	s := &Server{tb: tb, bin: bin, dir: tb.TempDir(), port: port, ca: ca, out: &lockedBuffer{}}
 	if ca != nil {
 		s.pair = ca.Issue(tb, "127.0.0.1", "localhost")
 	}
-	s.Start()
 	tb.Cleanup(s.Kill)
 	return s
 }
+
+// freePorts returns n distinct ports of 127.0.0.1 that were free a moment
+// ago: all are held while they are chosen, so that the servers of one
+// deployment do not draw the same port.
+func freePorts(tb testing.TB, n int) []int {
+	tb.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatalf("redistest: find a free port: %v", err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
+}
+
+// Addr returns the server's host:port.
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
 // URL returns the server's URL, database 0: rediss:// for a TLS server.
 func (s *Server) URL() string {
@@ -167,23 +203,29 @@ func (s *Server) URL() string {
 	return scheme + "://127.0.0.1:" + strconv.Itoa(s.port) + "/0"
 }
 
-// args are the server's command line: nothing persisted, and the port
-// plain or TLS.
+// args are the server's command line: its config file if any, nothing
+// persisted, the port plain or TLS, then its extra arguments.
 func (s *Server) args() []string {
-	args := []string{"--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir,
-		"--logfile", "", "--loglevel", "warning"}
-	if s.ca == nil {
-		return append(args, "--port", strconv.Itoa(s.port))
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
 	}
-	return append(args, "--port", "0", "--tls-port", strconv.Itoa(s.port),
-		"--tls-cert-file", s.pair.CertFile, "--tls-key-file", s.pair.KeyFile,
-		"--tls-ca-cert-file", s.ca.File, "--tls-auth-clients", "no")
+	args = append(args, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir,
+		"--logfile", "", "--loglevel", "warning")
+	if s.ca == nil {
+		args = append(args, "--port", strconv.Itoa(s.port))
+	} else {
+		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(s.port),
+			"--tls-cert-file", s.pair.CertFile, "--tls-key-file", s.pair.KeyFile,
+			"--tls-ca-cert-file", s.ca.File, "--tls-auth-clients", "no")
+	}
+	return append(args, s.extra...)
 }
 
 // options are those of a client of the server's, trusting its CA.
 func (s *Server) options() *goredis.Options {
-	o := &goredis.Options{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)), MaxRetries: -1}
+	o := &goredis.Options{Addr: s.Addr(), MaxRetries: -1}
 	if s.ca != nil {
 		o.TLSConfig = &tls.Config{RootCAs: s.ca.Pool(), ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 	}
@@ -202,6 +244,13 @@ func (s *Server) Client(tb testing.TB) *goredis.Client {
 // answers.
 func (s *Server) Start() {
 	s.tb.Helper()
+	s.launch()
+	s.waitReady()
+}
+
+// launch starts the server's process, and does not wait for it.
+func (s *Server) launch() {
+	s.tb.Helper()
 	if s.cmd != nil {
 		s.tb.Fatal("redistest: server already running")
 	}
@@ -212,6 +261,11 @@ func (s *Server) Start() {
 		s.tb.Fatalf("redistest: start redis-server: %v", err)
 	}
 	s.cmd = cmd
+}
+
+// waitReady waits until the launched server answers PING.
+func (s *Server) waitReady() {
+	s.tb.Helper()
 	c := goredis.NewClient(s.options())
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
@@ -226,7 +280,7 @@ func (s *Server) Start() {
 			s.Kill()
 			s.tb.Fatalf("redistest: redis-server on port %d does not answer: %v\n%s", s.port, err, s.out.String())
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -278,6 +332,19 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Output returns what the server has printed: its log.
+func (s *Server) Output() string { return s.out.String() }
+
+// outputs is the output of each of servers, under its name, for a
+// failure message.
+func outputs(servers ...*Server) string {
+	var b strings.Builder
+	for _, s := range servers {
+		fmt.Fprintf(&b, "--- %s:\n%s", s, s.out.String())
+	}
+	return b.String()
 }
 
 // String names the server in test logs.
