@@ -15,8 +15,8 @@
 //     postgres), with storetest;
 //   - Cache (cache/memory, cache/redis, cache/tiered), with cache/cachetest;
 //   - PasswordHasher (password);
-//   - Throttle (throttle) over a ThrottleStore (throttle/memory,
-//     throttle/redis), with throttle/throttletest;
+//   - Throttle and ServiceClientThrottle (throttle) over a ThrottleStore
+//     (throttle/memory, throttle/redis), with throttle/throttletest;
 //   - CaptchaVerifier (captcha) and its ReplayGuard (cache/memory.Claims,
 //     cache/redis.Claims), with cache/guardtest.
 //
