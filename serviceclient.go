@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -82,3 +83,69 @@ func (s ClientSecret) GoString() string { return "[redacted]" }
 
 // LogValue hides the secret from log/slog.
 func (s ClientSecret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// MaxServiceClientName bounds a service client's name, in bytes.
+const MaxServiceClientName = 64
+
+// CheckServiceClientName returns nil when name may name a service client:
+// 1 to MaxServiceClientName ASCII letters, digits, '.', '_' and '-'. The
+// name is the user-id of HTTP Basic authentication, and shows in logs and
+// listings: these characters need no escaping in any of them.
+func CheckServiceClientName(name string) error {
+	ok := name != "" && len(name) <= MaxServiceClientName
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+	}
+	if !ok {
+		return InvalidField("name", fmt.Sprintf("Use 1 to %d characters: letters A to Z and a to z, digits, '.', '_' and '-'.", MaxServiceClientName))
+	}
+	return nil
+}
+
+// AddServiceClient registers a service client named name with a new
+// secret, drawn from Options.Rand, and returns it: the secret is never
+// stored, and cannot be shown again. A taken name is refused.
+func (a *Authenticator) AddServiceClient(ctx context.Context, name string) (ServiceClient, ClientSecret, error) {
+	if err := CheckServiceClientName(name); err != nil {
+		return ServiceClient{}, "", err
+	}
+	secret, err := NewClientSecret(a.opt.Rand)
+	if err != nil {
+		return ServiceClient{}, "", Internal("add service client: %w", err)
+	}
+	c := ServiceClient{Name: name, Digest: secret.Digest(), CreatedAt: a.now()}
+	err = a.store.CreateServiceClient(ctx, c)
+	if errors.Is(err, ErrConflict) {
+		return ServiceClient{}, "", InvalidField("name", fmt.Sprintf("A service client named %s already exists.", name))
+	}
+	if err != nil {
+		return ServiceClient{}, "", fmt.Errorf("add service client: %w", err)
+	}
+	return c, secret, nil
+}
+
+// ServiceClients lists every service client by name, without digests.
+func (a *Authenticator) ServiceClients(ctx context.Context) ([]ServiceClient, error) {
+	cs, err := a.store.ListServiceClients(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list service clients: %w", err)
+	}
+	for i := range cs {
+		cs[i].Digest = Digest{}
+	}
+	return cs, nil
+}
+
+// RemoveServiceClient removes the service client named name: from its
+// commit on, no process authenticates it (nothing caches service
+// clients). An unknown name is ErrNotFound.
+func (a *Authenticator) RemoveServiceClient(ctx context.Context, name string) error {
+	if err := CheckServiceClientName(name); err != nil {
+		return err
+	}
+	if err := a.store.DeleteServiceClient(ctx, name); err != nil {
+		return fmt.Errorf("remove service client: %w", err)
+	}
+	return nil
+}
