@@ -8,8 +8,9 @@
 // them. The domain is users, sessions, tokens and errors; the
 // Authenticator, whose methods are the only ways in: the login gate
 // (Login, and ChangePassword's old password), token checks, revocation as
-// one Invalidation, administration and the change feed's replay; and the
-// interfaces the mechanisms implement, each in a package named for it:
+// one Invalidation, introspection for service clients, administration and
+// the change feed's replay; and the interfaces the mechanisms implement,
+// each in a package named for it:
 //
 //   - Store, with its ServiceClientStore, and Importer (sqlite,
 //     postgres), with storetest;

@@ -94,9 +94,9 @@ func adminCache(cfg *Config, log *slog.Logger) (latchkey.Cache, func(), error) {
 }
 
 // newLimiter builds the login throttle, which also limits the captcha
-// challenges per address: counted in Redis, through b's client, when the
-// cache is there, with this process's memory as the fallback while Redis
-// fails.
+// challenges and the failed service client authentications per address:
+// counted in Redis, through b's client, when the cache is there, with this
+// process's memory as the fallback while Redis fails.
 func newLimiter(cfg *Config, b *backends, log *slog.Logger) (*throttle.Limiter, error) {
 	ipEvery, err1 := throttle.ParseRate(cfg.ThrottleIPRate)
 	acctEvery, err2 := throttle.ParseRate(cfg.ThrottleAccount)
