@@ -59,7 +59,11 @@ func TestConfig(t *testing.T) {
 		}},
 		{"captcha always", []string{"LATCHKEY_CAPTCHA_REQUIRED", "always"}, nil, func(c *Config) bool { return c.CaptchaAfter == 0 }},
 		{"throttle settings", []string{"LATCHKEY_THROTTLE_IP_RATE", "60/1m", "LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/8"}, nil, func(c *Config) bool {
-			return c.ThrottleIPRate == "60/1m" && c.TrustedProxies == "10.0.0.0/8" && c.ThrottleAfter == 5
+			return c.ThrottleIPRate == "60/1m" && c.TrustedProxies == "10.0.0.0/8" && c.ThrottleAfter == 5 &&
+				c.ThrottleClient == "30/1m" && c.ThrottleClientBurst == 10
+		}},
+		{"service client throttle", []string{"LATCHKEY_THROTTLE_CLIENT_RATE", "5/1h"}, []string{"--throttle-client-burst", "3"}, func(c *Config) bool {
+			return c.ThrottleClient == "5/1h" && c.ThrottleClientBurst == 3
 		}},
 		{"main variable beats alias", []string{"TOKEN_EXPIRY_IN_SECONDS", "3600", "LATCHKEY_TOKEN_TTL", "5m"}, nil, func(c *Config) bool { return c.TokenTTL == 5*time.Minute }},
 	} {
