@@ -47,6 +47,9 @@ type Options struct {
 	// Throttle limits password attempts (logins and the old password of
 	// a password change); nil: none.
 	Throttle Throttle
+	// ServiceClientThrottle limits the failed authentications of service
+	// clients (Introspect) per client address; nil: none.
+	ServiceClientThrottle ServiceClientThrottle
 	// Captcha, when set, is checked on login before the password.
 	Captcha CaptchaVerifier
 	// CaptchaAfterFailures, when positive, asks for a captcha only once

@@ -44,6 +44,13 @@ type countingStore struct {
 	latchkey.Store
 	byDigest atomic.Int64
 	other    atomic.Int64
+	// clients counts the lookups of service clients, apart.
+	clients atomic.Int64
+}
+
+func (s *countingStore) ServiceClientByName(ctx context.Context, name string) (latchkey.ServiceClient, error) {
+	s.clients.Add(1)
+	return s.Store.ServiceClientByName(ctx, name)
 }
 
 func (s *countingStore) SessionByDigest(ctx context.Context, d latchkey.Digest) (latchkey.Session, latchkey.User, error) {

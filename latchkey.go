@@ -8,14 +8,16 @@
 // them. The domain is users, sessions, tokens and errors; the
 // Authenticator, whose methods are the only ways in: the login gate
 // (Login, and ChangePassword's old password), token checks, revocation as
-// one Invalidation, administration and the change feed's replay; and the
-// interfaces the mechanisms implement, each in a package named for it:
+// one Invalidation, introspection for service clients, administration and
+// the change feed's replay; and the interfaces the mechanisms implement,
+// each in a package named for it:
 //
-//   - Store and Importer (sqlite, postgres), with storetest;
+//   - Store, with its ServiceClientStore, and Importer (sqlite,
+//     postgres), with storetest;
 //   - Cache (cache/memory, cache/redis, cache/tiered), with cache/cachetest;
 //   - PasswordHasher (password);
-//   - Throttle (throttle) over a ThrottleStore (throttle/memory,
-//     throttle/redis), with throttle/throttletest;
+//   - Throttle and ServiceClientThrottle (throttle) over a ThrottleStore
+//     (throttle/memory, throttle/redis), with throttle/throttletest;
 //   - CaptchaVerifier (captcha) and its ReplayGuard (cache/memory.Claims,
 //     cache/redis.Claims), with cache/guardtest.
 //
@@ -120,7 +122,8 @@ type PasswordUpdate struct {
 	Session *Session
 }
 
-// Store keeps users and sessions. Every method that changes sessions or a
+// Store keeps users and sessions, and the service clients
+// (ServiceClientStore). Every method that changes sessions or a
 // user writes Change entries in the same transaction, so that the change
 // feed never misses a revocation. Errors are *Error values of kind
 // NotFound, Conflict or Internal; implementations translate driver errors.
@@ -173,6 +176,8 @@ type Store interface {
 	// OtherReaders counts the readers other than id whose record expires
 	// after now.
 	OtherReaders(ctx context.Context, id string, now time.Time) (int, error)
+
+	ServiceClientStore
 
 	Ping(ctx context.Context) error
 	Close() error

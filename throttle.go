@@ -27,6 +27,25 @@ type Throttle interface {
 	FailureCounts(ctx context.Context, username string, ip netip.Addr) (user, addr int, err error)
 }
 
+// ServiceClientThrottle limits the failed authentications of service
+// clients per client address (throttle.Limiter), so that nobody guesses
+// at client secrets at speed. Introspect calls CheckServiceClient before a
+// secret is compared, and RecordServiceClient exactly once after each
+// check it let through: a success gives back what the check charged, so
+// that a service's own calls, however many, never count against it.
+type ServiceClientThrottle interface {
+	// CheckServiceClient charges an authentication from ip. It returns
+	// nil when it may go ahead; a KindThrottled error (its cause a
+	// ThrottleLimit) when the address failed too often; an Unavailable
+	// error when the count could not be read. A refused authentication
+	// needs no record.
+	CheckServiceClient(ctx context.Context, ip netip.Addr) error
+	// RecordServiceClient settles an authentication the check let
+	// through: OutcomeFailure keeps the charge, any other outcome gives
+	// it back. Its error is for the log: the outcome stands.
+	RecordServiceClient(ctx context.Context, ip netip.Addr, o Outcome) error
+}
+
 // Outcome is how a password attempt that the throttle let through ended.
 type Outcome uint8
 

@@ -86,7 +86,8 @@ func ValidTokenSyntax(s string) bool {
 	return true
 }
 
-// Digest is the SHA-256 of a token. Knowing it does not give the token.
+// Digest is the SHA-256 of a token or of a service client's secret.
+// Knowing it does not give the secret.
 type Digest [sha256.Size]byte
 
 // String returns a short prefix, enough to correlate in a debugger and

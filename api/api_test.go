@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -50,6 +51,13 @@ type envOptions struct {
 	throttle     latchkey.Throttle
 	captcha      latchkey.CaptchaVerifier
 	captchaAfter int
+	// clientThrottle limits the failed authentications of service
+	// clients.
+	clientThrottle latchkey.ServiceClientThrottle
+	// logger, when set, is the Authenticator's and the server's.
+	logger *slog.Logger
+	// wrap, when set, wraps the store the Authenticator is given.
+	wrap func(latchkey.Store) latchkey.Store
 }
 
 func newEnv(t testing.TB, eo envOptions) *env {
@@ -68,17 +76,26 @@ func newEnv(t testing.TB, eo envOptions) *env {
 	if h == nil {
 		h = password.New(password.Options{Params: password.Argon2id{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
 	}
-	a := latchkey.NewAuthenticator(st, memory.New(memory.Options{MaxEntries: 1000, Now: c.Now}), h, latchkey.Options{
+	var as latchkey.Store = st
+	if eo.wrap != nil {
+		as = eo.wrap(st)
+	}
+	a := latchkey.NewAuthenticator(as, memory.New(memory.Options{MaxEntries: 1000, Now: c.Now}), h, latchkey.Options{
 		TokenTTL:      time.Hour,
 		Now:           c.Now,
 		CheckPassword: password.Policy{MinLength: 12}.Check,
+		Logger:        eo.logger,
 
-		Throttle:             eo.throttle,
-		Captcha:              eo.captcha,
-		CaptchaAfterFailures: eo.captchaAfter,
+		Throttle:              eo.throttle,
+		Captcha:               eo.captcha,
+		CaptchaAfterFailures:  eo.captchaAfter,
+		ServiceClientThrottle: eo.clientThrottle,
 	})
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if eo.logger != nil {
+		eo.api.Logger = eo.logger
 	}
 	srv := httptest.NewServer(api.NewServer(a, eo.api))
 	t.Cleanup(srv.Close)

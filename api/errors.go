@@ -62,8 +62,13 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	h := w.Header()
 	if code == http.StatusUnauthorized {
 		challenge := `Bearer realm="latchkey"`
-		if e.Code == latchkey.CodeInvalidToken || e.Code == latchkey.CodeTokenExpired {
+		switch e.Code {
+		case latchkey.CodeInvalidToken, latchkey.CodeTokenExpired:
 			challenge += `, error="invalid_token"`
+		case latchkey.CodeInvalidClient:
+			// A service client authenticates with HTTP Basic (RFC 7662
+			// §2.1, RFC 6749 §2.3.1).
+			challenge = `Basic realm="latchkey"`
 		}
 		h.Set("WWW-Authenticate", challenge)
 	}

@@ -13,6 +13,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/sessions", s.authed(s.handleSessions()))
 	mux.Handle("DELETE /v1/sessions/{id}", s.authed(s.handleDeleteSession()))
 	mux.Handle("GET /v1/captcha/challenge", s.handleChallenge())
+	mux.Handle("POST /v1/introspect", s.handleIntrospect())
 	mux.Handle("GET /healthz", s.handleHealthz())
 	mux.Handle("GET /readyz", s.handleReadyz())
 }

@@ -31,6 +31,8 @@ var closedTests = []test{
 			{"CreateUser", func() error { return second(s.CreateUser(ctx, userFor("bob"))) }},
 			{"DeleteSessions", func() error { return second(s.DeleteSessions(ctx, u.ID, nil)) }},
 			{"Changes", func() error { return second(s.Changes(ctx, 0, 10)) }},
+			{"ServiceClientByName", func() error { return second(s.ServiceClientByName(ctx, "billing")) }},
+			{"CreateServiceClient", func() error { return s.CreateServiceClient(ctx, serviceClientFor("billing", base)) }},
 		}
 		if m, ok := s.(Migrator); ok {
 			ops = append(ops, op{"Migrate", func() error { return m.Migrate(ctx) }})

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(tb testing.TB) latchkey.Store) {
 		{"Concurrency", concurrencyTests},
 		{"Import", importTests},
 		{"Readers", readerTests},
+		{"ServiceClients", serviceClientTests},
 		{"Closed", closedTests},
 		{"Times", timeTests},
 	}

@@ -46,6 +46,11 @@ type Config struct {
 	// (IPv6Prefix). Default 30 a minute with a burst of 10, as IP: each
 	// login with a captcha takes one challenge.
 	Challenge latchkey.Bucket
+	// ServiceClient limits the failed authentications of service clients
+	// from one client address (CheckServiceClient): only failures are
+	// counted. IPv6 clients are counted by network (IPv6Prefix). Default
+	// 30 a minute with a burst of 10.
+	ServiceClient latchkey.Bucket
 	// IPv6Prefix is the length of the IPv6 network counted as one client
 	// (one subscriber usually holds a /64 or more); default 64.
 	IPv6Prefix int
@@ -74,17 +79,18 @@ const (
 // DefaultConfig returns the default thresholds, as the issue sets them.
 func DefaultConfig() Config {
 	return Config{
-		IP:          latchkey.Bucket{Burst: 10, Every: 2 * time.Second}, // 30/1m
-		Backoff:     latchkey.Backoff{After: 5, Base: time.Second, Max: 15 * time.Minute},
-		Account:     latchkey.Bucket{Burst: 100, Every: 36 * time.Second}, // 100/1h
-		Known:       latchkey.Bucket{Burst: 10, Every: 6 * time.Minute},   // 10/1h
-		KnownFor:    DefaultKnownFor,
-		ForgetAfter: DefaultForgetAfter,
-		Challenge:   latchkey.Bucket{Burst: 10, Every: 2 * time.Second}, // 30/1m
-		IPv6Prefix:  DefaultIPv6Prefix,
-		Timeout:     DefaultTimeout,
-		Now:         time.Now,
-		Logger:      slog.New(slog.DiscardHandler),
+		IP:            latchkey.Bucket{Burst: 10, Every: 2 * time.Second}, // 30/1m
+		Backoff:       latchkey.Backoff{After: 5, Base: time.Second, Max: 15 * time.Minute},
+		Account:       latchkey.Bucket{Burst: 100, Every: 36 * time.Second}, // 100/1h
+		Known:         latchkey.Bucket{Burst: 10, Every: 6 * time.Minute},   // 10/1h
+		KnownFor:      DefaultKnownFor,
+		ForgetAfter:   DefaultForgetAfter,
+		Challenge:     latchkey.Bucket{Burst: 10, Every: 2 * time.Second}, // 30/1m
+		ServiceClient: latchkey.Bucket{Burst: 10, Every: 2 * time.Second}, // 30/1m
+		IPv6Prefix:    DefaultIPv6Prefix,
+		Timeout:       DefaultTimeout,
+		Now:           time.Now,
+		Logger:        slog.New(slog.DiscardHandler),
 	}
 }
 
@@ -103,6 +109,7 @@ func (c Config) withDefaults() Config {
 	bucket(&c.Account, d.Account)
 	bucket(&c.Known, d.Known)
 	bucket(&c.Challenge, d.Challenge)
+	bucket(&c.ServiceClient, d.ServiceClient)
 	if c.Backoff.After == 0 {
 		c.Backoff.After = d.Backoff.After
 	}
@@ -150,6 +157,7 @@ func (c Config) Validate() error {
 	bucket("account", c.Account)
 	bucket("known", c.Known)
 	bucket("challenge", c.Challenge)
+	bucket("client", c.ServiceClient)
 	if c.Backoff.After < 1 || c.Backoff.After > 1000 {
 		errs = append(errs, errors.New("throttle backoff-after must be between 1 and 1000"))
 	}

@@ -59,6 +59,8 @@ func TestConfigValidate(t *testing.T) {
 		{"rate too slow", func(c *throttle.Config) { c.IP.Every = 25 * time.Hour }, "ip rate"},
 		{"challenge burst", func(c *throttle.Config) { c.Challenge.Burst = -1 }, "challenge burst"},
 		{"challenge rate", func(c *throttle.Config) { c.Challenge.Every = time.Microsecond }, "challenge rate"},
+		{"client burst", func(c *throttle.Config) { c.ServiceClient.Burst = 1_000_001 }, "client burst"},
+		{"client rate", func(c *throttle.Config) { c.ServiceClient.Every = 25 * time.Hour }, "client rate"},
 		{"backoff after", func(c *throttle.Config) { c.Backoff.After = -1 }, "backoff-after"},
 		{"base over max", func(c *throttle.Config) { c.Backoff.Base = time.Hour }, "backoff-base"},
 		{"max too long", func(c *throttle.Config) {
@@ -104,6 +106,7 @@ func TestDefaultConfig(t *testing.T) {
 		{"Account", c.Account, latchkey.Bucket{Burst: 100, Every: 36 * time.Second}},
 		{"Known", c.Known, latchkey.Bucket{Burst: 10, Every: 6 * time.Minute}},
 		{"Challenge", c.Challenge, latchkey.Bucket{Burst: 10, Every: 2 * time.Second}},
+		{"ServiceClient", c.ServiceClient, latchkey.Bucket{Burst: 10, Every: 2 * time.Second}},
 		{"KnownFor", c.KnownFor, 30 * 24 * time.Hour},
 		{"ForgetAfter", c.ForgetAfter, 24 * time.Hour},
 		{"IPv6Prefix", c.IPv6Prefix, 64},

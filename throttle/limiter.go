@@ -15,7 +15,9 @@
 // The same limiter counts the proof-of-work challenges each client address
 // fetches (GET /v1/captcha/challenge, CheckChallenge) in a bucket of their
 // own, so that no client stocks up challenges, or spends the server's
-// time, faster than it could use them on logins.
+// time, faster than it could use them on logins; and the failed
+// authentications of service clients (POST /v1/introspect,
+// CheckServiceClient) per client address, in another.
 //
 // The limiter never asks whether a username exists: an unknown one is
 // counted exactly like a known one. Usernames are case-folded and hashed
@@ -55,6 +57,8 @@ const (
 	LimitKnown   Limit = "known_client_failures" // Config.Known
 	// LimitChallenge refuses a captcha challenge, not a password attempt.
 	LimitChallenge Limit = "challenge_rate" // Config.Challenge
+	// LimitServiceClient refuses a service client's authentication.
+	LimitServiceClient Limit = "service_client_failures" // Config.ServiceClient
 )
 
 // primaryRetry is how long the limiter counts in its fallback after the
@@ -82,7 +86,10 @@ type Limiter struct {
 	failing atomic.Bool
 }
 
-var _ latchkey.Throttle = (*Limiter)(nil)
+var (
+	_ latchkey.Throttle              = (*Limiter)(nil)
+	_ latchkey.ServiceClientThrottle = (*Limiter)(nil)
+)
 
 // New returns a limiter counting in store.
 func New(store latchkey.ThrottleStore, cfg Config) (*Limiter, error) {
@@ -142,6 +149,56 @@ func (l *Limiter) CheckChallenge(ctx context.Context, ip netip.Addr) error {
 		return err
 	}
 	return refusal(wait, LimitChallenge)
+}
+
+// CheckServiceClient charges a service client's authentication from ip to
+// the address's bucket of failures (Config.ServiceClient), before its
+// secret is compared: a refused authentication never reaches the
+// comparison, and concurrent ones cannot slip past the limit between the
+// check and the outcome. It returns nil when the authentication may go
+// ahead, after which the caller must call RecordServiceClient exactly
+// once; a KindThrottled error (429 with Retry-After, its Err
+// LimitServiceClient) when the bucket is empty; or an Unavailable error
+// when the count could not be read.
+//
+// ip is the client's address (api.ClientIP); an invalid one is counted as
+// one shared client.
+func (l *Limiter) CheckServiceClient(ctx context.Context, ip netip.Addr) error {
+	key := serviceClientKey + l.addrKey(ip)
+	now := l.cfg.Now()
+	var wait time.Duration
+	err := l.do(ctx, func(ctx context.Context, s latchkey.ThrottleStore) error {
+		var err error
+		wait, err = s.Take(ctx, key, l.cfg.ServiceClient, 1, now)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return refusal(wait, LimitServiceClient)
+}
+
+// RecordServiceClient settles an authentication that CheckServiceClient
+// let through: a failure keeps what the check charged; a success, or an
+// authentication abandoned before the secret was judged, gives it back,
+// so that only failures are counted. The charge is held only while the
+// secret is compared.
+//
+// It runs even when ctx is cancelled, within the limiter's Timeout. Its
+// error is for the log: the outcome stands.
+func (l *Limiter) RecordServiceClient(ctx context.Context, ip netip.Addr, o latchkey.Outcome) error {
+	switch {
+	case o > latchkey.OutcomeAbandoned:
+		return fmt.Errorf("throttle: record service client: unknown outcome %v", o)
+	case o == latchkey.OutcomeFailure:
+		return nil
+	}
+	key := serviceClientKey + l.addrKey(ip)
+	now := l.cfg.Now()
+	return l.do(context.WithoutCancel(ctx), func(ctx context.Context, s latchkey.ThrottleStore) error {
+		_, err := s.Take(ctx, key, l.cfg.ServiceClient, -1, now)
+		return err
+	})
 }
 
 func (l *Limiter) check(ctx context.Context, s latchkey.ThrottleStore, k keys, now time.Time) (refused, err error) {
@@ -284,8 +341,13 @@ func (l *Limiter) do(ctx context.Context, fn func(context.Context, latchkey.Thro
 	return nil
 }
 
+// serviceClientKey prefixes the bucket of an address's failed service
+// client authentications (CheckServiceClient's).
+const serviceClientKey = "sc:"
+
 // keys are the store keys of one attempt. Prefixes keep the kinds apart
-// (c: is the bucket of an address's captcha challenges, CheckChallenge's);
+// (c: is the bucket of an address's captcha challenges, CheckChallenge's;
+// sc: that of its service client failures);
 // users are hashes (22 characters), addresses are printed (IPv6 ones as
 // their /IPv6Prefix network).
 type keys struct {

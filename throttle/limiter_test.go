@@ -634,6 +634,18 @@ func TestFallback(t *testing.T) {
 		if err := l.CheckChallenge(ctx, ip); latchkey.ThrottleReason(err) != string(throttle.LimitChallenge) {
 			t.Fatalf("challenge 11 in the fallback: %v, want refused", err)
 		}
+		// And service clients' failures.
+		for i := range 10 {
+			if err := l.CheckServiceClient(ctx, ip); err != nil {
+				t.Fatalf("service client failure %d: %v", i, err)
+			}
+			if err := l.RecordServiceClient(ctx, ip, latchkey.OutcomeFailure); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.CheckServiceClient(ctx, ip); latchkey.ThrottleReason(err) != string(throttle.LimitServiceClient) {
+			t.Fatalf("service client failure 11 in the fallback: %v, want refused", err)
+		}
 	})
 
 	t.Run("redis hangs", func(t *testing.T) {
@@ -705,6 +717,9 @@ func TestFallback(t *testing.T) {
 		}
 		if err := l.CheckChallenge(ctx, ip); latchkey.ErrorKind(err) != latchkey.KindUnavailable {
 			t.Fatalf("CheckChallenge: %v, want unavailable", err)
+		}
+		if err := l.CheckServiceClient(ctx, ip); latchkey.ErrorKind(err) != latchkey.KindUnavailable {
+			t.Fatalf("CheckServiceClient: %v, want unavailable", err)
 		}
 	})
 

@@ -94,24 +94,26 @@ func adminCache(cfg *Config, log *slog.Logger) (latchkey.Cache, func(), error) {
 }
 
 // newLimiter builds the login throttle, which also limits the captcha
-// challenges per address: counted in Redis, through b's client, when the
-// cache is there, with this process's memory as the fallback while Redis
-// fails.
+// challenges and the failed service client authentications per address:
+// counted in Redis, through b's client, when the cache is there, with this
+// process's memory as the fallback while Redis fails.
 func newLimiter(cfg *Config, b *backends, log *slog.Logger) (*throttle.Limiter, error) {
 	ipEvery, err1 := throttle.ParseRate(cfg.ThrottleIPRate)
 	acctEvery, err2 := throttle.ParseRate(cfg.ThrottleAccount)
 	knownEvery, err3 := throttle.ParseRate(cfg.ThrottleKnown)
 	chalEvery, err4 := throttle.ParseRate(cfg.ThrottleChallenge)
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
+	clientEvery, err5 := throttle.ParseRate(cfg.ThrottleClient)
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		return nil, usageError{err.Error()}
 	}
 	tc := throttle.Config{
-		IP:        latchkey.Bucket{Burst: cfg.ThrottleIPBurst, Every: ipEvery},
-		Backoff:   latchkey.Backoff{After: cfg.ThrottleAfter, Base: cfg.ThrottleBase, Max: cfg.ThrottleMax},
-		Account:   latchkey.Bucket{Burst: cfg.ThrottleAcctBurst, Every: acctEvery},
-		Known:     latchkey.Bucket{Burst: cfg.ThrottleKnownBurst, Every: knownEvery},
-		Challenge: latchkey.Bucket{Burst: cfg.ThrottleChalBurst, Every: chalEvery},
-		Logger:    log,
+		IP:            latchkey.Bucket{Burst: cfg.ThrottleIPBurst, Every: ipEvery},
+		Backoff:       latchkey.Backoff{After: cfg.ThrottleAfter, Base: cfg.ThrottleBase, Max: cfg.ThrottleMax},
+		Account:       latchkey.Bucket{Burst: cfg.ThrottleAcctBurst, Every: acctEvery},
+		Known:         latchkey.Bucket{Burst: cfg.ThrottleKnownBurst, Every: knownEvery},
+		Challenge:     latchkey.Bucket{Burst: cfg.ThrottleChalBurst, Every: chalEvery},
+		ServiceClient: latchkey.Bucket{Burst: cfg.ThrottleClientBurst, Every: clientEvery},
+		Logger:        log,
 	}
 	local := throttlememory.New(throttlememory.Options{MaxEntries: cfg.ThrottleMaxEntries})
 	var store latchkey.ThrottleStore = local

@@ -38,19 +38,21 @@ type Config struct {
 	LogFormat         string
 	LogLevel          string
 
-	TrustedProxies     string
-	ThrottleIPRate     string
-	ThrottleIPBurst    int
-	ThrottleAfter      int
-	ThrottleBase       time.Duration
-	ThrottleMax        time.Duration
-	ThrottleAccount    string
-	ThrottleAcctBurst  int
-	ThrottleKnown      string
-	ThrottleKnownBurst int
-	ThrottleMaxEntries int
-	ThrottleChallenge  string
-	ThrottleChalBurst  int
+	TrustedProxies      string
+	ThrottleIPRate      string
+	ThrottleIPBurst     int
+	ThrottleAfter       int
+	ThrottleBase        time.Duration
+	ThrottleMax         time.Duration
+	ThrottleAccount     string
+	ThrottleAcctBurst   int
+	ThrottleKnown       string
+	ThrottleKnownBurst  int
+	ThrottleMaxEntries  int
+	ThrottleChallenge   string
+	ThrottleChalBurst   int
+	ThrottleClient      string
+	ThrottleClientBurst int
 
 	CaptchaProvider  string
 	CaptchaSecret    string
@@ -189,6 +191,12 @@ func throttleSettings() []setting {
 		{flag: "throttle-challenge-burst", env: "LATCHKEY_THROTTLE_CHALLENGE_BURST", def: "10",
 			help:  "challenges a client address may fetch at once",
 			value: func(c *Config) flag.Value { return (*intValue)(&c.ThrottleChalBurst) }},
+		{flag: "throttle-client-rate", env: "LATCHKEY_THROTTLE_CLIENT_RATE", def: "30/1m",
+			help:  "failed service client authentications (POST /v1/introspect) per client address (COUNT/DURATION)",
+			value: func(c *Config) flag.Value { return (*stringValue)(&c.ThrottleClient) }},
+		{flag: "throttle-client-burst", env: "LATCHKEY_THROTTLE_CLIENT_BURST", def: "10",
+			help:  "failed service client authentications a client address may make at once",
+			value: func(c *Config) flag.Value { return (*intValue)(&c.ThrottleClientBurst) }},
 	}
 }
 

@@ -59,7 +59,11 @@ func TestConfig(t *testing.T) {
 		}},
 		{"captcha always", []string{"LATCHKEY_CAPTCHA_REQUIRED", "always"}, nil, func(c *Config) bool { return c.CaptchaAfter == 0 }},
 		{"throttle settings", []string{"LATCHKEY_THROTTLE_IP_RATE", "60/1m", "LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/8"}, nil, func(c *Config) bool {
-			return c.ThrottleIPRate == "60/1m" && c.TrustedProxies == "10.0.0.0/8" && c.ThrottleAfter == 5
+			return c.ThrottleIPRate == "60/1m" && c.TrustedProxies == "10.0.0.0/8" && c.ThrottleAfter == 5 &&
+				c.ThrottleClient == "30/1m" && c.ThrottleClientBurst == 10
+		}},
+		{"service client throttle", []string{"LATCHKEY_THROTTLE_CLIENT_RATE", "5/1h"}, []string{"--throttle-client-burst", "3"}, func(c *Config) bool {
+			return c.ThrottleClient == "5/1h" && c.ThrottleClientBurst == 3
 		}},
 		{"main variable beats alias", []string{"TOKEN_EXPIRY_IN_SECONDS", "3600", "LATCHKEY_TOKEN_TTL", "5m"}, nil, func(c *Config) bool { return c.TokenTTL == 5*time.Minute }},
 	} {
@@ -276,6 +280,13 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"user", "disable", "a", "b"}, nil, "user disable needs exactly one user name"},
 		{[]string{"user", "remove", "x"}, nil, `user: unknown command "remove"`},
 		{[]string{"user", "add", "--nope", "x"}, nil, "flag provided but not defined: -nope"},
+		{[]string{"client"}, nil, "client: expected add, list or remove"},
+		{[]string{"client", "rotate", "x"}, nil, `client: unknown command "rotate"`},
+		{[]string{"client", "add"}, nil, "client add needs exactly one client name"},
+		{[]string{"client", "remove", "a", "b"}, nil, "client remove needs exactly one client name"},
+		{[]string{"client", "list", "x"}, nil, "client list takes no arguments"},
+		{[]string{"client", "add", "a b"}, nil, `client add "a b": Use 1 to 64 characters: letters A to Z and a to z, digits, '.', '_' and '-'.`},
+		{[]string{"client", "remove", strings.Repeat("x", 65)}, nil, `client remove "` + strings.Repeat("x", 65) + `": Use 1 to 64 characters: letters A to Z and a to z, digits, '.', '_' and '-'.`},
 		{[]string{"import", "django", "--dumpdata", "x", "y"}, nil, `import django takes no arguments, got ["y"]`},
 		{[]string{"import", "django", "--from-db", "mysql://u:pw@x/db"}, nil, `from-db "mysql://u:xxxxx@x/db" is not supported: use sqlite:PATH or postgres://…`},
 		{[]string{"import", "django", "--from-db", "sqlite:"}, nil, "from-db: sqlite: needs a file path"},

@@ -1,6 +1,7 @@
 // Command latchkey is the login API server and its administration tool:
-// `latchkey serve` runs the API; `latchkey user …` and `latchkey migrate`
-// work on the same database, also while a server runs.
+// `latchkey serve` runs the API; `latchkey user …`, `latchkey client …`
+// and `latchkey migrate` work on the same database, also while a server
+// runs.
 package main
 
 import (
@@ -60,6 +61,9 @@ Usage:
   latchkey user disable NAME
   latchkey user enable NAME
   latchkey user list
+  latchkey client add NAME               register a service client; prints its secret
+  latchkey client list
+  latchkey client remove NAME
   latchkey import django (--dumpdata FILE | --from-db URL) [--token-expiry D] [--dry-run]
 
 Run "latchkey serve --help" for the settings; each is a flag and an
@@ -79,6 +83,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "user":
 		return runUser(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "client":
+		return runClient(ctx, args[1:], getenv, stdout, stderr)
 	case "import":
 		return runImport(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "help", "-h", "--help", "-help":

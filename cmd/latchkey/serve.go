@@ -68,9 +68,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return usageError{fmt.Sprintf("trusted-proxies: %v", err)}
 	}
 	auth := newAuthenticator(cfg, store, b.cache, log, latchkey.Options{
-		Throttle:             limiter,
-		Captcha:              verifier,
-		CaptchaAfterFailures: cfg.CaptchaAfter,
+		Throttle:              limiter,
+		Captcha:               verifier,
+		CaptchaAfterFailures:  cfg.CaptchaAfter,
+		ServiceClientThrottle: limiter,
 	})
 	if err := auth.Start(ctx); err != nil {
 		return err
