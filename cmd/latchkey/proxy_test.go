@@ -301,3 +301,54 @@ func TestProxyCaddy(t *testing.T) {
 	needProxy(t, "caddy")
 	testProxy(t, func(t *testing.T, lk, app string) string { return startCaddy(t, lk, app) })
 }
+
+// BenchmarkNginxAuthRequest measures what the auth_request round trip
+// costs through nginx: requests a second to the application through the
+// README's configuration, with a valid token, and through a location of
+// the same nginx that proxies the application without asking latchkey.
+// Client, nginx, latchkey and the application share the machine; compare
+// the two req/s figures of one run.
+func BenchmarkNginxAuthRequest(b *testing.B) {
+	env := dbEnv(b)
+	addUser(b, env, "alice")
+	a := newApp(b)
+	direct := freeAddr(b)
+	lk := serve(b, env)
+	base := startNginx(b, hostPort(b, lk.url), hostPort(b, a.srv.URL), `    server {
+        listen `+direct+`;
+        location / {
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header Connection "";
+            proxy_http_version 1.1;
+            proxy_pass http://app;
+        }
+    }
+`)
+	tok := lk.login(b, "alice", e2ePassword)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.Cleanup(client.CloseIdleConnections)
+	for _, bc := range []struct{ name, url string }{{"direct", "http://" + direct + "/page"}, {"auth_request", base + "/page"}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetParallelism(16) // 32 clients on two cores, as scripts/bench
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req, _ := http.NewRequest("GET", bc.url, nil)
+					req.Header.Set("Authorization", "Bearer "+tok)
+					res, err := client.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != 200 {
+						b.Errorf("%s: %d", bc.name, res.StatusCode)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
+}
