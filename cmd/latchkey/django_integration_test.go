@@ -44,7 +44,8 @@ func djangoPython(t *testing.T) string {
 // TestDjangoIntegration runs the tests of integrations/django (pytest and
 // pytest-django, with Debian's Django and DRF) against the binary: the
 // Django fixture's users and DRF tokens are imported into latchkey, and
-// loaded with the same ids into the Django test database; a service
+// loaded with the same ids into the Django test database; a user whose
+// name and email are not ASCII is added, in latchkey only; a service
 // client is registered; a server answers, and a spare one, on the same
 // database, is there for the tests that get it to throttle and stop it.
 func TestDjangoIntegration(t *testing.T) {
@@ -62,6 +63,10 @@ func TestDjangoIntegration(t *testing.T) {
 	if out, err := cli(t, env, "", "import", "django", "--dumpdata", filepath.Join(fixtures, "dumpdata.json"), "--token-expiry", "720h"); err != nil {
 		t.Fatalf("import: %v\n%s", err, out)
 	}
+	const newUser = "zoë"
+	if out, err := cli(t, env, e2ePassword+"\n", "user", "add", newUser, "--email", "zoë@exämple.com", "--password-stdin"); err != nil {
+		t.Fatalf("user add: %v\n%s", err, out)
+	}
 	secret := clientAdd(t, env, "django-tests")
 	p := serve(t, env)
 	spare := serve(t, append(env, "LATCHKEY_THROTTLE_CLIENT_BURST=2", "LATCHKEY_THROTTLE_CLIENT_RATE=1/1h"))
@@ -76,6 +81,8 @@ func TestDjangoIntegration(t *testing.T) {
 		"LATCHKEY_TEST_SPARE_URL="+spare.url,
 		"LATCHKEY_TEST_SPARE_PID="+strconv.Itoa(spare.cmd.Process.Pid),
 		"LATCHKEY_TEST_DJANGO_FIXTURES="+fixtures,
+		"LATCHKEY_TEST_NEW_USER="+newUser,
+		"LATCHKEY_TEST_NEW_PASSWORD="+e2ePassword,
 	)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

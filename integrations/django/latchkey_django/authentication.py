@@ -35,10 +35,11 @@ class LatchkeyUnavailable(exceptions.APIException):
 
 class LatchkeyAuthentication(BaseAuthentication):
     """Authenticates `Authorization: Bearer <token>` or `Token <token>` by
-    asking latchkey (settings.LATCHKEY). request.user is the Django user
-    whose primary key is latchkey's user id; request.auth is latchkey's
-    answer, a dict with "sub", "username", "email", "exp", "iat" and "jti"
-    (the session id).
+    asking latchkey (settings.LATCHKEY): POST /v1/introspect, or GET
+    /v1/forward-auth in the "forward-auth" mode. request.user is the Django
+    user whose primary key is latchkey's user id; request.auth is latchkey's
+    answer, a dict with "sub", "username", "email", "exp", "jti" (the
+    session id) and, from introspection only, "iat".
 
     No Authorization header, or another scheme: None, so that the next
     authentication class may try. A malformed header or a token latchkey
@@ -53,7 +54,7 @@ class LatchkeyAuthentication(BaseAuthentication):
         if token is None:
             return None
         try:
-            answer = c.introspect(token)
+            answer = c.check(token)
         except client.Unavailable as e:
             logger.warning("token not checked: %s", e)
             raise LatchkeyUnavailable(wait=e.retry_after)

@@ -1,4 +1,5 @@
-"""The latchkey server that settings.LATCHKEY names, and how to ask it about a token.
+"""The latchkey server that settings.LATCHKEY names, and how to ask it about a token:
+POST /v1/introspect with client credentials, or GET /v1/forward-auth.
 
 Standard library only: http.client, with one kept-alive connection per
 thread, so that a worker asks latchkey over the connection it opened for
@@ -6,18 +7,22 @@ its previous request.
 """
 
 import base64
+import calendar
 import http.client
 import json
 import os
 import re
 import ssl
 import threading
+import time
 from urllib.parse import quote_plus, urlencode, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 MODE_INTROSPECT = "introspect"
+MODE_FORWARD_AUTH = "forward-auth"
+MODES = (MODE_INTROSPECT, MODE_FORWARD_AUTH)
 
 DEFAULTS = {
     "URL": None,
@@ -60,8 +65,8 @@ class Settings:
         if unknown:
             raise ImproperlyConfigured("LATCHKEY: unknown keys %s (known: %s)" % (", ".join(unknown), ", ".join(sorted(DEFAULTS))))
         s = dict(DEFAULTS, **user_settings)
-        if s["MODE"] != MODE_INTROSPECT:
-            raise ImproperlyConfigured("LATCHKEY['MODE'] must be %r, not %r" % (MODE_INTROSPECT, s["MODE"]))
+        if s["MODE"] not in MODES:
+            raise ImproperlyConfigured("LATCHKEY['MODE'] must be %r or %r, not %r" % (MODES + (s["MODE"],)))
         self.mode = s["MODE"]
         self.url = s["URL"]
         self.client_id = s["CLIENT_ID"]
@@ -86,12 +91,12 @@ class Settings:
         """The latchkey server to ask, for LatchkeyAuthentication."""
         if not self.url:
             raise ImproperlyConfigured("LATCHKEY['URL'] is required, e.g. 'http://127.0.0.1:8080'")
-        if not self.client_id or not self.client_secret:
+        if self.mode == MODE_INTROSPECT and (not self.client_id or not self.client_secret):
             raise ImproperlyConfigured(
                 "LATCHKEY['CLIENT_ID'] and ['CLIENT_SECRET'] are required in the introspect mode: "
                 "the name given to `latchkey client add NAME` and the secret it printed"
             )
-        return Client(self.url, self.client_id, self.client_secret, self.timeout, self.ca_file)
+        return Client(self.url, self.mode, self.client_id, self.client_secret, self.timeout, self.ca_file)
 
 
 _lock = threading.Lock()
@@ -136,7 +141,7 @@ class Client:
     """One latchkey server. Safe to share between threads: each thread has
     a connection of its own, kept alive between requests."""
 
-    def __init__(self, url, client_id, client_secret, timeout, ca_file=None):
+    def __init__(self, url, mode, client_id, client_secret, timeout, ca_file=None):
         u = urlsplit(url)
         if u.scheme not in ("http", "https") or not u.hostname or u.query or u.fragment or u.username:
             raise ImproperlyConfigured("LATCHKEY['URL'] must be http:// or https:// with a host and nothing after its path, not %r" % url)
@@ -144,17 +149,29 @@ class Client:
         self.host = u.hostname
         self.port = u.port
         self.base = u.path.rstrip("/")
+        self.mode = mode
         self.timeout = timeout
         self.context = None
         if u.scheme == "https":
             self.context = ssl.create_default_context(cafile=ca_file)
-        creds = "%s:%s" % (quote_plus(str(client_id), safe=""), quote_plus(str(client_secret), safe=""))
-        self._basic = "Basic " + base64.b64encode(creds.encode("utf-8")).decode("ascii")
+        self._basic = None
+        if client_id and client_secret:
+            creds = "%s:%s" % (quote_plus(str(client_id), safe=""), quote_plus(str(client_secret), safe=""))
+            self._basic = "Basic " + base64.b64encode(creds.encode("utf-8")).decode("ascii")
         self._local = threading.local()
 
     def __repr__(self):
         # Never the secret.
         return "<latchkey %s://%s%s%s>" % (self.scheme, self.host, "" if self.port is None else ":%d" % self.port, self.base)
+
+    def check(self, token):
+        """Ask latchkey about token, as the mode says. Returns a dict of
+        claims ("sub" the user id, "username", "email", "exp", "jti"…) when
+        latchkey accepts the token; None when it does not. Raises
+        Unavailable when the check could not run."""
+        if self.mode == MODE_FORWARD_AUTH:
+            return self.forward_auth(token)
+        return self.introspect(token)
 
     def introspect(self, token):
         """Ask POST /v1/introspect about token. Returns latchkey's answer, a
@@ -185,6 +202,21 @@ class Client:
             return answer
         if status == 401:
             raise Unavailable("latchkey refused the client credentials: check LATCHKEY['CLIENT_ID'] and ['CLIENT_SECRET']")
+        raise self._refusal(status, headers)
+
+    def forward_auth(self, token):
+        """Ask GET /v1/forward-auth about token. Returns the claims of its
+        identity headers (see claims_from_headers) when the token is
+        valid; None when it is not. Raises Unavailable when the check
+        could not run. Needs no client credentials."""
+        status, headers, _ = self._request("GET", "/v1/forward-auth", None, {"Authorization": "Bearer " + token})
+        if status == 200:
+            claims = claims_from_headers(headers.get)
+            if claims is None:
+                raise Unavailable("latchkey's forward-auth answer has no user id in X-Latchkey-User-Id")
+            return claims
+        if status == 401:
+            return None
         raise self._refusal(status, headers)
 
     def _refusal(self, status, headers):
@@ -227,6 +259,47 @@ class Client:
             except (OSError, http.client.HTTPException) as e:
                 conn.close()
                 raise Unavailable("no answer from %r: %s" % (self, describe(e)))
+
+
+def claims_from_headers(get):
+    """The claims of latchkey's identity headers, as /v1/forward-auth sends
+    them and a forward-auth proxy passes them on, in the form of an
+    introspection answer: "active", "token_type", "sub" (the user id),
+    "username", "email", "jti" (the session id) and "exp" (Unix seconds);
+    no "iat". get(name) returns a header's value or None. None when
+    X-Latchkey-User-Id is missing or not a user id."""
+    user_id = get("X-Latchkey-User-Id")
+    if not user_id or not USER_ID.match(user_id):
+        return None
+    return {
+        "active": True,
+        "token_type": "Bearer",
+        "sub": user_id,
+        "username": utf8(get("X-Latchkey-Username")),
+        "email": utf8(get("X-Latchkey-Email")),
+        "jti": get("X-Latchkey-Session-Id") or "",
+        "exp": unix(get("X-Latchkey-Expires-At")),
+    }
+
+
+def utf8(value):
+    """A header value as latchkey wrote it, UTF-8: http.client and WSGI
+    (PEP 3333) give header bytes decoded as ISO-8859-1."""
+    if not value:
+        return ""
+    try:
+        return value.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        # Not bytes as ISO-8859-1: decoded already (Django's test client).
+        return value
+
+
+def unix(value):
+    """X-Latchkey-Expires-At, RFC 3339 in UTC, in Unix seconds."""
+    try:
+        return calendar.timegm(time.strptime(value or "", "%Y-%m-%dT%H:%M:%SZ"))
+    except ValueError:
+        return None
 
 
 def describe(e):

@@ -11,6 +11,8 @@ The Go test sets:
   LATCHKEY_TEST_DJANGO_FIXTURES shared/fixtures/django: dumpdata.json was
                                 imported into latchkey, users.json holds
                                 the passwords and DRF tokens
+  LATCHKEY_TEST_NEW_USER        a user added to latchkey after the import,
+  LATCHKEY_TEST_NEW_PASSWORD    whom Django does not have, and its password
 Without them, the tests that need latchkey skip.
 """
 
@@ -53,8 +55,10 @@ class Latchkey:
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"null")
 
-    def login(self, username):
-        status, body = self.call("POST", "/v1/login", body={"username": username, "password": self.users[username]["password"]})
+    def login(self, username, password=None):
+        if password is None:
+            password = self.users[username]["password"]
+        status, body = self.call("POST", "/v1/login", body={"username": username, "password": password})
         assert status == 200, body
         return body["token"]
 
@@ -73,6 +77,23 @@ class Latchkey:
 @pytest.fixture(scope="session")
 def latchkey():
     return Latchkey(env("LATCHKEY_TEST_URL"), env("LATCHKEY_TEST_DJANGO_FIXTURES"))
+
+
+@pytest.fixture
+def new_user():
+    """A user latchkey has and Django lacks: (username, password)."""
+    return env("LATCHKEY_TEST_NEW_USER"), env("LATCHKEY_TEST_NEW_PASSWORD")
+
+
+@pytest.fixture(params=["introspect", "forward-auth"])
+def mode(request, settings):
+    """Each way of asking latchkey; the forward-auth mode without client
+    credentials, which it does not need."""
+    conf = dict(settings.LATCHKEY, MODE=request.param)
+    if request.param == "forward-auth":
+        del conf["CLIENT_ID"], conf["CLIENT_SECRET"]
+    settings.LATCHKEY = conf
+    return request.param
 
 
 @pytest.fixture

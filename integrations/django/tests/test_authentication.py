@@ -1,6 +1,7 @@
 """LatchkeyAuthentication against a real latchkey: the users and DRF tokens
 of the Django fixture were imported into it, and loaded into the test
-database with the same ids."""
+database with the same ids. The tests taking the mode fixture run in the
+introspect and the forward-auth mode."""
 
 import os
 import signal
@@ -35,7 +36,7 @@ def assert_unavailable(res):
 
 
 @pytest.mark.parametrize("scheme", ["Token", "Bearer", "bearer", "TOKEN"])
-def test_imported_drf_token(api, latchkey, scheme):
+def test_imported_drf_token(api, latchkey, mode, scheme):
     # alice's Token key from Django's authtoken table, imported by latchkey.
     res = get(api, "/whoami", "%s %s" % (scheme, latchkey.drf_token("alice")))
     assert res.status_code == 200, res.content
@@ -48,10 +49,14 @@ def test_imported_drf_token(api, latchkey, scheme):
     assert auth["sub"] == "1"
     assert auth["username"] == "alice"
     assert auth["token_type"] == "Bearer"
-    assert auth["jti"] and auth["exp"] > auth["iat"]
+    assert auth["jti"] and auth["exp"] > time.time()
+    if mode == "introspect":
+        assert auth["iat"] < auth["exp"]
+    else:
+        assert "iat" not in auth
 
 
-def test_token_from_login(api, latchkey):
+def test_token_from_login(api, latchkey, mode):
     token = latchkey.login("gina")
     res = get(api, "/whoami", "Bearer " + token)
     assert res.status_code == 200, res.content
@@ -93,26 +98,26 @@ def test_malformed_header(api, settings, closed_port, header, detail):
 
 
 @pytest.mark.parametrize("token", ["lk_" + "A" * 43, "0" * 40, "not-a-token"])
-def test_unknown_token(api, latchkey, token):
+def test_unknown_token(api, latchkey, mode, token):
     assert_refused(get(api, "/whoami", "Bearer " + token), "Invalid token.")
     # A token that fails is refused even where anonymous users are welcome.
     assert_refused(get(api, "/public", "Bearer " + token), "Invalid token.")
 
 
-def test_logged_out_token(api, latchkey):
+def test_logged_out_token(api, latchkey, mode):
     token = latchkey.login("alice")
     assert get(api, "/whoami", "Bearer " + token).status_code == 200
     latchkey.logout(token)
     assert_refused(get(api, "/whoami", "Bearer " + token), "Invalid token.")
 
 
-def test_inactive_in_django(api, latchkey):
+def test_inactive_in_django(api, latchkey, mode):
     User = get_user_model()
     User.objects.filter(pk=latchkey.id("alice")).update(is_active=False)
     assert_refused(get(api, "/whoami", "Token " + latchkey.drf_token("alice")), "User inactive or deleted.")
 
 
-def test_missing_in_django(api, latchkey, settings):
+def test_missing_in_django(api, latchkey, mode, settings):
     User = get_user_model()
     bob = latchkey.id("bob")
     User.objects.filter(pk=bob).delete()
@@ -131,7 +136,26 @@ def test_missing_in_django(api, latchkey, settings):
     assert get(api, "/whoami", header).json()["id"] == bob
 
 
-def test_connections_are_kept_alive(api, latchkey):
+def test_created_from_latchkey(api, latchkey, mode, settings, new_user):
+    # A user added to latchkey after the import, with a name and an email
+    # that are not ASCII.
+    username, password = new_user
+    token = latchkey.login(username, password)
+    me = latchkey.call("GET", "/v1/me", token=token)[1]
+    header = "Bearer " + token
+    assert_refused(get(api, "/whoami", header), "User inactive or deleted.")
+
+    settings.LATCHKEY = dict(settings.LATCHKEY, CREATE_USERS=True)
+    res = get(api, "/whoami", header)
+    assert res.status_code == 200, res.content
+    assert res.json()["id"] == me["id"]
+    assert res.json()["auth"]["username"] == username
+    user = get_user_model().objects.get(pk=me["id"])
+    assert (user.username, user.email) == (username, me["email"])
+    assert not username.isascii() and not user.email.isascii()
+
+
+def test_connections_are_kept_alive(api, latchkey, mode):
     header = "Token " + latchkey.drf_token("alice")
     assert get(api, "/whoami", header).status_code == 200
     local = client.current_client()._local
@@ -147,7 +171,7 @@ def test_connections_are_kept_alive(api, latchkey):
     assert local.conn.sock is not sock
 
 
-def test_latchkey_not_listening(api, latchkey, settings, closed_port, caplog):
+def test_latchkey_not_listening(api, latchkey, mode, settings, closed_port, caplog):
     settings.LATCHKEY = dict(settings.LATCHKEY, URL="http://127.0.0.1:%d" % closed_port)
     header = "Token " + latchkey.drf_token("alice")
     assert_unavailable(get(api, "/whoami", header))
@@ -157,7 +181,7 @@ def test_latchkey_not_listening(api, latchkey, settings, closed_port, caplog):
     assert latchkey.drf_token("alice") not in caplog.text
 
 
-def test_latchkey_too_slow(api, latchkey, settings, silent_port):
+def test_latchkey_too_slow(api, latchkey, mode, settings, silent_port):
     settings.LATCHKEY = dict(settings.LATCHKEY, URL="http://127.0.0.1:%d" % silent_port, TIMEOUT=0.2)
     assert_unavailable(get(api, "/whoami", "Token " + latchkey.drf_token("alice")))
 
@@ -203,6 +227,7 @@ def test_refused_then_stopped(api, latchkey, settings, spare, caplog):
     [
         ({"CLIENT_SECERT": "x"}, "unknown keys CLIENT_SECERT"),
         ({"MODE": "jwt"}, "MODE"),
+        ({"MODE": "introspect", "CLIENT_ID": None}, "CLIENT_ID"),
         ({"URL": "ftp://x"}, "http:// or https://"),
         ({"URL": None}, "URL'] is required"),
         ({"CLIENT_SECRET": ""}, "CLIENT_SECRET"),
