@@ -2,7 +2,9 @@
 
 LatchkeyAuthentication asks latchkey about the token of each request and
 takes the Django user whose primary key is latchkey's user id: `latchkey
-import django` keeps Django's ids.
+import django` keeps Django's ids. LatchkeyRemoteUserAuthentication takes
+the same user from the identity headers of latchkey's forward-auth answer,
+which a reverse proxy in front of the project copied onto the request.
 """
 
 import logging
@@ -79,6 +81,36 @@ class LatchkeyAuthentication(BaseAuthentication):
         if token is None or not token.isprintable():
             raise exceptions.AuthenticationFailed(_("Invalid token header. Token string should not contain invalid characters."))
         return token
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="%s"' % client.current().realm
+
+
+class LatchkeyRemoteUserAuthentication(BaseAuthentication):
+    """Authenticates the user named by X-Latchkey-User-Id, the identity
+    header that a forward-auth proxy (nginx's auth_request, Caddy's
+    forward_auth, Traefik's ForwardAuth) copies from latchkey's answer to
+    /v1/forward-auth onto the request it lets through. latchkey is not
+    asked: the proxy did.
+
+    Safe ONLY behind a proxy that always overwrites the header, so that a
+    client cannot send it itself: anyone who can reach the project
+    otherwise can claim any user id.
+
+    No header, or an empty one: None. A value that is not a user id: 401.
+    request.auth is a dict of the identity headers, as the forward-auth
+    mode of LatchkeyAuthentication makes it.
+    """
+
+    def authenticate(self, request):
+        conf = client.current()
+        meta = request.META
+        if not meta.get("HTTP_X_LATCHKEY_USER_ID"):
+            return None
+        claims = client.claims_from_headers(lambda name: meta.get("HTTP_" + name.upper().replace("-", "_")))
+        if claims is None:
+            raise exceptions.AuthenticationFailed(_("Invalid user id header."))
+        return user_for(claims, conf), claims
 
     def authenticate_header(self, request):
         return 'Bearer realm="%s"' % client.current().realm

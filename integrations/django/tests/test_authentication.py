@@ -14,25 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from latchkey_django import client
 
-REALM = 'Bearer realm="api"'
-
-
-def get(api, path, authorization=None):
-    if authorization is None:
-        return api.get(path)
-    return api.get(path, HTTP_AUTHORIZATION=authorization)
-
-
-def assert_refused(res, detail):
-    assert res.status_code == 401, res.content
-    assert res["WWW-Authenticate"] == REALM
-    assert res.json() == {"detail": detail}
-
-
-def assert_unavailable(res):
-    assert res.status_code == 503, res.content
-    assert res.json() == {"detail": "Authentication is unavailable, try again later."}
-    assert not res.has_header("WWW-Authenticate")
+from .helpers import assert_refused, assert_unavailable, get
 
 
 @pytest.mark.parametrize("scheme", ["Token", "Bearer", "bearer", "TOKEN"])

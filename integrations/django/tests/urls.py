@@ -1,10 +1,13 @@
-"""Two DRF views: one for authenticated users only (the default
-permission), one open to anonymous users too."""
+"""DRF views: one for authenticated users only (the default permission),
+one open to anonymous users too, and one for authenticated users behind
+a forward-auth proxy."""
 
 from django.urls import path
-from rest_framework.decorators import api_view, permission_classes
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+
+from latchkey_django.authentication import LatchkeyRemoteUserAuthentication
 
 
 def describe(request):
@@ -29,7 +32,14 @@ def public(request):
     return Response(describe(request))
 
 
+@api_view(["GET"])
+@authentication_classes([LatchkeyRemoteUserAuthentication])
+def behind_proxy(request):
+    return Response(describe(request))
+
+
 urlpatterns = [
     path("whoami", whoami),
     path("public", public),
+    path("behind-proxy", behind_proxy),
 ]
