@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/latchkeyhq/latchkey/django/djangotest"
+	"github.com/latchkeyhq/latchkey/tlstest"
 )
 
 // debianPython is the interpreter Debian's python3-django,
@@ -46,8 +47,9 @@ func djangoPython(t *testing.T) string {
 // Django fixture's users and DRF tokens are imported into latchkey, and
 // loaded with the same ids into the Django test database; a user whose
 // name and email are not ASCII is added, in latchkey only; a service
-// client is registered; a server answers, and a spare one, on the same
-// database, is there for the tests that get it to throttle and stop it.
+// client is registered; a server answers, a spare one on the same
+// database is there for the tests that get it to throttle and stop it,
+// and a third serves HTTPS with a certificate of the test's own CA.
 func TestDjangoIntegration(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -70,6 +72,9 @@ func TestDjangoIntegration(t *testing.T) {
 	secret := clientAdd(t, env, "django-tests")
 	p := serve(t, env)
 	spare := serve(t, append(env, "LATCHKEY_THROTTLE_CLIENT_BURST=2", "LATCHKEY_THROTTLE_CLIENT_RATE=1/1h"))
+	ca := tlstest.NewCA(t)
+	cert := ca.Issue(t, "127.0.0.1")
+	secure := serve(t, append(env, "LATCHKEY_TLS_CERT_FILE="+cert.CertFile, "LATCHKEY_TLS_KEY_FILE="+cert.KeyFile))
 
 	cmd := exec.Command(python, "-m", "pytest", "integrations/django/tests", "-q", "-rs")
 	cmd.Dir = root
@@ -80,6 +85,8 @@ func TestDjangoIntegration(t *testing.T) {
 		"LATCHKEY_TEST_CLIENT_SECRET="+secret,
 		"LATCHKEY_TEST_SPARE_URL="+spare.url,
 		"LATCHKEY_TEST_SPARE_PID="+strconv.Itoa(spare.cmd.Process.Pid),
+		"LATCHKEY_TEST_HTTPS_URL="+secure.url,
+		"LATCHKEY_TEST_CA_FILE="+ca.File,
 		"LATCHKEY_TEST_DJANGO_FIXTURES="+fixtures,
 		"LATCHKEY_TEST_NEW_USER="+newUser,
 		"LATCHKEY_TEST_NEW_PASSWORD="+e2ePassword,

@@ -8,6 +8,8 @@ The Go test sets:
   LATCHKEY_TEST_CLIENT_SECRET   its secret
   LATCHKEY_TEST_SPARE_URL       a second latchkey on the same database, for
   LATCHKEY_TEST_SPARE_PID       the tests that refuse its client and stop it
+  LATCHKEY_TEST_HTTPS_URL       a third latchkey on the same database, over
+  LATCHKEY_TEST_CA_FILE         HTTPS, and the CA that signed its certificate
   LATCHKEY_TEST_DJANGO_FIXTURES shared/fixtures/django: dumpdata.json was
                                 imported into latchkey, users.json holds
                                 the passwords and DRF tokens
@@ -100,6 +102,12 @@ def mode(request, settings):
 def spare():
     """A second latchkey, which the test may refuse and stop."""
     return env("LATCHKEY_TEST_SPARE_URL"), int(env("LATCHKEY_TEST_SPARE_PID"))
+
+
+@pytest.fixture
+def https():
+    """latchkey over HTTPS: its URL, and the CA file to verify it with."""
+    return env("LATCHKEY_TEST_HTTPS_URL"), env("LATCHKEY_TEST_CA_FILE")
 
 
 @pytest.fixture(scope="session")

@@ -168,6 +168,21 @@ def test_latchkey_too_slow(api, latchkey, mode, settings, silent_port):
     assert_unavailable(get(api, "/whoami", "Token " + latchkey.drf_token("alice")))
 
 
+def test_https(api, latchkey, mode, settings, https, caplog):
+    url, ca_file = https
+    assert url.startswith("https://")
+    header = "Token " + latchkey.drf_token("alice")
+    settings.LATCHKEY = dict(settings.LATCHKEY, URL=url, CA_FILE=ca_file)
+    res = get(api, "/whoami", header)
+    assert res.status_code == 200, res.content
+    assert res.json()["id"] == latchkey.id("alice")
+
+    # Verified with the system's CAs, which did not sign it: refused.
+    settings.LATCHKEY = dict(settings.LATCHKEY, CA_FILE=None)
+    assert_unavailable(get(api, "/whoami", header))
+    assert "CERTIFICATE_VERIFY_FAILED" in caplog.text
+
+
 def test_refused_then_stopped(api, latchkey, settings, spare, caplog):
     """The spare latchkey lets two failed client authentications through
     before it throttles the address; then it is stopped."""
