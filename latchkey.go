@@ -129,6 +129,11 @@ type Store interface {
 	UserByID(ctx context.Context, id int64) (User, error)
 	UserByUsername(ctx context.Context, username string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
+	// PasswordHashes calls fn with the password hash of every user, in
+	// no set order, one row at a time: the password hasher learns from
+	// them what the stored hashes cost to check before the first login.
+	// An error from fn stops the walk and is returned unchanged.
+	PasswordHashes(ctx context.Context, fn func(hash string) error) error
 	// SetActive enables or disables a user; disabling revokes every
 	// session of the user and returns their digests.
 	SetActive(ctx context.Context, userID int64, active bool) ([]Digest, error)
