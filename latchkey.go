@@ -239,7 +239,9 @@ type PasswordHasher interface {
 	Hash(ctx context.Context, pw Password) (string, error)
 	// Verify reports whether pw matches encoded, and whether encoded
 	// should be replaced by a fresh Hash (weaker parameters or another
-	// algorithm). An empty or unusable encoded hash costs the same time as
-	// a real check and never matches.
+	// algorithm). An empty or unusable encoded hash never matches. A
+	// check that does not match takes the same time whatever encoded is
+	// (empty, unusable, or of any algorithm and cost), so that the time a
+	// failed login takes tells nothing about the user.
 	Verify(ctx context.Context, pw Password, encoded string) (ok, rehash bool, err error)
 }
