@@ -24,8 +24,9 @@ const (
 	overflowSet = "(other)"
 	// peakHalfLife is how fast a slow check's mark fades towards its
 	// set's typical cost: the floor follows a loaded machine at once, and
-	// a single outlier stops costing every failed login within minutes.
-	peakHalfLife = time.Minute
+	// a single outlier stops costing every failed login within a minute or
+	// two.
+	peakHalfLife = 30 * time.Second
 	// typicalWeight is how many checks a set's typical cost averages
 	// over: each moves it 1/typicalWeight of the way.
 	typicalWeight = 8
@@ -108,9 +109,10 @@ func (h *Hasher) Floor() time.Duration {
 // login, so that no failed login is quicker than another from the start:
 // it walks the stored hashes with each (a latchkey.Store's PasswordHashes)
 // and times a random password against one hash of each parameter set
-// not seen yet, and the dummy. Each is timed twice and the faster counts:
-// a first run may pay for memory the process never touched, and that
-// one-off must not pin the floor.
+// not seen yet, and the dummy. Each is timed three times and the fastest
+// counts: a first run may pay for memory the process never touched (and
+// a second too, before the first's is collected: Django's argon2 takes
+// 100 MiB), and that one-off must not pin the floor.
 //
 // A parameter set that appears later (an import into a running server) is
 // learnt at its first check, which is then the one failed login not
@@ -140,7 +142,7 @@ func (h *Hasher) Calibrate(ctx context.Context, each func(ctx context.Context, f
 	slices.Sort(sets)
 	for _, set := range sets {
 		var best verification
-		for i := range 2 {
+		for i := range 3 {
 			v, err := h.measure(ctx, pw, exemplars[set])
 			if err != nil {
 				return 0, fmt.Errorf("password: calibrate: %w", err)

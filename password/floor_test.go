@@ -302,10 +302,10 @@ func TestCalibrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The dummy, priced$180 and priced$2, each twice; the faster counts,
-	// not the first run at three times the cost.
-	if sets != 3 || n.Load() != 6 {
-		t.Errorf("Calibrate timed %d sets in %d checks, want 3 in 6", sets, n.Load())
+	// The dummy, priced$180 and priced$2, each three times; the fastest
+	// counts, not the first run at three times the cost.
+	if sets != 3 || n.Load() != 9 {
+		t.Errorf("Calibrate timed %d sets in %d checks, want 3 in 9", sets, n.Load())
 	}
 	if f := h.Floor(); f != 180*time.Millisecond {
 		t.Errorf("Floor after calibration = %v, want 180ms", f)
@@ -324,8 +324,8 @@ func TestCalibrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sets != 1 || n.Load() != 2 {
-		t.Errorf("second Calibrate timed %d sets in %d checks, want 1 in 2", sets, n.Load())
+	if sets != 1 || n.Load() != 3 {
+		t.Errorf("second Calibrate timed %d sets in %d checks, want 1 in 3", sets, n.Load())
 	}
 	if f := h.Floor(); f != 500*time.Millisecond {
 		t.Errorf("Floor = %v, want 500ms", f)
