@@ -248,6 +248,77 @@ func TestLoginFailuresAreIdentical(t *testing.T) {
 	}
 }
 
+// verdicts is a PasswordHasher that records whether each check matched.
+type verdicts struct {
+	latchkey.PasswordHasher
+	mu      sync.Mutex
+	matched []bool
+}
+
+func (v *verdicts) Verify(ctx context.Context, pw latchkey.Password, encoded string) (bool, bool, error) {
+	ok, rehash, err := v.PasswordHasher.Verify(ctx, pw, encoded)
+	v.mu.Lock()
+	v.matched = append(v.matched, ok)
+	v.mu.Unlock()
+	return ok, rehash, err
+}
+
+// TestLoginFailuresFailTheCheck: every refused login is one check that the
+// hasher sees fail, and pads to its floor (password.Hasher.Verify), so
+// that a refusal takes the same time whatever it names. An inactive
+// user's right password too: were it checked as right, its refusal would
+// answer as soon as its hash allows, sooner than a wrong password's.
+func TestLoginFailuresFailTheCheck(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	st := openStore(t, filepath.Join(t.TempDir(), "latchkey.db"))
+	v := &verdicts{PasswordHasher: cheapHasher(t)}
+	a := latchkey.NewAuthenticator(st, memory.New(memory.Options{MaxEntries: 100, Now: c.Now}), v, latchkey.Options{Now: c.Now})
+	for _, name := range []string{"alice", "leo"} {
+		if _, err := a.AddUser(ctx, latchkey.NewUser{Username: name}, pw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.SetUserActive(ctx, "leo", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateUser(ctx, latchkey.User{Username: "mallory", PasswordHash: "!unusable", Active: true, DateJoined: c.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, user string
+		pw         latchkey.Password
+	}{
+		{"unknown user", "nobody", pw},
+		{"wrong password", "alice", "not the passphrase"},
+		{"inactive user, right password", "leo", pw},
+		{"inactive user, wrong password", "leo", "not the passphrase"},
+		{"unusable password", "mallory", "!unusable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v.mu.Lock()
+			v.matched = nil
+			v.mu.Unlock()
+			if _, err := a.Login(ctx, latchkey.LoginRequest{Username: tc.user, Password: tc.pw}); err != latchkey.ErrInvalidCredentials {
+				t.Fatalf("err = %v, want ErrInvalidCredentials", err)
+			}
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			if !slices.Equal(v.matched, []bool{false}) {
+				t.Errorf("checks matched: %v, want one check that failed", v.matched)
+			}
+		})
+	}
+	// The right password of an active user is still one check that matches.
+	v.matched = nil
+	if _, err := a.Login(ctx, latchkey.LoginRequest{Username: "alice", Password: pw}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(v.matched, []bool{true}) {
+		t.Errorf("alice's login: checks matched %v, want [true]", v.matched)
+	}
+}
+
 func TestLoginRecordsLastLoginAndNeverExtends(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, latchkey.Options{TokenTTL: time.Hour})

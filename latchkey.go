@@ -132,6 +132,11 @@ type Store interface {
 	UserByID(ctx context.Context, id int64) (User, error)
 	UserByUsername(ctx context.Context, username string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
+	// PasswordHashes calls fn with the password hash of every user, in
+	// no set order, one row at a time: the password hasher learns from
+	// them what the stored hashes cost to check before the first login.
+	// An error from fn stops the walk and is returned unchanged.
+	PasswordHashes(ctx context.Context, fn func(hash string) error) error
 	// SetActive enables or disables a user; disabling revokes every
 	// session of the user and returns their digests.
 	SetActive(ctx context.Context, userID int64, active bool) ([]Digest, error)
@@ -252,7 +257,9 @@ type PasswordHasher interface {
 	Hash(ctx context.Context, pw Password) (string, error)
 	// Verify reports whether pw matches encoded, and whether encoded
 	// should be replaced by a fresh Hash (weaker parameters or another
-	// algorithm). An empty or unusable encoded hash costs the same time as
-	// a real check and never matches.
+	// algorithm). An empty or unusable encoded hash never matches. A
+	// check that does not match takes the same time whatever encoded is
+	// (empty, unusable, or of any algorithm and cost), so that the time a
+	// failed login takes tells nothing about the user.
 	Verify(ctx context.Context, pw Password, encoded string) (ok, rehash bool, err error)
 }

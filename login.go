@@ -26,7 +26,8 @@ type LoginRequest struct {
 //     looked at, so that a right password is never revealed without one;
 //   - the password is checked: unknown users, wrong passwords, inactive
 //     users and unusable passwords all get ErrInvalidCredentials after
-//     the same hashing work;
+//     the same hashing work, one check that fails, which the hasher pads
+//     to the same time;
 //   - the throttle records the outcome.
 //
 // A failed login whose next attempt needs a captcha gets an
@@ -88,8 +89,14 @@ func (a *Authenticator) issue(ctx context.Context, username string, pw Password,
 // zero User when none was), and issues a new token.
 func (a *Authenticator) verifyAndIssue(ctx context.Context, u User, pw Password, c Client) (Issued, error) {
 	// An unknown user is verified against an empty hash, which costs the
-	// same as a real check.
-	ok, rehash, err := a.hasher.Verify(ctx, pw, u.PasswordHash)
+	// same as a real check. So is an inactive user, who cannot log in
+	// anyway: a right password must not answer sooner than a wrong one,
+	// which the hasher pads to its floor.
+	hash := u.PasswordHash
+	if !u.Active {
+		hash = ""
+	}
+	ok, rehash, err := a.hasher.Verify(ctx, pw, hash)
 	if err != nil {
 		return Issued{}, err
 	}

@@ -96,6 +96,22 @@ func (p Argon2id) Verify(pw latchkey.Password, encoded string) (ok, weaker bool,
 	return h.verify(pw), weaker, nil
 }
 
+// Params names the parameter set of an Argon2id PHC string:
+// "argon2id$m=19456,t=2,p=1". The lengths of salt and key barely change
+// what a check costs and are left out.
+func (p Argon2id) Params(encoded string) string {
+	h, err := parsePHC(encoded)
+	if err != nil {
+		return ""
+	}
+	return h.params.set()
+}
+
+// set names p's parameter set, as Params does.
+func (p Argon2id) set() string {
+	return fmt.Sprintf("argon2id$m=%d,t=%d,p=%d", p.Memory, p.Time, p.Threads)
+}
+
 func (p Argon2id) derive(pw latchkey.Password, salt []byte) []byte {
 	return argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 }

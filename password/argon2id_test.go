@@ -138,6 +138,9 @@ func FuzzParsePHC(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		h, err := parsePHC(s)
+		if set := DefaultArgon2id.Params(s); (set != "") != (err == nil) {
+			t.Fatalf("Params(%q) = %q, parse error %v: want a name only for a hash that parses", s, set, err)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error %v does not wrap ErrMalformed", err)

@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"hash"
 	"strings"
 	"unicode/utf8"
@@ -127,6 +128,8 @@ var b64pad = base64.StdEncoding.Strict()
 type djangoHash interface {
 	// verify derives pw's key and compares it in constant time.
 	verify(pw latchkey.Password) bool
+	// set names the hash's parameter set (see Scheme.Params).
+	set() string
 }
 
 // Identify reports whether encoded is in d's format, by the rule of
@@ -158,6 +161,17 @@ func (d Django) Verify(pw latchkey.Password, encoded string) (ok, weaker bool, e
 		return false, false, err
 	}
 	return h.verify(pw), true, nil
+}
+
+// Params names the parameter set of a hash in d's format: the algorithm
+// and its cost parameters ("pbkdf2_sha256$870000", "bcrypt$12"); "" when
+// encoded is malformed.
+func (d Django) Params(encoded string) string {
+	h, err := d.parse(encoded)
+	if err != nil {
+		return ""
+	}
+	return h.set()
 }
 
 // parse parses encoded strictly, within the caps, and computes nothing.
@@ -214,6 +228,8 @@ func parseDjangoPBKDF2(d Django, encoded string) (*djangoPBKDF2, error) {
 	h.key = key
 	return h, nil
 }
+
+func (h *djangoPBKDF2) set() string { return fmt.Sprintf("%s$%d", h.alg, h.iter) }
 
 func (h *djangoPBKDF2) newHash() hash.Hash {
 	if h.alg == DjangoPBKDF2SHA1 {
@@ -272,6 +288,13 @@ func parseDjangoBCrypt(d Django, encoded string) (*djangoBCrypt, error) {
 // character's value is a multiple of last.
 func bcryptBase64(s string, last int) bool { return inAlphabet(s, bcryptAlphabet, last) }
 
+func (h *djangoBCrypt) set() string {
+	if h.sha256 {
+		return fmt.Sprintf("%s$%d", DjangoBCryptSHA256, h.cost)
+	}
+	return fmt.Sprintf("%s$%d", DjangoBCrypt, h.cost)
+}
+
 func (h *djangoBCrypt) verify(pw latchkey.Password) bool {
 	var key []byte
 	nul := false
@@ -325,6 +348,10 @@ func parseDjangoScrypt(encoded string) (*djangoScrypt, error) {
 	return &djangoScrypt{n: n, r: r, p: p, salt: f[2], key: key}, nil
 }
 
+func (h *djangoScrypt) set() string {
+	return fmt.Sprintf("%s$n=%d,r=%d,p=%d", DjangoScrypt, h.n, h.r, h.p)
+}
+
 func (h *djangoScrypt) verify(pw latchkey.Password) bool {
 	key, err := scrypt.Key([]byte(pw), []byte(h.salt), h.n, h.r, h.p, len(h.key))
 	return err == nil && subtle.ConstantTimeCompare(key, h.key) == 1
@@ -368,6 +395,14 @@ func parseDjangoDigest(d Django, encoded string) (*djangoDigest, error) {
 	return h, nil
 }
 
+// set is the digest's name: a salt does not change what it costs.
+func (h *djangoDigest) set() string {
+	if h.sha1 {
+		return string(DjangoSHA1)
+	}
+	return string(DjangoMD5)
+}
+
 func (h *djangoDigest) verify(pw latchkey.Password) bool {
 	var d hash.Hash
 	if h.sha1 {
@@ -399,6 +434,8 @@ func parseDjangoCrypt(encoded string) (*djangoCrypt, error) {
 	}
 	return &djangoCrypt{hash: f[2]}, nil
 }
+
+func (h *djangoCrypt) set() string { return string(DjangoCrypt) }
 
 func (h *djangoCrypt) verify(pw latchkey.Password) bool {
 	got := desCrypt([]byte(pw), h.hash[:2])

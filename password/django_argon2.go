@@ -3,6 +3,7 @@ package password
 import (
 	"crypto/subtle"
 	"encoding/binary"
+	"fmt"
 	"math/bits"
 	"strings"
 
@@ -92,6 +93,14 @@ func parseDjangoArgon2(encoded string) (*djangoArgon2, error) {
 	}
 	h.salt, h.key = salt, key
 	return h, nil
+}
+
+// set names the variant and version, which choose the code that
+// computes the hash, and the parameters.
+func (h *djangoArgon2) set() string {
+	variant := [...]string{argon2d: "argon2d", argon2i: "argon2i", argon2id: "argon2id"}[h.variant]
+	p := h.params
+	return fmt.Sprintf("%s$%s$v=%d$m=%d,t=%d,p=%d", DjangoArgon2, variant, h.version, p.Memory, p.Time, p.Threads)
 }
 
 func (h *djangoArgon2) verify(pw latchkey.Password) bool {

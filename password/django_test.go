@@ -443,6 +443,9 @@ func TestDjangoParse(t *testing.T) {
 			if err != nil && !errors.Is(err, ErrMalformed) {
 				t.Errorf("error %v does not wrap ErrMalformed", err)
 			}
+			if set := c.alg.Params(c.encoded); (set != "") != c.ok {
+				t.Errorf("Params(%q) = %q, want a name only for a hash that parses", c.encoded, set)
+			}
 		})
 	}
 }
@@ -643,6 +646,9 @@ func fuzzDjango(f *testing.F, algs ...Django) {
 		}
 		for _, alg := range algs {
 			h, err := alg.parse(s)
+			if set := alg.Params(s); (set != "") != (err == nil) {
+				t.Fatalf("%s.Params(%q) = %q, parse error %v: want a name only for a hash that parses", alg, s, set, err)
+			}
 			if err != nil {
 				if !errors.Is(err, ErrMalformed) {
 					t.Fatalf("%s.parse(%q): error %v does not wrap ErrMalformed", alg, s, err)

@@ -9,6 +9,11 @@
 // flood of logins queues briefly and is then refused with
 // latchkey.ErrOverloaded instead of exhausting memory. Formats imported from
 // other systems plug in as Schemes and are replaced on the next login.
+//
+// A verification that does not match returns no sooner than the floor: the
+// recent cost of the slowest kind of hash the Hasher has checked or
+// calibrated (see Calibrate), so that neither an unknown username nor the
+// algorithm of a stored hash shows in the time a failed login takes.
 package password
 
 import (
@@ -38,6 +43,13 @@ type Scheme interface {
 	// be checked, and then before deriving any key: the Hasher does the
 	// dummy derivation instead, so a bad hash costs what a good one does.
 	Verify(pw latchkey.Password, encoded string) (ok, weaker bool, err error)
+	// Params names encoded's parameter set: the algorithm and every
+	// parameter that changes what a check costs, but no salt or key
+	// ("pbkdf2_sha256$870000"), so that hashes with the same name cost
+	// the same to verify. It returns "" when encoded cannot be checked,
+	// computing nothing. The Hasher pads failed verifications to the
+	// slowest parameter set it has seen.
+	Params(encoded string) string
 }
 
 // ErrMalformed is wrapped by Scheme.Verify errors for hashes that cannot be
@@ -72,6 +84,11 @@ type Options struct {
 	// real or dummy, while its slot is still held: tests count the work
 	// an unknown user costs with it, and metrics can count hashes.
 	OnCompute func()
+	// Now and Sleep are the clock that times verifications and the wait
+	// that pads a failed one to the floor; Sleep returns early when ctx
+	// ends. Default time.Now and a timer; tests move both.
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration)
 }
 
 // Hasher hashes and verifies passwords under a concurrency bound. It is
@@ -80,12 +97,16 @@ type Hasher struct {
 	params    Argon2id
 	schemes   []Scheme // schemes[0] is params: the scheme of new hashes
 	dummy     phc      // verified when there is nothing real to verify
+	dummySet  string   // the dummy's parameter set, and that of new hashes
 	slots     chan struct{}
 	waiting   atomic.Int64
 	maxQueue  int64
 	timeout   time.Duration
 	rand      io.Reader
 	onCompute func()
+	now       func() time.Time
+	sleep     func(ctx context.Context, d time.Duration)
+	costs     costs // what each parameter set cost: the floor
 }
 
 var _ latchkey.PasswordHasher = (*Hasher)(nil)
@@ -119,6 +140,12 @@ func New(opts Options) *Hasher {
 	if opts.OnCompute == nil {
 		opts.OnCompute = func() {}
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = sleep
+	}
 	p := opts.Params
 	return &Hasher{
 		params:  p,
@@ -126,15 +153,20 @@ func New(opts Options) *Hasher {
 		// The dummy's salt and key are zero: its result is thrown away, and
 		// only its cost, which depends on the parameters alone, matters.
 		dummy:     phc{params: p, salt: make([]byte, p.SaltLen), key: make([]byte, p.KeyLen)},
+		dummySet:  p.set(),
 		slots:     make(chan struct{}, opts.MaxConcurrent),
 		maxQueue:  int64(opts.MaxQueue),
 		timeout:   opts.QueueTimeout,
 		rand:      opts.Rand,
 		onCompute: opts.OnCompute,
+		now:       opts.Now,
+		sleep:     opts.Sleep,
+		costs:     costs{sets: make(map[string]*cost)},
 	}
 }
 
-// Hash returns a new Argon2id PHC string for pw with a fresh salt.
+// Hash returns a new Argon2id PHC string for pw with a fresh salt. Its
+// cost is that of the dummy, and counts towards the floor.
 func (h *Hasher) Hash(ctx context.Context, pw latchkey.Password) (string, error) {
 	if err := h.acquire(ctx); err != nil {
 		return "", err
@@ -144,8 +176,11 @@ func (h *Hasher) Hash(ctx context.Context, pw latchkey.Password) (string, error)
 	if _, err := io.ReadFull(h.rand, salt); err != nil {
 		return "", fmt.Errorf("password: read salt: %w", err)
 	}
+	start := h.now()
 	key := h.params.derive(pw, salt)
 	h.onCompute()
+	end := h.now()
+	h.costs.add(h.dummySet, end.Sub(start), end)
 	return h.params.encode(salt, key), nil
 }
 
@@ -161,29 +196,83 @@ func IsOwn(encoded string) bool { return strings.HasPrefix(encoded, argon2idPref
 // replaced by a fresh Hash: it matched with weaker parameters or in another
 // scheme. An empty, unusable ("!…", Django's mark), unknown or malformed
 // hash never matches and costs one dummy derivation with the configured
-// parameters, the same as a wrong password, so that response times do not
-// tell which usernames exist. The only errors are latchkey.ErrOverloaded
-// and the context's.
+// parameters, the same work as a wrong password.
+//
+// A verification that does not match, whatever the reason, returns no
+// sooner than the floor after it got its hashing slot: the wait is spent
+// after the slot is given back, so it holds no CPU. Then a wrong password
+// for a user whose hash is a cheap one (Django's md5) or a costly one
+// (pbkdf2_sha256 at 870,000 iterations), and an unknown user, all take
+// the time of the slowest, and response times tell neither which
+// usernames exist nor which were imported with which hash. A match is
+// not padded. The only errors are latchkey.ErrOverloaded and the
+// context's; a context that ends during the wait ends the wait.
 func (h *Hasher) Verify(ctx context.Context, pw latchkey.Password, encoded string) (ok, rehash bool, err error) {
-	if err := h.acquire(ctx); err != nil {
+	v, err := h.measure(ctx, pw, encoded)
+	if err != nil {
 		return false, false, err
 	}
+	floor := h.costs.add(v.set, v.spent, v.start.Add(v.spent))
+	if !v.ok {
+		if d := v.start.Add(floor).Sub(h.now()); d > 0 {
+			h.sleep(ctx, d)
+		}
+	}
+	return v.ok, v.rehash, nil
+}
+
+// verification is the outcome of one check and what it cost.
+type verification struct {
+	ok, rehash bool
+	set        string        // the parameter set whose cost was paid
+	start      time.Time     // when the check had its slot
+	spent      time.Duration // from start until the check was done
+}
+
+// measure checks pw against encoded in a hashing slot, and times the check
+// from the moment it had the slot: a wait in the queue is no part of any
+// hash's cost.
+func (h *Hasher) measure(ctx context.Context, pw latchkey.Password, encoded string) (verification, error) {
+	if err := h.acquire(ctx); err != nil {
+		return verification{}, err
+	}
 	defer h.release()
-	defer h.onCompute()
+	v := verification{start: h.now()}
+	v.ok, v.rehash, v.set = h.check(pw, encoded)
+	h.onCompute()
+	v.spent = h.now().Sub(v.start)
+	return v, nil
+}
+
+// check verifies pw against encoded, or does the dummy work when encoded
+// cannot match, and names the parameter set whose cost it paid.
+func (h *Hasher) check(pw latchkey.Password, encoded string) (ok, rehash bool, set string) {
+	if i, s, set := h.scheme(encoded); s != nil {
+		ok, weaker, err := s.Verify(pw, encoded)
+		if err == nil {
+			return ok, ok && (weaker || i > 0), set
+		}
+	}
+	h.dummy.verify(pw)
+	return false, false, h.dummySet
+}
+
+// scheme returns the scheme of encoded, its index and encoded's parameter
+// set; a nil Scheme and the dummy's set when encoded is empty, unusable
+// ("!…"), of no scheme, or malformed.
+func (h *Hasher) scheme(encoded string) (int, Scheme, string) {
 	if encoded != "" && !strings.HasPrefix(encoded, "!") {
 		for i, s := range h.schemes {
 			if !s.Identify(encoded) {
 				continue
 			}
-			ok, weaker, err := s.Verify(pw, encoded)
-			if err != nil {
-				break // malformed: do the dummy work below
+			if set := s.Params(encoded); set != "" {
+				return i, s, set
 			}
-			return ok, ok && (weaker || i > 0), nil
+			break // malformed
 		}
 	}
-	h.dummy.verify(pw)
-	return false, false, nil
+	return 0, nil, h.dummySet
 }
 
 // acquire takes a hashing slot. A caller waits at most the queue timeout,

@@ -14,11 +14,17 @@ import (
 )
 
 // newHasher returns a Hasher with cheap parameters unless opts sets them,
-// and a counter of the key derivations it computed.
+// and a counter of the key derivations it computed. Unless opts sets
+// Sleep, failed verifications are not padded: a slot held for seconds by
+// a test would make the floor seconds long. The floor's tests are in
+// floor_test.go.
 func newHasher(tb testing.TB, opts Options) (*Hasher, *atomic.Int64) {
 	tb.Helper()
 	if opts.Params == (Argon2id{}) {
 		opts.Params = cheap
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = func(context.Context, time.Duration) {}
 	}
 	n := new(atomic.Int64)
 	next := opts.OnCompute
@@ -399,6 +405,8 @@ func newGate() gate { return gate{make(chan struct{}), make(chan struct{})} }
 
 func (gate) Identify(encoded string) bool { return encoded == "$gate$" }
 
+func (gate) Params(string) string { return "gate" }
+
 func (g gate) Verify(latchkey.Password, string) (ok, weaker bool, err error) {
 	g.entered <- struct{}{}
 	<-g.release
@@ -442,6 +450,13 @@ func waitQueued(tb testing.TB, h *Hasher, n int64) {
 type plain struct{}
 
 func (plain) Identify(encoded string) bool { return strings.HasPrefix(encoded, "plain$") }
+
+func (plain) Params(encoded string) string {
+	if encoded == "plain$" {
+		return ""
+	}
+	return "plain"
+}
 
 func (plain) Verify(pw latchkey.Password, encoded string) (ok, weaker bool, err error) {
 	want := strings.TrimPrefix(encoded, "plain$")

@@ -104,6 +104,29 @@ func (s *Store) ListUsers(ctx context.Context) ([]latchkey.User, error) {
 	return us, nil
 }
 
+// PasswordHashes calls fn with each user's password hash, reading one row
+// at a time. An error from fn is returned as it is.
+func (s *Store) PasswordHashes(ctx context.Context, fn func(hash string) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT password_hash FROM users`)
+	if err != nil {
+		return fail("password hashes", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return fail("password hashes", err)
+		}
+		if err := fn(h); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fail("password hashes", err)
+	}
+	return nil
+}
+
 // revokedRow scans a row of a revoking write's RETURNING session, digest:
 // a revoked session's digest, or the entry of the changed user record.
 func revokedRow(ds *[]latchkey.Digest, userChanged *bool) func(pgx.Rows) error {

@@ -91,6 +91,29 @@ func (s *Store) ListUsers(ctx context.Context) ([]latchkey.User, error) {
 	return us, nil
 }
 
+// PasswordHashes calls fn with each user's password hash, reading one row
+// at a time. An error from fn is returned as it is.
+func (s *Store) PasswordHashes(ctx context.Context, fn func(hash string) error) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT password_hash FROM users`)
+	if err != nil {
+		return fail("password hashes", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return fail("password hashes", err)
+		}
+		if err := fn(h); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fail("password hashes", err)
+	}
+	return nil
+}
+
 // SetActive enables or disables a user. Disabling revokes every session of
 // the user; either way the user record changed.
 func (s *Store) SetActive(ctx context.Context, userID int64, active bool) ([]latchkey.Digest, error) {

@@ -27,6 +27,7 @@ var closedTests = []test{
 		ops := []op{
 			{"Ping", func() error { return s.Ping(ctx) }},
 			{"UserByID", func() error { return second(s.UserByID(ctx, u.ID)) }},
+			{"PasswordHashes", func() error { return s.PasswordHashes(ctx, func(string) error { return nil }) }},
 			{"SessionByDigest", func() error { _, _, err := s.SessionByDigest(ctx, in.Digest); return err }},
 			{"CreateUser", func() error { return second(s.CreateUser(ctx, userFor("bob"))) }},
 			{"DeleteSessions", func() error { return second(s.DeleteSessions(ctx, u.ID, nil)) }},

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(tb testing.TB) latchkey.Store) {
 		{"UserByID", userByIDTests},
 		{"UserByUsername", userByUsernameTests},
 		{"ListUsers", listUsersTests},
+		{"PasswordHashes", passwordHashesTests},
 		{"CreateSession", createSessionTests},
 		{"SessionByDigest", sessionByDigestTests},
 		{"ListSessions", listSessionsTests},
@@ -929,6 +930,7 @@ var contextTests = []test{
 			{"UserByID", func() error { return second(s.UserByID(ctx, u.ID)) }},
 			{"UserByUsername", func() error { return second(s.UserByUsername(ctx, u.Username)) }},
 			{"ListUsers", func() error { return second(s.ListUsers(ctx)) }},
+			{"PasswordHashes", func() error { return s.PasswordHashes(ctx, func(string) error { return nil }) }},
 			{"SetActive", func() error { return second(s.SetActive(ctx, u.ID, false)) }},
 			{"SetPassword", func() error { return second(s.SetPassword(ctx, u.ID, latchkey.PasswordUpdate{NewHash: "x"})) }},
 			{"CreateSession", func() error {

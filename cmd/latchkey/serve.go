@@ -67,7 +67,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return usageError{fmt.Sprintf("trusted-proxies: %v", err)}
 	}
-	auth := newAuthenticator(cfg, store, b.cache, log, latchkey.Options{
+	hasher := newHasher(cfg)
+	if err := calibrate(ctx, hasher, store, log); err != nil {
+		return err
+	}
+	auth := newAuthenticator(cfg, store, b.cache, hasher, log, latchkey.Options{
 		Throttle:              limiter,
 		Captcha:               verifier,
 		CaptchaAfterFailures:  cfg.CaptchaAfter,
@@ -172,16 +176,36 @@ func openStore(ctx context.Context, db databaseURL, migrate bool) (store, error)
 	return st, nil
 }
 
-// newAuthenticator builds the Authenticator of the settings; gate holds
-// the login gate's parts (throttle and captcha), which only serve has.
-func newAuthenticator(cfg *Config, store latchkey.Store, cache latchkey.Cache, log *slog.Logger, gate latchkey.Options) *latchkey.Authenticator {
-	hasher := password.New(password.Options{
+// newHasher returns the password hasher of the settings.
+func newHasher(cfg *Config) *password.Hasher {
+	return password.New(password.Options{
 		// Hashes imported from Django verify until the next login
 		// replaces them with argon2id.
 		Schemes:       password.DjangoSchemes(),
 		MaxConcurrent: cfg.HashConcurrency,
 		QueueTimeout:  cfg.HashQueueTimeout,
 	})
+}
+
+// calibrate has the hasher time one check of each kind of hash stored
+// before the server listens, so that the first failed logins already wait
+// for the slowest: a failed login costs the same time whoever it names
+// (password.Hasher.Verify). A kind that an import brings later is learnt
+// at its first check.
+func calibrate(ctx context.Context, h *password.Hasher, st latchkey.Store, log *slog.Logger) error {
+	start := time.Now()
+	n, err := h.Calibrate(ctx, st.PasswordHashes)
+	if err != nil {
+		return err
+	}
+	log.Info("failed logins padded", "floor", h.Floor().Round(time.Millisecond).String(),
+		"kinds_of_hash", n, "took", time.Since(start).Round(time.Millisecond).String())
+	return nil
+}
+
+// newAuthenticator builds the Authenticator of the settings; gate holds
+// the login gate's parts (throttle and captcha), which only serve has.
+func newAuthenticator(cfg *Config, store latchkey.Store, cache latchkey.Cache, hasher latchkey.PasswordHasher, log *slog.Logger, gate latchkey.Options) *latchkey.Authenticator {
 	policy := password.Policy{MinLength: cfg.PasswordMinLength}
 	opt := gate
 	opt.TokenTTL = cfg.TokenTTL
