@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/latchkeyhq/latchkey/cache/redis"
+	"github.com/latchkeyhq/latchkey/internal/dial"
 )
 
 // Config is every setting of latchkey. Each one is a flag and an
@@ -68,7 +68,7 @@ type Config struct {
 	TLSKeyFile  string
 
 	// Database is DatabaseURL, parsed by validate.
-	Database databaseURL
+	Database dial.DatabaseURL
 	// CaptchaAfter is CaptchaRequired, parsed by validateServe: 0 for
 	// always, N for after-failures:N.
 	CaptchaAfter int
@@ -290,15 +290,13 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer, group
 // the database URL into Database.
 func (c *Config) validate() error {
 	var errs []error
-	db, err := parseDatabaseURL("database-url", c.DatabaseURL)
+	db, err := dial.ParseDatabaseURL("database-url", c.DatabaseURL)
 	if err != nil {
 		errs = append(errs, err)
 	}
 	c.Database = db
-	if c.CacheURL != "memory" {
-		if _, err := redis.ParseURL(c.CacheURL); err != nil {
-			errs = append(errs, fmt.Errorf("cache-url %q: %w (use memory, redis://HOST:PORT/DB, redis+sentinel://… or redis+cluster://…)", redactURL(c.CacheURL), err))
-		}
+	if err := dial.CheckCacheURL("cache-url", c.CacheURL); err != nil {
+		errs = append(errs, err)
 	}
 	if c.PasswordMinLength < 1 || c.PasswordMinLength > 256 {
 		errs = append(errs, errors.New("password-min-length must be between 1 and 256"))
@@ -368,38 +366,6 @@ func (c *Config) logger(w io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
-
-// databaseURL is a database URL, parsed: the backend it names, and what
-// that backend opens.
-type databaseURL struct {
-	kind string // "sqlite" or "postgres"
-	path string // the file of a sqlite database
-	url  string // the URL as given
-}
-
-// parseDatabaseURL parses the database URL of the setting named setting:
-// sqlite:PATH (sqlite://relative/path and sqlite:///absolute/path too) or
-// postgres://USER@HOST/DB. The error quotes an unsupported URL without its
-// password.
-func parseDatabaseURL(setting, s string) (databaseURL, error) {
-	switch {
-	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
-		return databaseURL{kind: "postgres", url: s}, nil
-	case strings.HasPrefix(s, "sqlite:"):
-		path := strings.TrimPrefix(strings.TrimPrefix(s, "sqlite:"), "//")
-		if path == "" {
-			return databaseURL{}, fmt.Errorf("%s: sqlite: needs a file path", setting)
-		}
-		return databaseURL{kind: "sqlite", path: path, url: s}, nil
-	}
-	return databaseURL{}, fmt.Errorf("%s %q is not supported: use sqlite:PATH or postgres://…", setting, redactURL(s))
-}
-
-// String is the URL without its password, for logs and reports.
-func (d databaseURL) String() string { return redactURL(d.url) }
-
-// LogValue keeps the password out of logs in every format.
-func (d databaseURL) LogValue() slog.Value { return slog.StringValue(d.String()) }
 
 type stringValue string
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/django"
+	"github.com/latchkeyhq/latchkey/internal/dial"
 	"github.com/latchkeyhq/latchkey/password"
 )
 
@@ -111,24 +112,24 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 			return reader.Dumpdata(ctx, f, h)
 		}
 	default:
-		db, err := parseDatabaseURL("from-db", fromDB)
+		db, err := dial.ParseDatabaseURL("from-db", fromDB)
 		if err != nil {
 			return usageError{err.Error()}
 		}
-		switch db.kind {
+		switch db.Kind {
 		case "postgres":
 			from = db.String()
-			read = func(ctx context.Context, h django.Handler) error { return reader.Postgres(ctx, db.url, h) }
+			read = func(ctx context.Context, h django.Handler) error { return reader.Postgres(ctx, db.URL, h) }
 		case "sqlite":
-			if _, err := os.Stat(db.path); err != nil {
+			if _, err := os.Stat(db.Path); err != nil {
 				return fmt.Errorf("from-db: %w", err)
 			}
-			from = db.path
-			read = func(ctx context.Context, h django.Handler) error { return reader.SQLite(ctx, db.path, h) }
+			from = db.Path
+			read = func(ctx context.Context, h django.Handler) error { return reader.SQLite(ctx, db.Path, h) }
 		}
 	}
 
-	st, err := openStore(ctx, cfg.Database, true)
+	st, err := dial.OpenStore(ctx, cfg.Database, true)
 	if err != nil {
 		return err
 	}
