@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/latchkeyhq/latchkey/internal/config"
 )
 
 func envOf(kv ...string) func(string) string {
@@ -145,7 +147,7 @@ func TestDurationLimits(t *testing.T) {
 		if !tc.off && tc.lo > 0 {
 			bad = append(bad, "0")
 		}
-		limit := "from " + shortDuration(tc.lo) + " to " + shortDuration(tc.hi)
+		limit := "from " + config.ShortDuration(tc.lo) + " to " + config.ShortDuration(tc.hi)
 		for _, d := range good {
 			t.Run(tc.flag+"="+d.String(), func(t *testing.T) {
 				for _, args := range [][]string{nil, {"--" + tc.flag, d.String()}} {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/django"
+	"github.com/latchkeyhq/latchkey/internal/config"
 	"github.com/latchkeyhq/latchkey/internal/dial"
 	"github.com/latchkeyhq/latchkey/password"
 )
@@ -65,7 +66,7 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&dump, "dumpdata", "", `a file written by "manage.py dumpdata auth.user authtoken.token" (JSON, JSON lines, or gzipped); "-" reads standard input`)
 			fs.StringVar(&fromDB, "from-db", "", "the Django project's database, read-only: sqlite:PATH or postgres://USER@HOST/DB")
-			fs.Var(durationOrOff(&expiry, minTokenTTL, maxTokenTTL), "token-expiry", "when set, every imported token expires this long after the import (Go duration), instead of --token-ttl after its creation")
+			fs.Var(config.DurationOrOff(&expiry, config.MinTokenTTL, config.MaxTokenTTL), "token-expiry", "when set, every imported token expires this long after the import (Go duration), instead of --token-ttl after its creation")
 			fs.BoolVar(&dryRun, "dry-run", false, "count what would be imported, and write nothing")
 			fs.StringVar(&userModel, "user-model", django.DefaultUserModel, "the project's AUTH_USER_MODEL, in lower case, if it has its own")
 			fs.Usage = func() {
