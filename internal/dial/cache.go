@@ -71,4 +71,8 @@ func OpenCache(ctx context.Context, url string, maxEntries int, log *slog.Logger
 }
 
 // Close stops a Redis cache's subscriber and closes its client.
-func (c *Cache) Close() { c.close() }
+func (c *Cache) Close() {
+	if c.close != nil {
+		c.close()
+	}
+}
