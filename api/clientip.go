@@ -52,6 +52,13 @@ func (c ClientIP) Of(r *http.Request) netip.Addr {
 	return peer
 }
 
+// fromTrustedProxy reports whether r came straight from a trusted proxy,
+// whose headers about the request it forwards are believed.
+func (c ClientIP) fromTrustedProxy(r *http.Request) bool {
+	peer := parseNode(r.RemoteAddr)
+	return peer.IsValid() && c.trusted(peer)
+}
+
 func (c ClientIP) trusted(a netip.Addr) bool {
 	for _, p := range c.Trusted {
 		if p.Contains(a) {

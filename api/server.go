@@ -23,6 +23,9 @@ type Options struct {
 	// Challenges, when set, serves GET /v1/captcha/challenge (the
 	// built-in proof-of-work captcha).
 	Challenges Challenger
+	// ForwardAuthCookie, when set, names a cookie that /v1/forward-auth
+	// reads the token from when the Authorization header holds none.
+	ForwardAuthCookie string
 }
 
 // Challenger issues proof-of-work challenges (captcha.PoW): to the client
@@ -36,6 +39,8 @@ type server struct {
 	log  *slog.Logger
 	opt  Options
 	mux  *http.ServeMux
+	// idents holds the identity headers of recent forward-auth answers.
+	idents identities
 }
 
 // NewServer returns the API handler over auth.

@@ -192,6 +192,7 @@ type sizeResult struct {
 	users, tokens       int
 	seedTook            time.Duration
 	healthz, hit, miss  result
+	forwardAuth         result // GET /v1/forward-auth with the hit's token
 	solo                result // the cache miss on one connection
 	login1              result // POST /v1/login on one connection
 	hashRuns            int
@@ -329,6 +330,9 @@ func (b *bench) runMain(ctx context.Context, rep *report, pr *peer) (*sizeResult
 	if code, err := httpStatus(ctx, "GET", s.base+"/v1/me", bearer, ""); err != nil || code != http.StatusOK {
 		return nil, fmt.Errorf("warming the hit token: GET /v1/me = %d, %v", code, err)
 	}
+	if code, err := httpStatus(ctx, "GET", s.base+"/v1/forward-auth", bearer, ""); err != nil || code != http.StatusOK {
+		return nil, fmt.Errorf("checking the hit token: GET /v1/forward-auth = %d, %v", code, err)
+	}
 
 	// The figures compared with each other run in alternating rounds
 	// that share -duration, so that a change in the load from the rest of
@@ -350,13 +354,15 @@ func (b *bench) runMain(ctx context.Context, rep *report, pr *peer) (*sizeResult
 		return nil, fmt.Errorf("bare server: %w", err)
 	}
 	defer stopBare()
-	group := []*compared{
-		{name: "GET /healthz", url: s.base + "/healthz"},
-		{name: "GET /v1/me, cache hit", url: s.base + "/v1/me", headers: []string{"Authorization: " + bearer}},
-		{name: "bare net/http: SHA-256 and a map", url: bareURL, headers: []string{"Authorization: " + bearer}},
-	}
+	healthz := &compared{name: "GET /healthz", url: s.base + "/healthz"}
+	hit := &compared{name: "GET /v1/me, cache hit", url: s.base + "/v1/me", headers: []string{"Authorization: " + bearer}}
+	fwd := &compared{name: "GET /v1/forward-auth, cache hit", url: s.base + "/v1/forward-auth", headers: []string{"Authorization: " + bearer}}
+	bare := &compared{name: "bare net/http: SHA-256 and a map", url: bareURL, headers: []string{"Authorization: " + bearer}}
+	group := []*compared{healthz, hit, fwd, bare}
+	var peerHit *compared
 	if pr != nil {
-		group = append(group, &compared{name: "peer: GET /api/me, cache hit", url: pr.url, headers: []string{"Authorization: " + pr.auth}})
+		peerHit = &compared{name: "peer: GET /api/me, cache hit", url: pr.url, headers: []string{"Authorization: " + pr.auth}}
+		group = append(group, peerHit)
 	}
 	slice := max(time.Second, (cfg.duration / time.Duration(cfg.rounds)).Truncate(time.Second))
 	for round := range cfg.rounds {
@@ -374,10 +380,10 @@ func (b *bench) runMain(ctx context.Context, rep *report, pr *peer) (*sizeResult
 			c.runs = append(c.runs, res)
 		}
 	}
-	r.healthz, r.hit, rep.bare = merge(group[0].runs), merge(group[1].runs), merge(group[2].runs)
+	r.healthz, r.hit, r.forwardAuth, rep.bare = merge(healthz.runs), merge(hit.runs), merge(fwd.runs), merge(bare.runs)
 	stopBare()
 	if pr != nil {
-		res := merge(group[3].runs)
+		res := merge(peerHit.runs)
 		rep.peer = &res
 		pr.p.stop(cfg.serverStopTimeout)
 	}

@@ -6,8 +6,9 @@
 // each scenario for -duration with -connections connections on -threads
 // wrk threads:
 //
-//   - GET /healthz, the same server's ceiling, and GET /v1/me with one
-//     warmed token, a cache hit, in alternating rounds;
+//   - GET /healthz, the same server's ceiling, GET /v1/me with one
+//     warmed token, a cache hit, and GET /v1/forward-auth with the same
+//     token, in alternating rounds;
 //   - GET /v1/me with a token never sent before on each request, a cache
 //     miss (one store query and a cache fill), on 1 connection and on
 //     -connections;

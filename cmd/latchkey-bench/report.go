@@ -12,6 +12,7 @@ import (
 // Targets from the benchmark issue; each is checked within one run.
 const (
 	targetHitOverHealthz = 0.85
+	targetForwardOverHit = 0.95
 	targetHitOverPeer    = 30.0
 	targetMissP99        = 2 * time.Millisecond
 	targetMissAtTokens   = 1_000_000
@@ -53,6 +54,9 @@ func (r *report) write(w io.Writer) {
 	hitH := m.hit.RPS / m.healthz.RPS
 	row("GET /v1/me, cache hit", m.hit, "me-hit / healthz", fmt.Sprintf("%.2f", hitH), atLeast(hitH, targetHitOverHealthz, "%.2f"))
 	p("| | | | | | | me-hit / bare | %.2f | |\n", m.hit.RPS/r.bare.RPS)
+	fwdHit := m.forwardAuth.RPS / m.hit.RPS
+	row("GET /v1/forward-auth, cache hit (the same token; identity in headers, no body)", m.forwardAuth,
+		"forward-auth / me-hit", fmt.Sprintf("%.2f", fwdHit), atLeast(fwdHit, targetForwardOverHit, "%.2f"))
 	switch {
 	case r.peer != nil:
 		hitP := m.hit.RPS / r.peer.RPS
@@ -167,6 +171,7 @@ func (r *report) warnings() []string {
 	}
 	check("healthz", r.main.healthz)
 	check("me-hit", r.main.hit)
+	check("forward-auth", r.main.forwardAuth)
 	check("me-miss", r.main.miss)
 	check("login", r.loginN)
 	if r.peer != nil {

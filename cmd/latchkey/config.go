@@ -68,6 +68,8 @@ type Config struct {
 	TLSCertFile string
 	TLSKeyFile  string
 
+	ForwardAuthCookie string
+
 	// Database is DatabaseURL, parsed by validate.
 	Database dial.DatabaseURL
 	// CaptchaAfter is CaptchaRequired, parsed by validateServe: 0 for
@@ -142,6 +144,9 @@ func serveSettings() []setting {
 		{flag: "shutdown-timeout", env: "LATCHKEY_SHUTDOWN_TIMEOUT", def: "10s",
 			help:  "how long in-flight requests may finish after SIGINT or SIGTERM",
 			value: func(c *Config) flag.Value { return config.DurationIn(&c.ShutdownTimeout, 0, config.MaxShutdownTimeout) }},
+		{flag: "forward-auth-cookie", env: "LATCHKEY_FORWARD_AUTH_COOKIE", def: "",
+			help:  "a cookie /v1/forward-auth reads the token from when the Authorization header holds none, for page loads behind a proxy (empty: none; see the README on CSRF)",
+			value: func(c *Config) flag.Value { return (*config.String)(&c.ForwardAuthCookie) }},
 		{flag: "tls-cert-file", env: "LATCHKEY_TLS_CERT_FILE", def: "",
 			help:  "serve HTTPS only, with this PEM certificate (chain); reread on SIGHUP; needs tls-key-file",
 			value: func(c *Config) flag.Value { return (*config.String)(&c.TLSCertFile) }},
@@ -326,6 +331,9 @@ func (c *Config) validateServe() error {
 	}
 	c.CaptchaAfter = after
 	errs = append(errs, c.validateTLS())
+	if c.ForwardAuthCookie != "" && !validCookieName(c.ForwardAuthCookie) {
+		errs = append(errs, fmt.Errorf("forward-auth-cookie %q is not a cookie name: letters, digits and !#$%%&'*+-.^_`|~ only", c.ForwardAuthCookie))
+	}
 	return errors.Join(c.validate(), errors.Join(errs...))
 }
 
@@ -336,6 +344,21 @@ func (c *Config) validateTLS() error {
 		return errors.New("tls-cert-file and tls-key-file go together: set both (LATCHKEY_TLS_CERT_FILE, LATCHKEY_TLS_KEY_FILE) to serve HTTPS, or neither")
 	}
 	return nil
+}
+
+// validCookieName reports whether s may name a cookie: an RFC 9110
+// token, as RFC 6265 requires.
+func validCookieName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return s != ""
 }
 
 func (c *Config) level() (slog.Level, error) {

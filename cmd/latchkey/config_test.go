@@ -66,6 +66,9 @@ func TestConfig(t *testing.T) {
 		{"service client throttle", []string{"LATCHKEY_THROTTLE_CLIENT_RATE", "5/1h"}, []string{"--throttle-client-burst", "3"}, func(c *Config) bool {
 			return c.ThrottleClient == "5/1h" && c.ThrottleClientBurst == 3
 		}},
+		{"forward-auth cookie off by default", nil, nil, func(c *Config) bool { return c.ForwardAuthCookie == "" }},
+		{"forward-auth cookie", []string{"LATCHKEY_FORWARD_AUTH_COOKIE", "__Host-latchkey"}, nil, func(c *Config) bool { return c.ForwardAuthCookie == "__Host-latchkey" }},
+		{"forward-auth cookie flag", nil, []string{"--forward-auth-cookie", "lk"}, func(c *Config) bool { return c.ForwardAuthCookie == "lk" }},
 		{"main variable beats alias", []string{"TOKEN_EXPIRY_IN_SECONDS", "3600", "LATCHKEY_TOKEN_TTL", "5m"}, nil, func(c *Config) bool { return c.TokenTTL == 5*time.Minute }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -96,6 +99,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad log format", nil, []string{"--log-format", "xml"}, "log-format"},
 		{"provider without secret", []string{"LATCHKEY_CAPTCHA_PROVIDER", "hcaptcha"}, nil, "captcha-secret"},
 		{"unknown provider", []string{"LATCHKEY_CAPTCHA_PROVIDER", "mturk"}, nil, "captcha-provider"},
+		{"cookie name with a space", []string{"LATCHKEY_FORWARD_AUTH_COOKIE", "my token"}, nil, "forward-auth-cookie"},
+		{"cookie name with an equals sign", nil, []string{"--forward-auth-cookie", "a=b"}, "forward-auth-cookie"},
+		{"cookie name with a semicolon", nil, []string{"--forward-auth-cookie", "a;b"}, "forward-auth-cookie"},
 		{"bad captcha mode", []string{"LATCHKEY_CAPTCHA_REQUIRED", "sometimes"}, nil, "captcha-required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

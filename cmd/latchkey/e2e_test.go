@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 }
 
 // binary builds latchkey once per test run.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "latchkey-e2e-")
@@ -60,7 +60,7 @@ func binary(t *testing.T) string {
 }
 
 // cli runs one latchkey command to completion.
-func cli(t *testing.T, env []string, stdin string, args ...string) (string, error) {
+func cli(t testing.TB, env []string, stdin string, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -79,7 +79,7 @@ type proc struct {
 }
 
 // serve starts `latchkey serve` on a free port and waits until it listens.
-func serve(t *testing.T, env []string) *proc {
+func serve(t testing.TB, env []string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--log-format", "json")
 	cmd.Env = append(os.Environ(), env...)
@@ -130,7 +130,7 @@ func (p *proc) output() string {
 	return p.logs.String()
 }
 
-func (p *proc) call(t *testing.T, method, path, token string, body any) (int, map[string]any) {
+func (p *proc) call(t testing.TB, method, path, token string, body any) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -158,7 +158,7 @@ func (p *proc) call(t *testing.T, method, path, token string, body any) (int, ma
 	return res.StatusCode, m
 }
 
-func (p *proc) login(t *testing.T, user, pw string) string {
+func (p *proc) login(t testing.TB, user, pw string) string {
 	t.Helper()
 	st, m := p.call(t, "POST", "/v1/login", "", map[string]string{"username": user, "password": pw})
 	if st != 200 {
@@ -195,11 +195,11 @@ const (
 	e2eNewPass  = "a brand new passphrase"
 )
 
-func dbEnv(t *testing.T) []string {
+func dbEnv(t testing.TB) []string {
 	return []string{"LATCHKEY_DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "e2e.db")}
 }
 
-func addUser(t *testing.T, env []string, name string) {
+func addUser(t testing.TB, env []string, name string) {
 	t.Helper()
 	out, err := cli(t, env, e2ePassword+"\n", "user", "add", name, "--email", name+"@example.com", "--password-stdin")
 	if err != nil {

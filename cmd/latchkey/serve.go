@@ -79,6 +79,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Logger:     log,
 		ClientIP:   api.ClientIP{Trusted: proxies},
 		Challenges: challenges,
+
+		ForwardAuthCookie: cfg.ForwardAuthCookie,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
