@@ -92,3 +92,24 @@ func BenchmarkMiddlewareHit(b *testing.B) {
 		h.ServeHTTP(w, r)
 	}
 }
+
+// BenchmarkRemote is a check asked of a node's route over loopback, on a
+// kept-alive connection, without MaxCache: the request, the node's cache
+// hit, the answer read.
+func BenchmarkRemote(b *testing.B) {
+	cfg, _ := deployments[0].setUp(b)
+	f := newRemoteFixture(b, cfg)
+	tok := f.n.login(b, "alice")
+	for _, mode := range modes {
+		b.Run(mode.String(), func(b *testing.B) {
+			r := f.remote(b, mode, verify.RemoteConfig{})
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := r.Verify(ctx, tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

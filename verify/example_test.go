@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/cache/memory"
@@ -84,4 +85,25 @@ func logIn(path, username string) string {
 		log.Fatal(err)
 	}
 	return is.Token.Reveal()
+}
+
+// A service that cannot reach latchkey's database asks a latchkey server
+// about each request's token, as a registered service client.
+func ExampleNewRemote() {
+	r, err := verify.NewRemote(verify.RemoteConfig{
+		URL:          "https://auth.internal",
+		Mode:         verify.Introspect,
+		ClientID:     "billing",
+		ClientSecret: os.Getenv("BILLING_LATCHKEY_SECRET"), // from latchkey client add billing
+		Timeout:      time.Second,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+	http.Handle("GET /invoices", r.Middleware(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		id, _ := verify.FromContext(req.Context())
+		fmt.Fprintf(w, "the invoices of user %d\n", id.UserID)
+	})))
+	log.Fatal(http.ListenAndServe(":8081", nil))
 }

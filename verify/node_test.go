@@ -29,11 +29,11 @@ type deployment struct {
 	name string
 	// setUp returns the settings, and a function that removes the
 	// database's tables, as a database lost would.
-	setUp func(t *testing.T) (verify.Config, func())
+	setUp func(t testing.TB) (verify.Config, func())
 }
 
 var deployments = []deployment{
-	{"SQLite", func(t *testing.T) (verify.Config, func()) {
+	{"SQLite", func(t testing.TB) (verify.Config, func()) {
 		path := filepath.Join(t.TempDir(), "latchkey.db")
 		return verify.Config{DatabaseURL: "sqlite:" + path}, func() {
 			db, err := sql.Open("sqlite", path)
@@ -48,7 +48,7 @@ var deployments = []deployment{
 			}
 		}
 	}},
-	{"PostgreSQL and Redis", func(t *testing.T) (verify.Config, func()) {
+	{"PostgreSQL and Redis", func(t testing.TB) (verify.Config, func()) {
 		db, schema := pgtest.NewSchema(t)
 		redistest.URL(t) // the shared Redis's variable enables the Redis tests
 		cfg := verify.Config{DatabaseURL: db, CacheURL: redistest.StartServer(t).URL()}
@@ -78,11 +78,12 @@ const pw = latchkey.Password("correct horse battery staple")
 // work, and the API on a free port.
 type node struct {
 	auth *latchkey.Authenticator
+	api  http.Handler // its API, which url serves
 	url  string
 }
 
 // startNode starts a node on cfg's database, migrating it.
-func startNode(t *testing.T, cfg verify.Config) *node {
+func startNode(t testing.TB, cfg verify.Config) *node {
 	t.Helper()
 	ctx := context.Background()
 	db, err := dial.ParseDatabaseURL("database-url", cfg.DatabaseURL)
@@ -113,7 +114,8 @@ func startNode(t *testing.T, cfg verify.Config) *node {
 	bg, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { a.Run(bg); close(done) }()
-	srv := httptest.NewServer(api.NewServer(a, api.Options{}))
+	h := api.NewServer(a, api.Options{})
+	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
 		srv.Close()
 		stop()
@@ -121,11 +123,11 @@ func startNode(t *testing.T, cfg verify.Config) *node {
 		cache.Close()
 		st.Close()
 	})
-	return &node{auth: a, url: srv.URL}
+	return &node{auth: a, api: h, url: srv.URL}
 }
 
 // addUser adds a user, unless it exists.
-func (n *node) addUser(t *testing.T, name string) {
+func (n *node) addUser(t testing.TB, name string) {
 	t.Helper()
 	_, err := n.auth.AddUser(context.Background(), latchkey.NewUser{Username: name, Email: name + "@example.com"}, pw)
 	if err != nil && !strings.Contains(err.Error(), "exists") {
@@ -140,7 +142,7 @@ type answer struct {
 	body   []byte
 }
 
-func (a answer) json(t *testing.T) map[string]any {
+func (a answer) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(a.body, &m); err != nil {
@@ -151,7 +153,7 @@ func (a answer) json(t *testing.T) map[string]any {
 
 // call sends a request with the token to h, or, when h is nil, to the
 // absolute url.
-func call(t *testing.T, h http.Handler, method, url, token string, body any) answer {
+func call(t testing.TB, h http.Handler, method, url, token string, body any) answer {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -172,7 +174,7 @@ func call(t *testing.T, h http.Handler, method, url, token string, body any) ans
 }
 
 // do sends req to h, or, when h is nil, over HTTP.
-func do(t *testing.T, h http.Handler, req *http.Request) answer {
+func do(t testing.TB, h http.Handler, req *http.Request) answer {
 	t.Helper()
 	if h != nil {
 		rec := httptest.NewRecorder()
@@ -189,7 +191,7 @@ func do(t *testing.T, h http.Handler, req *http.Request) answer {
 }
 
 // login logs name in on the node, over HTTP, and returns the token.
-func (n *node) login(t *testing.T, name string) string {
+func (n *node) login(t testing.TB, name string) string {
 	t.Helper()
 	a := call(t, nil, "POST", n.url+"/v1/login", "", map[string]string{"username": name, "password": string(pw)})
 	if a.status != http.StatusOK {
@@ -199,7 +201,7 @@ func (n *node) login(t *testing.T, name string) string {
 }
 
 // logout revokes the token on the node, over HTTP.
-func (n *node) logout(t *testing.T, token string) {
+func (n *node) logout(t testing.TB, token string) {
 	t.Helper()
 	if a := call(t, nil, "POST", n.url+"/v1/logout", token, nil); a.status != http.StatusNoContent {
 		t.Fatalf("logout: %d %s", a.status, a.body)
@@ -207,13 +209,13 @@ func (n *node) logout(t *testing.T, token string) {
 }
 
 // me is GET /v1/me on the node.
-func (n *node) me(t *testing.T, token string) answer {
+func (n *node) me(t testing.TB, token string) answer {
 	t.Helper()
 	return call(t, nil, "GET", n.url+"/v1/me", token, nil)
 }
 
 // open opens a Verifier on cfg, closed when t ends.
-func open(t *testing.T, cfg verify.Config) *verify.Verifier {
+func open(t testing.TB, cfg verify.Config) *verify.Verifier {
 	t.Helper()
 	v, err := verify.Open(context.Background(), cfg)
 	if err != nil {

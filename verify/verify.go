@@ -1,5 +1,5 @@
-// Package verify checks latchkey tokens inside a Go service, so that the
-// service needs no call to latchkey to tell whose a request is.
+// Package verify checks latchkey tokens for a Go service: whose a
+// request is, and whether its token is still good.
 //
 // A Verifier (Open) checks tokens in the service's own process, from the
 // servers' database and cache, given the servers' settings
@@ -11,18 +11,24 @@
 // nothing, and writes to the database only what a token check must (see
 // Verifier).
 //
-// Its Middleware reads the token from the Authorization header as the
-// API does, answers a request it refuses as the API does (401 with
-// WWW-Authenticate, 503 with Retry-After when the check cannot run: it
-// fails closed), and hands a request it lets through on with its Identity
-// in the context (FromContext).
+// A Remote (NewRemote) is for a service that cannot reach the database: it
+// asks a latchkey server, over /v1/forward-auth or /v1/introspect, on
+// every check, unless allowed to use a positive answer again for a bounded
+// time (RemoteConfig.MaxCache, off by default).
 //
-// Verify returns latchkey's own errors, to compare with errors.Is: a
-// token that is malformed, unknown, revoked or of a disabled user is
-// latchkey.ErrInvalidToken; one past its expiry or idle timeout,
-// latchkey.ErrTokenExpired. A check that could not run is an error of
-// kind latchkey.KindUnavailable (latchkey.ErrorKind): refuse the request,
-// as the middleware does, never let it through.
+// Both give Middleware, which reads the token from the Authorization
+// header as the API does, answers a request it refuses as the API does
+// (401 with WWW-Authenticate, 503 with Retry-After when the check cannot
+// run: it fails closed), and hands a request it lets through on with its
+// Identity in the context (FromContext).
+//
+// Their Verify methods return latchkey's own errors, to compare with
+// errors.Is: a token that is malformed, unknown, revoked or of a disabled
+// user is latchkey.ErrInvalidToken; one past its expiry or idle timeout,
+// latchkey.ErrTokenExpired (a Remote in Introspect mode cannot tell the
+// two apart, and says the first). A check that could not run is an error
+// of kind latchkey.KindUnavailable (latchkey.ErrorKind): refuse the
+// request, as the middleware does, never let it through.
 package verify
 
 import (
