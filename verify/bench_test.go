@@ -53,6 +53,25 @@ func BenchmarkVerifyHit(b *testing.B) {
 	}
 }
 
+// BenchmarkNodeHit is BenchmarkVerifyHit's check made by a node, built as
+// serve builds it (the same cache, the real clock), for comparison.
+func BenchmarkNodeHit(b *testing.B) {
+	cfg, _ := deployments[0].setUp(b)
+	n := startNode(b, cfg)
+	n.addUser(b, "alice")
+	tok := n.login(b, "alice")
+	ctx := context.Background()
+	if _, err := n.auth.Authenticate(ctx, tok); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := n.auth.Authenticate(ctx, tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkVerifyHitParallel(b *testing.B) {
 	v, tok := hitFixture(b)
 	ctx := context.Background()
