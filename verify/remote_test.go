@@ -376,7 +376,10 @@ func TestRemoteKeepAlive(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			if n := f.srv.conns.Load() - before; n > workers {
+			// A check that finds every connection busy dials one, and
+			// takes the first that comes, dialed or freed: a few more
+			// than the goroutines may open, but not one per check.
+			if n := f.srv.conns.Load() - before; n > 2*workers {
 				t.Fatalf("%d checks from %d goroutines opened %d connections", workers*each, workers, n)
 			}
 		})
