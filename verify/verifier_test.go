@@ -401,10 +401,10 @@ func TestLeastPrivilege(t *testing.T) {
 	n := startNode(t, cfg)
 	n.addUser(t, "alice")
 
-	var b [6]byte
+	var b [18]byte
 	rand.Read(b[:])
-	role := "latchkey_verifier_" + hex.EncodeToString(b[:])
-	pgtest.Admin(t, server, "CREATE ROLE "+role+" LOGIN")
+	role, secret := "latchkey_verifier_"+hex.EncodeToString(b[:6]), hex.EncodeToString(b[6:])
+	pgtest.Admin(t, server, "CREATE ROLE "+role+" LOGIN PASSWORD '"+secret+"'")
 	t.Cleanup(func() {
 		pgtest.Admin(t, server, "DROP OWNED BY "+role)
 		pgtest.Admin(t, server, "DROP ROLE "+role)
@@ -421,7 +421,7 @@ func TestLeastPrivilege(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.User = url.User(role)
+	u.User = url.UserPassword(role, secret)
 	vcfg := cfg
 	vcfg.DatabaseURL = u.String()
 	var logs strings.Builder
