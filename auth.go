@@ -36,6 +36,11 @@ type Options struct {
 	MaxStaleness time.Duration
 	// CleanupInterval is how often expired sessions are deleted; default 1h.
 	CleanupInterval time.Duration
+	// NoCleanup leaves the deletion of expired sessions to other
+	// processes: Run deletes none. A process that only checks tokens
+	// (package verify) then writes nothing to the store but its reader
+	// record and last-use times.
+	NoCleanup bool
 	// Retention is how long expired sessions (answering token_expired)
 	// and change entries are kept; default 7 days.
 	Retention time.Duration

@@ -3,6 +3,7 @@ package latchkey_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -858,4 +859,40 @@ func TestRevocationIsOneInvalidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	one("disable", 1, true)
+}
+
+// cleanupStore counts DeleteExpired calls.
+type cleanupStore struct {
+	latchkey.Store
+	deletes atomic.Int64
+}
+
+func (s *cleanupStore) DeleteExpired(ctx context.Context, t time.Time) (int64, error) {
+	s.deletes.Add(1)
+	return s.Store.DeleteExpired(ctx, t)
+}
+
+// TestRunWithoutCleanup runs the background work with and without
+// NoCleanup: a process that only checks tokens deletes nothing.
+func TestRunWithoutCleanup(t *testing.T) {
+	for _, noCleanup := range []bool{false, true} {
+		t.Run(fmt.Sprint("NoCleanup=", noCleanup), func(t *testing.T) {
+			st := &cleanupStore{Store: openStore(t, filepath.Join(t.TempDir(), "latchkey.db"))}
+			a := latchkey.NewAuthenticator(st, memory.New(memory.Options{MaxEntries: 10}), cheapHasher(t), latchkey.Options{
+				CleanupInterval: time.Millisecond,
+				NoCleanup:       noCleanup,
+			})
+			if err := a.Start(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+			defer cancel()
+			if err := a.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n := st.deletes.Load(); noCleanup != (n == 0) {
+				t.Fatalf("%d cleanups in 100ms, every 1ms, with NoCleanup %t", n, noCleanup)
+			}
+		})
+	}
 }

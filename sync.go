@@ -94,15 +94,20 @@ func (a *Authenticator) Start(ctx context.Context) error {
 }
 
 // Run does the background work until ctx ends: it follows the change feed,
-// writes last-use times and deletes long-expired sessions. Before it
-// returns it writes the pending last-use times.
+// writes last-use times and, unless Options.NoCleanup, deletes
+// long-expired sessions. Before it returns it writes the pending last-use
+// times.
 func (a *Authenticator) Run(ctx context.Context) error {
 	syncT := time.NewTicker(a.opt.SyncInterval)
 	defer syncT.Stop()
 	touchT := time.NewTicker(a.flushEvery())
 	defer touchT.Stop()
-	cleanT := time.NewTicker(a.opt.CleanupInterval)
-	defer cleanT.Stop()
+	var cleanC <-chan time.Time // nil: never
+	if !a.opt.NoCleanup {
+		cleanT := time.NewTicker(a.opt.CleanupInterval)
+		defer cleanT.Stop()
+		cleanC = cleanT.C
+	}
 	failing := false
 	for {
 		select {
@@ -128,7 +133,7 @@ func (a *Authenticator) Run(ctx context.Context) error {
 			if err := a.FlushTouches(ctx); err != nil && ctx.Err() == nil {
 				a.opt.Logger.Warn("last use times not written", "err", err)
 			}
-		case <-cleanT.C:
+		case <-cleanC:
 			n, err := a.store.DeleteExpired(ctx, a.now().Add(-a.opt.Retention))
 			if err != nil && ctx.Err() == nil {
 				a.opt.Logger.Warn("cleanup failed", "err", err)

@@ -41,6 +41,14 @@ func token(r *http.Request) (string, error) {
 	return bearerToken(r.Header["Authorization"])
 }
 
+// BearerToken reads the request's token as every route of the API does:
+// from the Authorization header alone, "Bearer <token>" or "Token
+// <token>". No header, or another scheme, is latchkey.ErrNotAuthenticated;
+// a malformed header, or several, is an invalid_token error. Package
+// verify's middleware reads tokens with it, so that a service accepts
+// exactly the headers the API does.
+func BearerToken(r *http.Request) (string, error) { return token(r) }
+
 // errBadCookie is a token cookie that holds no usable token, or that the
 // request carries more than once.
 var errBadCookie = &latchkey.Error{Kind: latchkey.KindUnauthenticated, Code: latchkey.CodeInvalidToken, Detail: "Invalid token cookie."}

@@ -45,14 +45,24 @@ func status(k latchkey.Kind) int {
 	return http.StatusInternalServerError
 }
 
-// writeError answers with err as JSON. Internal errors get a generic body
-// and are logged here, once; their cause is never echoed.
+// writeError answers with err as JSON (WriteError), logging to the
+// server's logger.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	WriteError(w, r, s.log, err)
+}
+
+// WriteError answers with err as every route of the API does: the status
+// of its kind, the JSON body {"code","detail"}, WWW-Authenticate on a 401
+// and Retry-After on a 503 or a 429. Errors answered with a 5xx are logged
+// to log (nil: not logged), here, once; an internal error gets a generic body, its cause is
+// never echoed. Package verify's middleware answers with it, so that a
+// service refuses a token exactly as the API does.
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	e := latchkey.AsError(err)
 	code := status(e.Kind)
 	body := errorBody{Code: e.Code, Detail: e.Detail, Fields: e.Fields, CaptchaRequired: e.CaptchaRequired}
-	if code >= 500 {
-		s.log.LogAttrs(r.Context(), logLevel(r, e), "request failed",
+	if code >= 500 && log != nil {
+		log.LogAttrs(r.Context(), logLevel(r, e), "request failed",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.String("code", e.Code), slog.Any("err", err))
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/latchkeyhq/latchkey/api"
 	"github.com/latchkeyhq/latchkey/cache/memory"
 	"github.com/latchkeyhq/latchkey/cache/redis"
-	"github.com/latchkeyhq/latchkey/cache/tiered"
 	"github.com/latchkeyhq/latchkey/captcha"
+	"github.com/latchkeyhq/latchkey/internal/dial"
 	"github.com/latchkeyhq/latchkey/throttle"
 	throttlememory "github.com/latchkeyhq/latchkey/throttle/memory"
 	throttleredis "github.com/latchkeyhq/latchkey/throttle/redis"
@@ -41,39 +41,36 @@ func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
 
-// openRedis opens the process's one Redis client (bounded pool, short
-// timeouts, the password never in an error), for every part that uses
-// Redis: the token cache, the replay guard and the throttle store.
-func openRedis(cfg *Config, log *slog.Logger) (goredis.UniversalClient, error) {
-	goredis.SetLogger(redisLog{log})
-	client, err := redis.NewClient(cfg.CacheURL)
-	if err != nil {
-		return nil, fmt.Errorf("cache: %w", err)
-	}
-	return client, nil
-}
+// logRedisTo takes go-redis's own messages into log, at debug level.
+// go-redis's logger is the process's: cmd/latchkey sets it, and package
+// verify, in another program's process, leaves it alone.
+func logRedisTo(log *slog.Logger) { goredis.SetLogger(redisLog{log}) }
 
-// openBackends builds the token cache and the replay guard.
+// openBackends builds the token cache (as package verify does, through
+// dial.OpenCache) and the replay guard, on the process's one Redis client
+// (bounded pool, short timeouts, the password never in an error) when the
+// cache is there, which the throttle store shares.
 func openBackends(ctx context.Context, cfg *Config, log *slog.Logger) (*backends, error) {
-	if cfg.CacheURL == "memory" {
-		return &backends{
-			cache: memory.New(memory.Options{MaxEntries: cfg.CacheMaxEntries}),
-			guard: memory.NewClaims(memory.ClaimsOptions{}),
-			close: func() {},
-		}, nil
+	if cfg.CacheURL != dial.Memory {
+		logRedisTo(log)
 	}
-	client, err := openRedis(cfg, log)
+	c, err := dial.OpenCache(ctx, cfg.CacheURL, cfg.CacheMaxEntries, log)
 	if err != nil {
 		return nil, err
 	}
-	t := tiered.New(redis.New(client, redis.Options{Logger: log}), tiered.Options{MaxEntries: cfg.CacheMaxEntries, Logger: log})
-	t.Start(ctx)
+	if c.Redis == nil {
+		return &backends{
+			cache: c.Tokens,
+			guard: memory.NewClaims(memory.ClaimsOptions{}),
+			close: c.Close,
+		}, nil
+	}
 	return &backends{
-		cache:  t,
-		guard:  redis.NewClaims(client, redis.Options{}),
+		cache:  c.Tokens,
+		guard:  redis.NewClaims(c.Redis, redis.Options{}),
 		shared: true,
-		redis:  client,
-		close:  func() { t.Close(); client.Close() },
+		redis:  c.Redis,
+		close:  c.Close,
 	}, nil
 }
 
@@ -83,10 +80,11 @@ func openBackends(ctx context.Context, cfg *Config, log *slog.Logger) (*backends
 // feed is the backstop, within LATCHKEY_SYNC_INTERVAL); otherwise a small
 // cache of its own, which no server reads.
 func adminCache(cfg *Config, log *slog.Logger) (latchkey.Cache, func(), error) {
-	if cfg.CacheURL == "memory" {
+	if cfg.CacheURL == dial.Memory {
 		return memory.New(memory.Options{MaxEntries: 16}), func() {}, nil
 	}
-	client, err := openRedis(cfg, log)
+	logRedisTo(log)
+	client, err := dial.OpenRedis(cfg.CacheURL)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -11,7 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/latchkeyhq/latchkey/cache/redis"
+	"github.com/latchkeyhq/latchkey/internal/config"
+	"github.com/latchkeyhq/latchkey/internal/dial"
 )
 
 // Config is every setting of latchkey. Each one is a flag and an
@@ -70,7 +71,7 @@ type Config struct {
 	ForwardAuthCookie string
 
 	// Database is DatabaseURL, parsed by validate.
-	Database databaseURL
+	Database dial.DatabaseURL
 	// CaptchaAfter is CaptchaRequired, parsed by validateServe: 0 for
 	// always, N for after-failures:N.
 	CaptchaAfter int
@@ -91,66 +92,67 @@ type setting struct {
 // that opens the database; serveOnly ones only to serve.
 func settings() []setting {
 	return []setting{
-		{flag: "database-url", env: "LATCHKEY_DATABASE_URL", def: "sqlite:latchkey.db",
-			help:  "where users and sessions are kept: sqlite:PATH or postgres://USER@HOST/DB",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.DatabaseURL) }},
-		{flag: "cache-url", env: "LATCHKEY_CACHE_URL", def: "memory",
-			help:  "token cache: memory (in process), or redis://HOST:PORT/DB shared by several nodes (user commands publish their revocations there)",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.CacheURL) }},
+		shared(config.DatabaseURL, func(c *Config) *string { return &c.DatabaseURL }),
+		shared(config.CacheURL, func(c *Config) *string { return &c.CacheURL }),
 		{flag: "password-min-length", env: "LATCHKEY_PASSWORD_MIN_LENGTH", def: "12",
 			help:  "minimum length of a new password, in characters",
-			value: func(c *Config) flag.Value { return (*intValue)(&c.PasswordMinLength) }},
+			value: func(c *Config) flag.Value { return (*config.Int)(&c.PasswordMinLength) }},
 		{flag: "hash-concurrency", env: "LATCHKEY_HASH_CONCURRENCY", def: strconv.Itoa(min(runtime.GOMAXPROCS(0), 4)),
 			help:  "password hashes computed at once (each takes about 40 MiB with the GC's headroom; default the CPUs, at most 4)",
-			value: func(c *Config) flag.Value { return (*intValue)(&c.HashConcurrency) }},
+			value: func(c *Config) flag.Value { return (*config.Int)(&c.HashConcurrency) }},
 		{flag: "hash-queue-timeout", env: "LATCHKEY_HASH_QUEUE_TIMEOUT", def: "1s",
-			help:  "how long a login waits for a hashing slot before 503 overloaded",
-			value: func(c *Config) flag.Value { return durationIn(&c.HashQueueTimeout, minHashQueue, maxHashQueue) }},
+			help: "how long a login waits for a hashing slot before 503 overloaded",
+			value: func(c *Config) flag.Value {
+				return config.DurationIn(&c.HashQueueTimeout, config.MinHashQueue, config.MaxHashQueue)
+			}},
 		{flag: "log-format", env: "LATCHKEY_LOG_FORMAT", def: "text",
 			help:  "log format: text or json",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.LogFormat) }},
+			value: func(c *Config) flag.Value { return (*config.String)(&c.LogFormat) }},
 		{flag: "log-level", env: "LATCHKEY_LOG_LEVEL", def: "info",
 			help:  "log level: debug, info, warn or error",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.LogLevel) }},
+			value: func(c *Config) flag.Value { return (*config.String)(&c.LogLevel) }},
 	}
+}
+
+// shared is a setting defined in internal/config, which package verify
+// reads too: def binds it to the field of Config that field returns.
+func shared[T any](def func(p *T) config.Var, field func(c *Config) *T) setting {
+	var zero T
+	d := def(&zero)
+	return setting{flag: d.Flag, env: d.Env, help: d.Help, def: d.Default, aliases: d.Aliases, alias: d.Alias,
+		value: func(c *Config) flag.Value { return def(field(c)).Value }}
 }
 
 func serveSettings() []setting {
 	return []setting{
 		{flag: "addr", env: "LATCHKEY_ADDR", def: "127.0.0.1:8080",
 			help:  "address to listen on (host:port; port 0 picks a free one)",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.Addr) }},
+			value: func(c *Config) flag.Value { return (*config.String)(&c.Addr) }},
 		{flag: "token-ttl", env: "LATCHKEY_TOKEN_TTL", def: "24h",
-			aliases: []string{"TOKEN_EXPIRY_IN_SECONDS"}, alias: secondsBetween(minTokenTTL, maxTokenTTL),
-			help:  "lifetime of a token from its login (Go duration; TOKEN_EXPIRY_IN_SECONDS in seconds is accepted too)",
-			value: func(c *Config) flag.Value { return durationIn(&c.TokenTTL, minTokenTTL, maxTokenTTL) }},
-		{flag: "token-idle-timeout", env: "LATCHKEY_TOKEN_IDLE_TIMEOUT", def: "0",
-			help:  "a token unused this long expires (0: never)",
-			value: func(c *Config) flag.Value { return durationOrOff(&c.IdleTimeout, minIdleTimeout, maxIdleTimeout) }},
-		{flag: "cache-max-entries", env: "LATCHKEY_CACHE_MAX_ENTRIES", def: "1000000",
-			help:  "cached sessions (and users) kept in memory at most",
-			value: func(c *Config) flag.Value { return (*intValue)(&c.CacheMaxEntries) }},
-		{flag: "cache-max-staleness", env: "LATCHKEY_CACHE_MAX_STALENESS", def: "250ms",
-			help:  "how long cached tokens are honoured while revocations cannot be read from the database",
-			value: func(c *Config) flag.Value { return durationIn(&c.CacheMaxStaleness, minStaleness, maxStaleness) }},
-		{flag: "sync-interval", env: "LATCHKEY_SYNC_INTERVAL", def: "50ms",
-			help:  "how often revocations made by other processes are read",
-			value: func(c *Config) flag.Value { return durationIn(&c.SyncInterval, minSyncInterval, maxSyncInterval) }},
+			aliases: []string{"TOKEN_EXPIRY_IN_SECONDS"}, alias: config.SecondsBetween(config.MinTokenTTL, config.MaxTokenTTL),
+			help: "lifetime of a token from its login (Go duration; TOKEN_EXPIRY_IN_SECONDS in seconds is accepted too)",
+			value: func(c *Config) flag.Value {
+				return config.DurationIn(&c.TokenTTL, config.MinTokenTTL, config.MaxTokenTTL)
+			}},
+		shared(config.IdleTimeout, func(c *Config) *time.Duration { return &c.IdleTimeout }),
+		shared(config.CacheMaxEntries, func(c *Config) *int { return &c.CacheMaxEntries }),
+		shared(config.CacheMaxStaleness, func(c *Config) *time.Duration { return &c.CacheMaxStaleness }),
+		shared(config.SyncInterval, func(c *Config) *time.Duration { return &c.SyncInterval }),
 		{flag: "memory-limit", env: "LATCHKEY_MEMORY_LIMIT", def: "auto",
 			help:  "soft limit of the Go runtime's memory (e.g. 512MiB, 2GiB), off, or auto: sized to the cache and the hashing (GOMEMLIMIT, when set, takes precedence over auto)",
 			value: func(c *Config) flag.Value { return &c.MemoryLimit }},
 		{flag: "shutdown-timeout", env: "LATCHKEY_SHUTDOWN_TIMEOUT", def: "10s",
 			help:  "how long in-flight requests may finish after SIGINT or SIGTERM",
-			value: func(c *Config) flag.Value { return durationIn(&c.ShutdownTimeout, 0, maxShutdownTimeout) }},
+			value: func(c *Config) flag.Value { return config.DurationIn(&c.ShutdownTimeout, 0, config.MaxShutdownTimeout) }},
 		{flag: "forward-auth-cookie", env: "LATCHKEY_FORWARD_AUTH_COOKIE", def: "",
 			help:  "a cookie /v1/forward-auth reads the token from when the Authorization header holds none, for page loads behind a proxy (empty: none; see the README on CSRF)",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.ForwardAuthCookie) }},
+			value: func(c *Config) flag.Value { return (*config.String)(&c.ForwardAuthCookie) }},
 		{flag: "tls-cert-file", env: "LATCHKEY_TLS_CERT_FILE", def: "",
 			help:  "serve HTTPS only, with this PEM certificate (chain); reread on SIGHUP; needs tls-key-file",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.TLSCertFile) }},
+			value: func(c *Config) flag.Value { return (*config.String)(&c.TLSCertFile) }},
 		{flag: "tls-key-file", env: "LATCHKEY_TLS_KEY_FILE", def: "",
 			help:  "the PEM private key of tls-cert-file; reread on SIGHUP",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.TLSKeyFile) }},
+			value: func(c *Config) flag.Value { return (*config.String)(&c.TLSKeyFile) }},
 	}
 }
 
@@ -159,49 +161,53 @@ func throttleSettings() []setting {
 	return []setting{
 		{flag: "trusted-proxies", env: "LATCHKEY_TRUSTED_PROXIES", def: "",
 			help:  "comma-separated CIDRs of proxies whose X-Forwarded-For and Forwarded headers are believed",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.TrustedProxies) }},
+			value: func(c *Config) flag.Value { return (*config.String)(&c.TrustedProxies) }},
 		{flag: "throttle-ip-rate", env: "LATCHKEY_THROTTLE_IP_RATE", def: "30/1m",
 			help:  "login attempts per client address, whatever their outcome (COUNT/DURATION)",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.ThrottleIPRate) }},
+			value: func(c *Config) flag.Value { return (*config.String)(&c.ThrottleIPRate) }},
 		{flag: "throttle-ip-burst", env: "LATCHKEY_THROTTLE_IP_BURST", def: "10",
 			help:  "attempts a client address may make at once",
-			value: func(c *Config) flag.Value { return (*intValue)(&c.ThrottleIPBurst) }},
+			value: func(c *Config) flag.Value { return (*config.Int)(&c.ThrottleIPBurst) }},
 		{flag: "throttle-backoff-after", env: "LATCHKEY_THROTTLE_BACKOFF_AFTER", def: "5",
 			help:  "failures of one username from one address before each attempt is delayed",
-			value: func(c *Config) flag.Value { return (*intValue)(&c.ThrottleAfter) }},
+			value: func(c *Config) flag.Value { return (*config.Int)(&c.ThrottleAfter) }},
 		{flag: "throttle-backoff-base", env: "LATCHKEY_THROTTLE_BACKOFF_BASE", def: "1s",
-			help:  "the first delay; it doubles with each further failure",
-			value: func(c *Config) flag.Value { return durationIn(&c.ThrottleBase, minBackoff, maxBackoff) }},
+			help: "the first delay; it doubles with each further failure",
+			value: func(c *Config) flag.Value {
+				return config.DurationIn(&c.ThrottleBase, config.MinBackoff, config.MaxBackoff)
+			}},
 		{flag: "throttle-backoff-max", env: "LATCHKEY_THROTTLE_BACKOFF_MAX", def: "15m",
-			help:  "the longest delay",
-			value: func(c *Config) flag.Value { return durationIn(&c.ThrottleMax, minBackoff, maxBackoff) }},
+			help: "the longest delay",
+			value: func(c *Config) flag.Value {
+				return config.DurationIn(&c.ThrottleMax, config.MinBackoff, config.MaxBackoff)
+			}},
 		{flag: "throttle-account-rate", env: "LATCHKEY_THROTTLE_ACCOUNT_RATE", def: "100/1h",
 			help:  "failed logins per username across all addresses; past it logins are delayed, never locked",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.ThrottleAccount) }},
+			value: func(c *Config) flag.Value { return (*config.String)(&c.ThrottleAccount) }},
 		{flag: "throttle-account-burst", env: "LATCHKEY_THROTTLE_ACCOUNT_BURST", def: "100",
 			help:  "failed logins per username allowed at once",
-			value: func(c *Config) flag.Value { return (*intValue)(&c.ThrottleAcctBurst) }},
+			value: func(c *Config) flag.Value { return (*config.Int)(&c.ThrottleAcctBurst) }},
 		{flag: "throttle-known-rate", env: "LATCHKEY_THROTTLE_KNOWN_RATE", def: "10/1h",
 			help:  "the separate allowance of an address that logged in to the account before",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.ThrottleKnown) }},
+			value: func(c *Config) flag.Value { return (*config.String)(&c.ThrottleKnown) }},
 		{flag: "throttle-known-burst", env: "LATCHKEY_THROTTLE_KNOWN_BURST", def: "10",
 			help:  "failed logins a known address may make at once",
-			value: func(c *Config) flag.Value { return (*intValue)(&c.ThrottleKnownBurst) }},
+			value: func(c *Config) flag.Value { return (*config.Int)(&c.ThrottleKnownBurst) }},
 		{flag: "throttle-max-entries", env: "LATCHKEY_THROTTLE_MAX_ENTRIES", def: "1000000",
 			help:  "throttle counters kept in memory at most (about 64 bytes each)",
-			value: func(c *Config) flag.Value { return (*intValue)(&c.ThrottleMaxEntries) }},
+			value: func(c *Config) flag.Value { return (*config.Int)(&c.ThrottleMaxEntries) }},
 		{flag: "throttle-challenge-rate", env: "LATCHKEY_THROTTLE_CHALLENGE_RATE", def: "30/1m",
 			help:  "proof-of-work captcha challenges per client address (COUNT/DURATION)",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.ThrottleChallenge) }},
+			value: func(c *Config) flag.Value { return (*config.String)(&c.ThrottleChallenge) }},
 		{flag: "throttle-challenge-burst", env: "LATCHKEY_THROTTLE_CHALLENGE_BURST", def: "10",
 			help:  "challenges a client address may fetch at once",
-			value: func(c *Config) flag.Value { return (*intValue)(&c.ThrottleChalBurst) }},
+			value: func(c *Config) flag.Value { return (*config.Int)(&c.ThrottleChalBurst) }},
 		{flag: "throttle-client-rate", env: "LATCHKEY_THROTTLE_CLIENT_RATE", def: "30/1m",
 			help:  "failed service client authentications (POST /v1/introspect) per client address (COUNT/DURATION)",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.ThrottleClient) }},
+			value: func(c *Config) flag.Value { return (*config.String)(&c.ThrottleClient) }},
 		{flag: "throttle-client-burst", env: "LATCHKEY_THROTTLE_CLIENT_BURST", def: "10",
 			help:  "failed service client authentications a client address may make at once",
-			value: func(c *Config) flag.Value { return (*intValue)(&c.ThrottleClientBurst) }},
+			value: func(c *Config) flag.Value { return (*config.Int)(&c.ThrottleClientBurst) }},
 	}
 }
 
@@ -211,32 +217,34 @@ func captchaSettings() []setting {
 		{flag: "captcha-provider", env: "LATCHKEY_CAPTCHA_PROVIDER", def: "none",
 			aliases: []string{"RECAPTCHA_KEY"}, alias: func(string) (string, error) { return "recaptcha", nil },
 			help:  "none, recaptcha, hcaptcha, turnstile or pow (RECAPTCHA_KEY alone selects recaptcha)",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.CaptchaProvider) }},
+			value: func(c *Config) flag.Value { return (*config.String)(&c.CaptchaProvider) }},
 		{flag: "captcha-secret", env: "LATCHKEY_CAPTCHA_SECRET", def: "",
 			aliases: []string{"RECAPTCHA_KEY"}, alias: func(s string) (string, error) { return s, nil },
 			help:  "the provider's secret key, or the HMAC key of the pow captcha (at least 16 bytes); RECAPTCHA_KEY is accepted too",
-			value: func(c *Config) flag.Value { return (*secretValue)(&c.CaptchaSecret) }},
+			value: func(c *Config) flag.Value { return (*config.Secret)(&c.CaptchaSecret) }},
 		{flag: "captcha-site-key", env: "LATCHKEY_CAPTCHA_SITE_KEY", def: "",
 			help:  "the site key (sent to hCaptcha)",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.CaptchaSiteKey) }},
+			value: func(c *Config) flag.Value { return (*config.String)(&c.CaptchaSiteKey) }},
 		{flag: "captcha-verify-url", env: "LATCHKEY_CAPTCHA_VERIFY_URL", def: "",
 			help:  "overrides the provider's siteverify endpoint",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.CaptchaVerifyURL) }},
+			value: func(c *Config) flag.Value { return (*config.String)(&c.CaptchaVerifyURL) }},
 		{flag: "captcha-min-score", env: "LATCHKEY_CAPTCHA_MIN_SCORE", def: "0.5",
 			help:  "lowest reCAPTCHA v3 score accepted",
-			value: func(c *Config) flag.Value { return (*floatValue)(&c.CaptchaMinScore) }},
+			value: func(c *Config) flag.Value { return (*config.Float)(&c.CaptchaMinScore) }},
 		{flag: "captcha-action", env: "LATCHKEY_CAPTCHA_ACTION", def: "login",
 			help:  "the action an answer must name, when it names one",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.CaptchaAction) }},
+			value: func(c *Config) flag.Value { return (*config.String)(&c.CaptchaAction) }},
 		{flag: "captcha-hostnames", env: "LATCHKEY_CAPTCHA_HOSTNAMES", def: "",
 			help:  "comma-separated hostnames an answer may come from (empty: any)",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.CaptchaHostnames) }},
+			value: func(c *Config) flag.Value { return (*config.String)(&c.CaptchaHostnames) }},
 		{flag: "captcha-timeout", env: "LATCHKEY_CAPTCHA_TIMEOUT", def: "5s",
-			help:  "how long a verification may take before 503 captcha_unavailable",
-			value: func(c *Config) flag.Value { return durationIn(&c.CaptchaTimeout, minCaptchaTimeout, maxCaptchaTimeout) }},
+			help: "how long a verification may take before 503 captcha_unavailable",
+			value: func(c *Config) flag.Value {
+				return config.DurationIn(&c.CaptchaTimeout, config.MinCaptchaTimeout, config.MaxCaptchaTimeout)
+			}},
 		{flag: "captcha-required", env: "LATCHKEY_CAPTCHA_REQUIRED", def: "always",
 			help:  "always, or after-failures:N (only once N failed logins were seen for the username or the address)",
-			value: func(c *Config) flag.Value { return (*stringValue)(&c.CaptchaRequired) }},
+			value: func(c *Config) flag.Value { return (*config.String)(&c.CaptchaRequired) }},
 	}
 }
 
@@ -266,23 +274,9 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer, group
 	}
 	for _, s := range all {
 		v := s.value(c)
-		raw, from := s.def, "default"
-		if e := getenv(s.env); e != "" {
-			raw, from = e, s.env
-		} else {
-			for _, a := range s.aliases {
-				if e := getenv(a); e != "" {
-					conv, err := s.alias(e)
-					if err != nil {
-						return nil, nil, fmt.Errorf("%s (from %s): %w", s.flag, a, err)
-					}
-					raw, from = conv, a
-					break
-				}
-			}
-		}
-		if err := v.Set(raw); err != nil {
-			return nil, nil, fmt.Errorf("%s (from %s): %w", s.flag, from, err)
+		spec := config.Setting{Flag: s.flag, Env: s.env, Default: s.def, Aliases: s.aliases, Alias: s.alias}
+		if err := spec.Read(getenv, v); err != nil {
+			return nil, nil, err
 		}
 		fs.Var(v, s.flag, fmt.Sprintf("%s (env %s)", s.help, s.env))
 		// The help shows the built-in default, not the environment's.
@@ -295,15 +289,13 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer, group
 // the database URL into Database.
 func (c *Config) validate() error {
 	var errs []error
-	db, err := parseDatabaseURL("database-url", c.DatabaseURL)
+	db, err := dial.ParseDatabaseURL("database-url", c.DatabaseURL)
 	if err != nil {
 		errs = append(errs, err)
 	}
 	c.Database = db
-	if c.CacheURL != "memory" {
-		if _, err := redis.ParseURL(c.CacheURL); err != nil {
-			errs = append(errs, fmt.Errorf("cache-url %q: %w (use memory, redis://HOST:PORT/DB, redis+sentinel://… or redis+cluster://…)", redactURL(c.CacheURL), err))
-		}
+	if err := dial.CheckCacheURL("cache-url", c.CacheURL); err != nil {
+		errs = append(errs, err)
 	}
 	if c.PasswordMinLength < 1 || c.PasswordMinLength > 256 {
 		errs = append(errs, errors.New("password-min-length must be between 1 and 256"))
@@ -324,12 +316,7 @@ func (c *Config) validate() error {
 // captcha-required into CaptchaAfter.
 func (c *Config) validateServe() error {
 	var errs []error
-	if c.CacheMaxEntries < 1 {
-		errs = append(errs, errors.New("cache-max-entries must be at least 1"))
-	}
-	if c.SyncInterval >= c.CacheMaxStaleness {
-		errs = append(errs, errors.New("sync-interval must be under cache-max-staleness"))
-	}
+	errs = append(errs, config.CheckCache(c.CacheMaxEntries, c.SyncInterval, c.CacheMaxStaleness))
 	switch c.CaptchaProvider {
 	case "none", "recaptcha", "hcaptcha", "turnstile", "pow":
 		if c.CaptchaProvider != "none" && c.CaptchaSecret == "" {
@@ -391,75 +378,3 @@ func (c *Config) logger(w io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
-
-// databaseURL is a database URL, parsed: the backend it names, and what
-// that backend opens.
-type databaseURL struct {
-	kind string // "sqlite" or "postgres"
-	path string // the file of a sqlite database
-	url  string // the URL as given
-}
-
-// parseDatabaseURL parses the database URL of the setting named setting:
-// sqlite:PATH (sqlite://relative/path and sqlite:///absolute/path too) or
-// postgres://USER@HOST/DB. The error quotes an unsupported URL without its
-// password.
-func parseDatabaseURL(setting, s string) (databaseURL, error) {
-	switch {
-	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
-		return databaseURL{kind: "postgres", url: s}, nil
-	case strings.HasPrefix(s, "sqlite:"):
-		path := strings.TrimPrefix(strings.TrimPrefix(s, "sqlite:"), "//")
-		if path == "" {
-			return databaseURL{}, fmt.Errorf("%s: sqlite: needs a file path", setting)
-		}
-		return databaseURL{kind: "sqlite", path: path, url: s}, nil
-	}
-	return databaseURL{}, fmt.Errorf("%s %q is not supported: use sqlite:PATH or postgres://…", setting, redactURL(s))
-}
-
-// String is the URL without its password, for logs and reports.
-func (d databaseURL) String() string { return redactURL(d.url) }
-
-// LogValue keeps the password out of logs in every format.
-func (d databaseURL) LogValue() slog.Value { return slog.StringValue(d.String()) }
-
-type stringValue string
-
-func (v *stringValue) String() string     { return string(*v) }
-func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
-
-type intValue int
-
-func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
-func (v *intValue) Set(s string) error {
-	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil {
-		return errors.New("must be a whole number")
-	}
-	*v = intValue(n)
-	return nil
-}
-
-type floatValue float64
-
-func (v *floatValue) String() string { return strconv.FormatFloat(float64(*v), 'g', -1, 64) }
-func (v *floatValue) Set(s string) error {
-	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil {
-		return errors.New("must be a number")
-	}
-	*v = floatValue(f)
-	return nil
-}
-
-// secretValue is a string that --help and error messages never show.
-type secretValue string
-
-func (v *secretValue) String() string {
-	if *v == "" {
-		return ""
-	}
-	return "[redacted]"
-}
-func (v *secretValue) Set(s string) error { *v = secretValue(s); return nil }

@@ -4,12 +4,13 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/latchkeyhq/latchkey/internal/config"
 )
 
 func envOf(kv ...string) func(string) string {
@@ -152,7 +153,7 @@ func TestDurationLimits(t *testing.T) {
 		if !tc.off && tc.lo > 0 {
 			bad = append(bad, "0")
 		}
-		limit := "from " + shortDuration(tc.lo) + " to " + shortDuration(tc.hi)
+		limit := "from " + config.ShortDuration(tc.lo) + " to " + config.ShortDuration(tc.hi)
 		for _, d := range good {
 			t.Run(tc.flag+"="+d.String(), func(t *testing.T) {
 				for _, args := range [][]string{nil, {"--" + tc.flag, d.String()}} {
@@ -210,54 +211,6 @@ func TestDurationLimits(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, want)
 			}
 		})
-	}
-}
-
-func TestParseDatabaseURL(t *testing.T) {
-	for _, tc := range []struct {
-		setting, in string
-		want        databaseURL
-		wantErr     string
-	}{
-		{"database-url", "sqlite:latchkey.db", databaseURL{kind: "sqlite", path: "latchkey.db", url: "sqlite:latchkey.db"}, ""},
-		{"database-url", "sqlite:///var/lib/x.db", databaseURL{kind: "sqlite", path: "/var/lib/x.db", url: "sqlite:///var/lib/x.db"}, ""},
-		{"database-url", "sqlite:/tmp/x.db", databaseURL{kind: "sqlite", path: "/tmp/x.db", url: "sqlite:/tmp/x.db"}, ""},
-		{"database-url", "sqlite://rel/x.db", databaseURL{kind: "sqlite", path: "rel/x.db", url: "sqlite://rel/x.db"}, ""},
-		{"database-url", "postgres://localhost/x", databaseURL{kind: "postgres", url: "postgres://localhost/x"}, ""},
-		{"database-url", "postgresql://u:pw@localhost/x", databaseURL{kind: "postgres", url: "postgresql://u:pw@localhost/x"}, ""},
-		{"database-url", "sqlite:", databaseURL{}, "database-url: sqlite: needs a file path"},
-		{"database-url", "sqlite://", databaseURL{}, "database-url: sqlite: needs a file path"},
-		{"database-url", "latchkey.db", databaseURL{}, `database-url "latchkey.db" is not supported: use sqlite:PATH or postgres://…`},
-		{"from-db", "sqlite:", databaseURL{}, "from-db: sqlite: needs a file path"},
-		{"from-db", "mysql://u:pw@x/db", databaseURL{}, `from-db "mysql://u:xxxxx@x/db" is not supported: use sqlite:PATH or postgres://…`},
-		{"database-url", "mysql://u:pw@x/db", databaseURL{}, `database-url "mysql://u:xxxxx@x/db" is not supported: use sqlite:PATH or postgres://…`},
-	} {
-		t.Run(tc.setting+" "+tc.in, func(t *testing.T) {
-			got, err := parseDatabaseURL(tc.setting, tc.in)
-			if tc.wantErr != "" {
-				if err == nil || err.Error() != tc.wantErr {
-					t.Fatalf("parseDatabaseURL(%q) = %+v, %v; want the error %q", tc.in, got, err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tc.want {
-				t.Fatalf("parseDatabaseURL(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
-			}
-		})
-	}
-}
-
-func TestDatabaseURLRedacted(t *testing.T) {
-	d, err := parseDatabaseURL("database-url", "postgres://u:secret@db/x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var log strings.Builder
-	slog.New(slog.NewJSONHandler(&log, nil)).Info("listening", "database", d)
-	for _, s := range []string{d.String(), log.String()} {
-		if strings.Contains(s, "secret") || !strings.Contains(s, "postgres://u:xxxxx@db/x") {
-			t.Errorf("%q: want the URL without its password", s)
-		}
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/django"
+	"github.com/latchkeyhq/latchkey/internal/config"
+	"github.com/latchkeyhq/latchkey/internal/dial"
 	"github.com/latchkeyhq/latchkey/password"
 )
 
@@ -64,7 +66,7 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&dump, "dumpdata", "", `a file written by "manage.py dumpdata auth.user authtoken.token" (JSON, JSON lines, or gzipped); "-" reads standard input`)
 			fs.StringVar(&fromDB, "from-db", "", "the Django project's database, read-only: sqlite:PATH or postgres://USER@HOST/DB")
-			fs.Var(durationOrOff(&expiry, minTokenTTL, maxTokenTTL), "token-expiry", "when set, every imported token expires this long after the import (Go duration), instead of --token-ttl after its creation")
+			fs.Var(config.DurationOrOff(&expiry, config.MinTokenTTL, config.MaxTokenTTL), "token-expiry", "when set, every imported token expires this long after the import (Go duration), instead of --token-ttl after its creation")
 			fs.BoolVar(&dryRun, "dry-run", false, "count what would be imported, and write nothing")
 			fs.StringVar(&userModel, "user-model", django.DefaultUserModel, "the project's AUTH_USER_MODEL, in lower case, if it has its own")
 			fs.Usage = func() {
@@ -111,24 +113,24 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 			return reader.Dumpdata(ctx, f, h)
 		}
 	default:
-		db, err := parseDatabaseURL("from-db", fromDB)
+		db, err := dial.ParseDatabaseURL("from-db", fromDB)
 		if err != nil {
 			return usageError{err.Error()}
 		}
-		switch db.kind {
+		switch db.Kind {
 		case "postgres":
 			from = db.String()
-			read = func(ctx context.Context, h django.Handler) error { return reader.Postgres(ctx, db.url, h) }
+			read = func(ctx context.Context, h django.Handler) error { return reader.Postgres(ctx, db.URL, h) }
 		case "sqlite":
-			if _, err := os.Stat(db.path); err != nil {
+			if _, err := os.Stat(db.Path); err != nil {
 				return fmt.Errorf("from-db: %w", err)
 			}
-			from = db.path
-			read = func(ctx context.Context, h django.Handler) error { return reader.SQLite(ctx, db.path, h) }
+			from = db.Path
+			read = func(ctx context.Context, h django.Handler) error { return reader.SQLite(ctx, db.Path, h) }
 		}
 	}
 
-	st, err := openStore(ctx, cfg.Database, true)
+	st, err := dial.OpenStore(ctx, cfg.Database, true)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/cache/memory"
 	"github.com/latchkeyhq/latchkey/django/djangotest"
+	"github.com/latchkeyhq/latchkey/internal/dial"
 	"github.com/latchkeyhq/latchkey/postgres/pgtest"
 )
 
@@ -83,11 +84,11 @@ func TestImportDjango(t *testing.T) {
 
 			// The server's own Authenticator takes the passwords and tokens.
 			cfg := &Config{DatabaseURL: db, HashConcurrency: 2, PasswordMinLength: 12}
-			dbURL, err := parseDatabaseURL("database-url", db)
+			dbURL, err := dial.ParseDatabaseURL("database-url", db)
 			if err != nil {
 				t.Fatal(err)
 			}
-			st, err := openStore(t.Context(), dbURL, false)
+			st, err := dial.OpenStore(t.Context(), dbURL, false)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/latchkeyhq/latchkey/internal/dial"
 )
 
 func main() {
@@ -136,12 +138,12 @@ func (cmd command) setup(args []string, getenv func(string) string, stderr io.Wr
 
 // open is setup, then the database opened and migrated, for a command
 // that needs nothing else before. The caller closes the store.
-func (cmd command) open(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) (*Config, []string, store, error) {
+func (cmd command) open(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) (*Config, []string, dial.Store, error) {
 	cfg, pos, err := cmd.setup(args, getenv, stderr)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	st, err := openStore(ctx, cfg.Database, true)
+	st, err := dial.OpenStore(ctx, cfg.Database, true)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -12,9 +12,8 @@ import (
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/api"
+	"github.com/latchkeyhq/latchkey/internal/dial"
 	"github.com/latchkeyhq/latchkey/password"
-	"github.com/latchkeyhq/latchkey/postgres"
-	"github.com/latchkeyhq/latchkey/sqlite"
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -43,7 +42,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 
-	store, err := openStore(ctx, cfg.Database, true)
+	store, err := dial.OpenStore(ctx, cfg.Database, true)
 	if err != nil {
 		return err
 	}
@@ -121,7 +120,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		serveErr <- srv.Serve(ln)
 	}()
-	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "database", cfg.Database, "cache", redactURL(cfg.CacheURL))
+	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "database", cfg.Database, "cache", dial.RedactURL(cfg.CacheURL))
 
 	select {
 	case err = <-serveErr:
@@ -140,40 +139,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// store is what the commands need of a backend: the Store, plus its
-// migrations.
-type store interface {
-	latchkey.Store
-	Migrate(ctx context.Context) error
-}
-
-// openStore opens the database, with the backend its URL names, and,
-// when migrate is set, applies its migrations.
-func openStore(ctx context.Context, db databaseURL, migrate bool) (store, error) {
-	var (
-		st  store
-		err error
-	)
-	switch db.kind {
-	case "postgres":
-		st, err = postgres.Open(ctx, db.url)
-	case "sqlite":
-		st, err = sqlite.Open(ctx, db.path)
-	default:
-		return nil, errors.New("open store: the database URL was not parsed")
-	}
-	if err != nil {
-		return nil, err
-	}
-	if migrate {
-		if err := st.Migrate(ctx); err != nil {
-			st.Close()
-			return nil, err
-		}
-	}
-	return st, nil
 }
 
 // newHasher returns the password hasher of the settings.

@@ -1,18 +1,18 @@
-package main
+package dial
 
 import (
 	"net/url"
 	"strings"
 )
 
-// redactURL returns a database or cache URL fit to be logged or echoed:
+// RedactURL returns a database or cache URL fit to be logged or echoed:
 // the user's password, and the value of every query parameter whose name
 // holds "password" (PostgreSQL's password and sslpassword), become xxxxx.
 // A value that could still hold a secret after that (an @ that is not the
 // user's, as in a password with a slash in it, or a key=value string with
 // a password=) keeps only its scheme. Every URL that latchkey logs or puts
 // in an error goes through it.
-func redactURL(s string) string {
+func RedactURL(s string) string {
 	if !mayHoldSecret(s) {
 		return s
 	}
