@@ -51,6 +51,7 @@ const (
 	MaxPasswordLength      = 256  // for new passwords, in characters
 	MaxEmailLength         = 254
 	MaxNameLength          = 150
+	MaxDeviceNameLength    = 64 // in characters, once normalised (NFC)
 	maxUserAgentLength     = 512
 )
 
@@ -65,6 +66,9 @@ type Session struct {
 	ExpiresAt  time.Time
 	IP         string
 	UserAgent  string
+	// DeviceName is the name the client gave its login ("Alice's
+	// laptop"), checked by CheckDeviceName; "" when it gave none.
+	DeviceName string
 }
 
 // CachedSession is what the token cache keeps for a digest: enough to

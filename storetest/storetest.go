@@ -283,6 +283,34 @@ var createSessionTests = []test{
 		u.LastLogin = base
 		checkUser(t, "SessionByDigest user", gu, u)
 	}},
+	{"DeviceNames", func(t *testing.T, s latchkey.Store) {
+		// Every name the Authenticator accepts comes back as it went in,
+		// from each way of reading a session; none is a session without
+		// a device name.
+		u := mustUser(t, s, "alice")
+		names := []string{"", "Alice's laptop", "Téléphone d'Anaïs", "山田の iPad 📱", "👩‍💻 work",
+			strings.Repeat("é", latchkey.MaxDeviceNameLength), `quotes " and \ backslashes`}
+		var want []latchkey.Session
+		for i, name := range names {
+			in := sessionFor(u, fmt.Sprintf("dn%d", i), base.Add(time.Duration(i)*time.Second), time.Hour)
+			in.DeviceName = name
+			if err := s.CreateSession(t.Context(), in, latchkey.LoginUpdate{ExpectHash: u.PasswordHash}); err != nil {
+				t.Fatalf("CreateSession(%q): %v", name, err)
+			}
+			wantSession(t, s, in)
+			want = append([]latchkey.Session{in}, want...)
+		}
+		got, err := s.ListSessions(t.Context(), u.ID, base)
+		if err != nil {
+			t.Fatalf("ListSessions: %v", err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("ListSessions returned %v, want %v", ids(got), ids(want))
+		}
+		for i := range want {
+			checkSession(t, fmt.Sprintf("ListSessions[%d]", i), got[i], want[i])
+		}
+	}},
 	{"SetsLastLogin", func(t *testing.T, s latchkey.Store) {
 		u := mustUser(t, s, "alice")
 		login := base.Add(3 * time.Second)
@@ -1111,6 +1139,7 @@ func sessionFor(u latchkey.User, id string, created time.Time, ttl time.Duration
 		ExpiresAt:  created.Add(ttl),
 		IP:         "192.0.2.7",
 		UserAgent:  "storetest/1.0 (" + id + ")",
+		DeviceName: "Téléphone d'Anaïs " + id,
 	}
 }
 
@@ -1188,7 +1217,8 @@ func checkSession(t *testing.T, what string, got, want latchkey.Session) {
 	t.Helper()
 	if got.ID != want.ID || got.UserID != want.UserID || got.Digest != want.Digest ||
 		!got.CreatedAt.Equal(want.CreatedAt) || !got.LastUsedAt.Equal(want.LastUsedAt) ||
-		!got.ExpiresAt.Equal(want.ExpiresAt) || got.IP != want.IP || got.UserAgent != want.UserAgent {
+		!got.ExpiresAt.Equal(want.ExpiresAt) || got.IP != want.IP || got.UserAgent != want.UserAgent ||
+		got.DeviceName != want.DeviceName {
 		t.Errorf("%s:\n got %s\nwant %s", what, fmtSession(got), fmtSession(want))
 	}
 }
@@ -1260,8 +1290,8 @@ func ids(ss []latchkey.Session) []string {
 }
 
 func fmtSession(s latchkey.Session) string {
-	return fmt.Sprintf("{ID:%s UserID:%d Digest:%.8s CreatedAt:%v LastUsedAt:%v ExpiresAt:%v IP:%s UserAgent:%q}",
-		s.ID, s.UserID, s.Digest.Hex(), s.CreatedAt, s.LastUsedAt, s.ExpiresAt, s.IP, s.UserAgent)
+	return fmt.Sprintf("{ID:%s UserID:%d Digest:%.8s CreatedAt:%v LastUsedAt:%v ExpiresAt:%v IP:%s UserAgent:%q DeviceName:%q}",
+		s.ID, s.UserID, s.Digest.Hex(), s.CreatedAt, s.LastUsedAt, s.ExpiresAt, s.IP, s.UserAgent, s.DeviceName)
 }
 
 func fmtChange(c latchkey.Change) string {
