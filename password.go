@@ -49,7 +49,7 @@ func (a *Authenticator) changePassword(ctx context.Context, p Principal, old, pw
 		return Issued{}, err
 	}
 	gen := a.gen.Load()
-	tok, s, err := a.newSession(u.ID, c)
+	tok, s, err := a.newSession(u.ID, c, "")
 	if err != nil {
 		return Issued{}, err
 	}
