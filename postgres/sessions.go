@@ -77,6 +77,26 @@ func (s *Store) SessionByDigest(ctx context.Context, d latchkey.Digest) (latchke
 	return sess, u, nil
 }
 
+// SessionByID returns the session with that id, expired or not;
+// ErrNotFound when there is none.
+func (s *Store) SessionByID(ctx context.Context, id string) (latchkey.Session, error) {
+	var (
+		sess latchkey.Session
+		d    []byte
+	)
+	err := s.pool.QueryRow(ctx, `SELECT digest, user_id, created_at, last_used_at, expires_at, ip, user_agent, device_name
+FROM sessions WHERE id = $1`, id).Scan(&d, &sess.UserID, &sess.CreatedAt, &sess.LastUsedAt, &sess.ExpiresAt, &sess.IP, &sess.UserAgent, &sess.DeviceName)
+	if err != nil {
+		return latchkey.Session{}, fail("session by id", err)
+	}
+	if sess.Digest, err = digest(d); err != nil {
+		return latchkey.Session{}, fail("session by id", err)
+	}
+	sess.ID = id
+	sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt = sess.CreatedAt.UTC(), sess.LastUsedAt.UTC(), sess.ExpiresAt.UTC()
+	return sess, nil
+}
+
 // ListSessions returns the user's sessions that expire after now, newest
 // first.
 func (s *Store) ListSessions(ctx context.Context, userID int64, now time.Time) ([]latchkey.Session, error) {

@@ -106,6 +106,27 @@ func (s *Store) sessionByDigestStmt(ctx context.Context) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// SessionByID returns the session with that id, expired or not;
+// ErrNotFound when there is none.
+func (s *Store) SessionByID(ctx context.Context, id string) (latchkey.Session, error) {
+	var (
+		sess               latchkey.Session
+		d                  []byte
+		created, used, exp int64
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT digest, user_id, created_at, last_used_at, expires_at, ip, user_agent, device_name
+FROM sessions WHERE id = ?`, id).Scan(&d, &sess.UserID, &created, &used, &exp, &sess.IP, &sess.UserAgent, &sess.DeviceName)
+	if err != nil {
+		return latchkey.Session{}, fail("session by id", err)
+	}
+	if sess.Digest, err = digest(d); err != nil {
+		return latchkey.Session{}, fail("session by id", err)
+	}
+	sess.ID = id
+	sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt = fromMicros(created), fromMicros(used), fromMicros(exp)
+	return sess, nil
+}
+
 // ListSessions returns the user's sessions that expire after now, newest
 // first.
 func (s *Store) ListSessions(ctx context.Context, userID int64, now time.Time) ([]latchkey.Session, error) {

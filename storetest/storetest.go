@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(tb testing.TB) latchkey.Store) {
 		{"PasswordHashes", passwordHashesTests},
 		{"CreateSession", createSessionTests},
 		{"SessionByDigest", sessionByDigestTests},
+		{"SessionByID", sessionByIDTests},
 		{"ListSessions", listSessionsTests},
 		{"DeleteSession", deleteSessionTests},
 		{"DeleteSessions", deleteSessionsTests},
@@ -417,6 +418,43 @@ var sessionByDigestTests = []test{
 		u := mustUser(t, s, "alice")
 		mustSession(t, s, u, "s1", base, time.Hour)
 		wantNoSession(t, s, latchkey.Token("unknown").Digest())
+	}},
+}
+
+var sessionByIDTests = []test{
+	{"Found", func(t *testing.T, s latchkey.Store) {
+		alice, bob := mustUser(t, s, "alice"), mustUser(t, s, "bob")
+		a := mustSession(t, s, alice, "a1", base, time.Hour)
+		b := mustSession(t, s, bob, "b1", base, time.Hour)
+		for _, want := range []latchkey.Session{a, b} {
+			got, err := s.SessionByID(t.Context(), want.ID)
+			if err != nil {
+				t.Fatalf("SessionByID(%s): %v", want.ID, err)
+			}
+			checkSession(t, "SessionByID", got, want)
+		}
+	}},
+	{"Expired", func(t *testing.T, s latchkey.Store) {
+		u := mustUser(t, s, "alice")
+		in := mustSession(t, s, u, "old", base.Add(-48*time.Hour), 24*time.Hour)
+		got, err := s.SessionByID(t.Context(), in.ID)
+		if err != nil {
+			t.Fatalf("SessionByID(expired): %v", err)
+		}
+		checkSession(t, "SessionByID", got, in)
+	}},
+	{"NotFound", func(t *testing.T, s latchkey.Store) {
+		u := mustUser(t, s, "alice")
+		in := mustSession(t, s, u, "s1", base, time.Hour)
+		for _, id := range []string{"unknown", "", strings.ToUpper(in.ID), in.ID + " "} {
+			_, err := s.SessionByID(t.Context(), id)
+			wantErr(t, fmt.Sprintf("SessionByID(%q)", id), err, latchkey.ErrNotFound)
+		}
+		if _, err := s.DeleteSession(t.Context(), u.ID, in.ID, base); err != nil {
+			t.Fatalf("DeleteSession: %v", err)
+		}
+		_, err := s.SessionByID(t.Context(), in.ID)
+		wantErr(t, "SessionByID(deleted)", err, latchkey.ErrNotFound)
 	}},
 }
 
@@ -965,6 +1003,7 @@ var contextTests = []test{
 				return s.CreateSession(ctx, sessionFor(u, "s2", base, time.Hour), latchkey.LoginUpdate{ExpectHash: u.PasswordHash, LastLogin: base})
 			}},
 			{"SessionByDigest", func() error { _, _, err := s.SessionByDigest(ctx, in.Digest); return err }},
+			{"SessionByID", func() error { return second(s.SessionByID(ctx, in.ID)) }},
 			{"ListSessions", func() error { return second(s.ListSessions(ctx, u.ID, base)) }},
 			{"DeleteSession", func() error { return second(s.DeleteSession(ctx, u.ID, in.ID, base)) }},
 			{"DeleteSessions", func() error { return second(s.DeleteSessions(ctx, u.ID, nil)) }},
