@@ -124,3 +124,27 @@ func TestDeviceNameRefused(t *testing.T) {
 	r := e.do(t, "POST", "/v1/login", "", "", map[string]any{"username": "alice", "password": "wrong", "device_name": "a\nb"})
 	wantError(t, r, 400, "invalid_request")
 }
+
+// TestDeviceNamePasswordChange checks that the token a password change
+// issues keeps the device name of the token that asked for it.
+func TestDeviceNamePasswordChange(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	r := e.do(t, "POST", "/v1/login", "", "", map[string]any{"username": "alice", "password": goodPassword, "device_name": "Alice's laptop"})
+	if r.status != 200 {
+		t.Fatalf("login: %d %s", r.status, r.body)
+	}
+	tok := r.json(t)["token"].(string)
+	e.login(t, "alice") // another device, without a name
+	r = e.do(t, "POST", "/v1/password", "Bearer "+tok, "", map[string]string{"old_password": goodPassword, "new_password": "another long passphrase"})
+	if r.status != 200 {
+		t.Fatalf("password: %d %s", r.status, r.body)
+	}
+	m := r.json(t)
+	if m["device_name"] != "Alice's laptop" {
+		t.Fatalf("password change answered device_name %q", m["device_name"])
+	}
+	ss := e.sessionsOf(t, m["token"].(string))
+	if len(ss) != 1 || ss[0]["device_name"] != "Alice's laptop" || ss[0]["current"] != true {
+		t.Fatalf("sessions after the password change: %v", ss)
+	}
+}
