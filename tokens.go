@@ -201,6 +201,9 @@ func (a *Authenticator) Sessions(ctx context.Context, p Principal) ([]Session, e
 
 // RevokeSession revokes one of the principal's live sessions by id.
 func (a *Authenticator) RevokeSession(ctx context.Context, p Principal, id string) error {
+	if !plausibleSessionID(id) {
+		return ErrNotFound
+	}
 	d, err := a.store.DeleteSession(ctx, p.User.ID, id, a.now())
 	if errors.Is(err, ErrNotFound) {
 		return ErrNotFound
