@@ -48,8 +48,9 @@ func (a *Authenticator) changePassword(ctx context.Context, p Principal, old, pw
 	if err != nil {
 		return Issued{}, err
 	}
+	device := a.deviceOf(ctx, p)
 	gen := a.gen.Load()
-	tok, s, err := a.newSession(u.ID, c, a.deviceOf(ctx, p))
+	tok, s, err := a.newSession(u.ID, c, device)
 	if err != nil {
 		return Issued{}, err
 	}
