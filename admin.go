@@ -151,3 +151,77 @@ func (a *Authenticator) Users(ctx context.Context) ([]User, error) {
 	}
 	return us, nil
 }
+
+// UserSessions lists the live sessions of the user a typed name names,
+// newest first: what GET /v1/sessions shows the user, for an
+// administrator. The user is returned without its password hash.
+func (a *Authenticator) UserSessions(ctx context.Context, username string) (User, []Session, error) {
+	if err := checkUsername(username); err != nil {
+		return User{}, nil, err
+	}
+	u, err := a.findUser(ctx, username)
+	if err != nil {
+		return User{}, nil, fmt.Errorf("user sessions: %w", err)
+	}
+	u.PasswordHash = ""
+	ss, err := a.store.ListSessions(ctx, u.ID, a.now())
+	if err != nil {
+		return User{}, nil, fmt.Errorf("user sessions: %w", err)
+	}
+	return u, ss, nil
+}
+
+// RevokeSessionByID revokes the live session with that id, whoever's it
+// is, exactly as its user's logout would: one Invalidation, through the
+// cache (announced to the other processes when the cache is shared), and
+// an answer only once no other process can still serve it. It returns the
+// revoked session; ErrNotFound when no live session has that id.
+func (a *Authenticator) RevokeSessionByID(ctx context.Context, id string) (Session, error) {
+	if !plausibleSessionID(id) {
+		return Session{}, ErrNotFound
+	}
+	s, err := a.store.SessionByID(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return Session{}, ErrNotFound
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("revoke session: %w", err)
+	}
+	d, err := a.store.DeleteSession(ctx, s.UserID, id, a.now())
+	if errors.Is(err, ErrNotFound) {
+		return Session{}, ErrNotFound // expired, or revoked meanwhile
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("revoke session: %w", err)
+	}
+	a.revoke(ctx, Invalidation{Sessions: []Digest{d}})
+	return s, nil
+}
+
+// RevokeUserSessions revokes every session of the user a typed name
+// names, as the user's global logout would, and returns how many there
+// were (expired ones included). Unlike disabling the user, it leaves the
+// user able to log in again.
+func (a *Authenticator) RevokeUserSessions(ctx context.Context, username string) (int, error) {
+	if err := checkUsername(username); err != nil {
+		return 0, err
+	}
+	u, err := a.findUser(ctx, username)
+	if err != nil {
+		return 0, fmt.Errorf("revoke sessions: %w", err)
+	}
+	ds, err := a.store.DeleteSessions(ctx, u.ID, nil)
+	if err != nil {
+		return 0, fmt.Errorf("revoke sessions: %w", err)
+	}
+	a.revoke(ctx, Invalidation{Sessions: ds})
+	return len(ds), nil
+}
+
+// plausibleSessionID reports whether id could name a session: ids are 22
+// characters of URL-safe base64, and no store is asked about one that is
+// not UTF-8, holds a NUL (which PostgreSQL refuses outright rather than
+// finding nothing) or is longer than any id.
+func plausibleSessionID(id string) bool {
+	return id != "" && len(id) <= 64 && utf8.ValidString(id) && !strings.ContainsRune(id, 0)
+}

@@ -51,6 +51,7 @@ const (
 	MaxPasswordLength      = 256  // for new passwords, in characters
 	MaxEmailLength         = 254
 	MaxNameLength          = 150
+	MaxDeviceNameLength    = 64 // in characters, once normalised (NFC)
 	maxUserAgentLength     = 512
 )
 
@@ -65,6 +66,9 @@ type Session struct {
 	ExpiresAt  time.Time
 	IP         string
 	UserAgent  string
+	// DeviceName is the name the client gave its login ("Alice's
+	// laptop"), checked by CheckDeviceName; "" when it gave none.
+	DeviceName string
 }
 
 // CachedSession is what the token cache keeps for a digest: enough to
@@ -149,6 +153,10 @@ type Store interface {
 	// SessionByDigest finds a session and its user with one indexed query.
 	// It returns sessions whether expired or not; ErrNotFound when absent.
 	SessionByDigest(ctx context.Context, d Digest) (Session, User, error)
+	// SessionByID finds a session by its public id, whoever's it is and
+	// whether expired or not; ErrNotFound when absent. Administration
+	// uses it to name a session by its id alone.
+	SessionByID(ctx context.Context, id string) (Session, error)
 	// ListSessions returns the user's sessions that expire after now,
 	// newest first.
 	ListSessions(ctx context.Context, userID int64, now time.Time) ([]Session, error)

@@ -13,7 +13,11 @@ type LoginRequest struct {
 	// Captcha is the client's captcha response (a provider's token or a
 	// proof-of-work solution); empty when it sent none.
 	Captcha string
-	Client  Client
+	// DeviceName is the name the client gives this login ("Alice's
+	// laptop"), kept with the session and shown in its list; "" for none.
+	// See normalizeDeviceName for what is accepted.
+	DeviceName string
+	Client     Client
 }
 
 // Login is the login gate: the one way a password is exchanged for a
@@ -66,28 +70,30 @@ func (a *Authenticator) captchaThenPassword(ctx context.Context, req LoginReques
 	if err := a.checkCaptcha(ctx, name, req.Captcha, req.Client); err != nil {
 		return Issued{}, "", err
 	}
-	return a.issue(ctx, req.Username, req.Password, req.Client)
+	return a.issue(ctx, req)
 }
 
 // issue verifies a username and password and issues a new token. It
 // returns, whatever the outcome, the stored name of the user it found
 // ("" when none), which the gate's log may show: the lookup is the one
 // place that knows it, at no extra query.
-func (a *Authenticator) issue(ctx context.Context, username string, pw Password, c Client) (Issued, string, error) {
-	if err := checkLoginInput(username, pw); err != nil {
+func (a *Authenticator) issue(ctx context.Context, req LoginRequest) (Issued, string, error) {
+	device, err := checkLoginInput(req)
+	if err != nil {
 		return Issued{}, "", err
 	}
-	u, err := a.findUser(ctx, username)
+	u, err := a.findUser(ctx, req.Username)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Issued{}, "", Unavailable(fmt.Errorf("login: find user: %w", err))
 	}
-	is, err := a.verifyAndIssue(ctx, u, pw, c)
+	is, err := a.verifyAndIssue(ctx, u, req.Password, req.Client, device)
 	return is, u.Username, err
 }
 
 // verifyAndIssue checks pw against u, the user found for a login (the
-// zero User when none was), and issues a new token.
-func (a *Authenticator) verifyAndIssue(ctx context.Context, u User, pw Password, c Client) (Issued, error) {
+// zero User when none was), and issues a new token for the device named
+// device.
+func (a *Authenticator) verifyAndIssue(ctx context.Context, u User, pw Password, c Client, device string) (Issued, error) {
 	// An unknown user is verified against an empty hash, which costs the
 	// same as a real check. So is an inactive user, who cannot log in
 	// anyway: a right password must not answer sooner than a wrong one,
@@ -112,7 +118,7 @@ func (a *Authenticator) verifyAndIssue(ctx context.Context, u User, pw Password,
 		}
 	}
 	gen := a.gen.Load()
-	tok, s, err := a.newSession(u.ID, c)
+	tok, s, err := a.newSession(u.ID, c, device)
 	if err != nil {
 		return Issued{}, err
 	}
@@ -132,17 +138,23 @@ func (a *Authenticator) verifyAndIssue(ctx context.Context, u User, pw Password,
 	return Issued{Token: tok, Session: s, User: u}, nil
 }
 
-func checkLoginInput(username string, pw Password) error {
+// checkLoginInput checks the fields of a login, before the user is
+// looked up, and returns its device name in the form the session keeps.
+func checkLoginInput(req LoginRequest) (string, error) {
 	var fe fieldErrors
 	add := fe.add
-	if msg := usernameProblem(username); msg != "" {
+	if msg := usernameProblem(req.Username); msg != "" {
 		add("username", msg)
 	}
-	switch {
+	switch pw := req.Password; {
 	case pw == "":
 		add("password", "This field is required.")
 	case len(pw) > MaxLoginPasswordLength:
 		add("password", fmt.Sprintf("Ensure this field has no more than %d bytes.", MaxLoginPasswordLength))
 	}
-	return fe.err()
+	device, msg := normalizeDeviceName(req.DeviceName)
+	if msg != "" {
+		add("device_name", msg)
+	}
+	return device, fe.err()
 }

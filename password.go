@@ -48,8 +48,9 @@ func (a *Authenticator) changePassword(ctx context.Context, p Principal, old, pw
 	if err != nil {
 		return Issued{}, err
 	}
+	device := a.deviceOf(ctx, p)
 	gen := a.gen.Load()
-	tok, s, err := a.newSession(u.ID, c)
+	tok, s, err := a.newSession(u.ID, c, device)
 	if err != nil {
 		return Issued{}, err
 	}
@@ -64,6 +65,17 @@ func (a *Authenticator) changePassword(ctx context.Context, p Principal, old, pw
 	u.PasswordHash = ""
 	a.fill(ctx, gen+1, s.Digest, s.Cached(), u)
 	return Issued{Token: tok, Session: s, User: u}, nil
+}
+
+// deviceOf returns the device name of the principal's session: the new
+// token of a password change replaces it, on the same device. A session
+// that cannot be read gives no name; the change goes on without one.
+func (a *Authenticator) deviceOf(ctx context.Context, p Principal) string {
+	s, err := a.store.SessionByID(ctx, p.Session.SessionID)
+	if err != nil || s.Digest != p.Digest {
+		return ""
+	}
+	return s.DeviceName
 }
 
 func wrongPassword() error {

@@ -129,8 +129,9 @@ func (a *Authenticator) FlushTouches(ctx context.Context) error {
 	return nil
 }
 
-// newSession draws a token and a session id.
-func (a *Authenticator) newSession(userID int64, c Client) (Token, Session, error) {
+// newSession draws a token and a session id for a login of the user from
+// c, on the device named device (normalised: see normalizeDeviceName).
+func (a *Authenticator) newSession(userID int64, c Client, device string) (Token, Session, error) {
 	tok, err := NewToken(a.opt.Rand)
 	if err != nil {
 		return "", Session{}, Internal("new session: %w", err)
@@ -149,6 +150,7 @@ func (a *Authenticator) newSession(userID int64, c Client) (Token, Session, erro
 		ExpiresAt:  now.Add(a.opt.TokenTTL),
 		IP:         c.IP(),
 		UserAgent:  cleanUserAgent(c.UserAgent),
+		DeviceName: device,
 	}, nil
 }
 
@@ -199,6 +201,9 @@ func (a *Authenticator) Sessions(ctx context.Context, p Principal) ([]Session, e
 
 // RevokeSession revokes one of the principal's live sessions by id.
 func (a *Authenticator) RevokeSession(ctx context.Context, p Principal, id string) error {
+	if !plausibleSessionID(id) {
+		return ErrNotFound
+	}
 	d, err := a.store.DeleteSession(ctx, p.User.ID, id, a.now())
 	if errors.Is(err, ErrNotFound) {
 		return ErrNotFound

@@ -279,6 +279,8 @@ func TestErrorTable(t *testing.T) {
 		{name: "unknown route", method: "GET", path: "/v1/nothing", status: 404, code: "not_found"},
 		{name: "wrong method", method: "GET", path: "/v1/login", status: 405, code: "method_not_allowed"},
 		{name: "unknown session", method: "DELETE", path: "/v1/sessions/nope", auth: "Token " + bobTok, status: 404, code: "not_found"},
+		{name: "session id with a NUL", method: "DELETE", path: "/v1/sessions/a%00b", auth: "Token " + bobTok, status: 404, code: "not_found"},
+		{name: "session id not UTF-8", method: "DELETE", path: "/v1/sessions/%E9", auth: "Token " + bobTok, status: 404, code: "not_found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.do(t, tc.method, tc.path, tc.auth, tc.ct, tc.body)

@@ -193,3 +193,12 @@ func (f fields) require(names ...string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// optional returns the named string field, "" when it is absent, null or
+// empty, or an invalid_request error when it is not a string.
+func (f fields) optional(name string) (string, error) {
+	if f.bad[name] {
+		return "", latchkey.InvalidField(name, "Not a valid string.")
+	}
+	return f.values[name], nil
+}

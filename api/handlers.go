@@ -34,22 +34,24 @@ func newUserJSON(u latchkey.User) userJSON {
 }
 
 type issuedJSON struct {
-	Token     string   `json:"token"`
-	TokenType string   `json:"token_type"`
-	ExpiresAt string   `json:"expires_at"`
-	SessionID string   `json:"session_id"`
-	User      userJSON `json:"user"`
+	Token      string   `json:"token"`
+	TokenType  string   `json:"token_type"`
+	ExpiresAt  string   `json:"expires_at"`
+	SessionID  string   `json:"session_id"`
+	DeviceName string   `json:"device_name"`
+	User       userJSON `json:"user"`
 }
 
 // writeIssued answers with a new token; such responses are never cached.
 func writeIssued(w http.ResponseWriter, is latchkey.Issued) {
 	setNoStore(w.Header())
 	writeJSON(w, http.StatusOK, issuedJSON{
-		Token:     is.Token.Reveal(),
-		TokenType: "Bearer",
-		ExpiresAt: timeJSON(is.Session.ExpiresAt),
-		SessionID: is.Session.ID,
-		User:      newUserJSON(is.User),
+		Token:      is.Token.Reveal(),
+		TokenType:  "Bearer",
+		ExpiresAt:  timeJSON(is.Session.ExpiresAt),
+		SessionID:  is.Session.ID,
+		DeviceName: is.Session.DeviceName,
+		User:       newUserJSON(is.User),
 	})
 }
 
@@ -88,11 +90,17 @@ func (s *server) handleLogin() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		device, err := f.optional("device_name")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		is, err := s.auth.Login(r.Context(), latchkey.LoginRequest{
-			Username: v[0],
-			Password: latchkey.Password(v[1]),
-			Captcha:  f.captcha(),
-			Client:   s.clientOf(r),
+			Username:   v[0],
+			Password:   latchkey.Password(v[1]),
+			Captcha:    f.captcha(),
+			DeviceName: device,
+			Client:     s.clientOf(r),
 		})
 		if err != nil {
 			s.writeError(w, r, err)
@@ -177,6 +185,7 @@ type sessionJSON struct {
 	ExpiresAt  string `json:"expires_at"`
 	IP         string `json:"ip"`
 	UserAgent  string `json:"user_agent"`
+	DeviceName string `json:"device_name"`
 	Current    bool   `json:"current"`
 }
 
@@ -196,6 +205,7 @@ func (s *server) handleSessions() authedHandler {
 				ExpiresAt:  timeJSON(x.ExpiresAt),
 				IP:         x.IP,
 				UserAgent:  x.UserAgent,
+				DeviceName: x.DeviceName,
 				Current:    x.ID == p.Session.SessionID,
 			})
 		}

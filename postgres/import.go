@@ -147,8 +147,8 @@ const importSession = `WITH e AS (
 ), u AS (
     SELECT id, is_active FROM users WHERE id = $3
 ), i AS (
-    INSERT INTO sessions (id, digest, user_id, created_at, last_used_at, expires_at, ip, user_agent)
-    SELECT $1, $2, id, $4, $5, $6, $7, $8 FROM u WHERE is_active AND NOT EXISTS (SELECT FROM e)
+    INSERT INTO sessions (id, digest, user_id, created_at, last_used_at, expires_at, ip, user_agent, device_name)
+    SELECT $1, $2, id, $4, $5, $6, $7, $8, $9 FROM u WHERE is_active AND NOT EXISTS (SELECT FROM e)
     RETURNING 1
 )
 SELECT (SELECT user_id FROM e), (SELECT is_active FROM u), EXISTS (SELECT FROM i)`
@@ -160,7 +160,7 @@ func (t *importTx) PutSession(ctx context.Context, s latchkey.Session) (latchkey
 		active   *bool
 		inserted bool
 	)
-	err := t.tx.QueryRow(ctx, importSession, s.ID, s.Digest[:], s.UserID, s.CreatedAt, s.LastUsedAt, s.ExpiresAt, s.IP, s.UserAgent).
+	err := t.tx.QueryRow(ctx, importSession, s.ID, s.Digest[:], s.UserID, s.CreatedAt, s.LastUsedAt, s.ExpiresAt, s.IP, s.UserAgent, s.DeviceName).
 		Scan(&owner, &active, &inserted)
 	if err != nil {
 		return latchkey.ImportResult{}, fail("import session", err)

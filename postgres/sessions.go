@@ -22,8 +22,8 @@ const createSession = `WITH u AS (
     WHERE id = $3 AND is_active AND password_hash = $11
     RETURNING id
 ), s AS (
-    INSERT INTO sessions (id, digest, user_id, created_at, last_used_at, expires_at, ip, user_agent)
-    SELECT $1, $2, id, $4, $5, $6, $7, $8 FROM u
+    INSERT INTO sessions (id, digest, user_id, created_at, last_used_at, expires_at, ip, user_agent, device_name)
+    SELECT $1, $2, id, $4, $5, $6, $7, $8, $12 FROM u
     RETURNING user_id
 )
 INSERT INTO changes (user_id, session) SELECT user_id, false FROM s
@@ -35,7 +35,7 @@ RETURNING seq`
 // u.LastLogin leaves the last login as it was.
 func (s *Store) CreateSession(ctx context.Context, sess latchkey.Session, u latchkey.LoginUpdate) error {
 	args := []any{sess.ID, sess.Digest[:], sess.UserID, sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt, sess.IP, sess.UserAgent,
-		nullTime(u.LastLogin), u.NewHash, u.ExpectHash}
+		nullTime(u.LastLogin), u.NewHash, u.ExpectHash, sess.DeviceName}
 	created := false
 	err := s.writeChanges(ctx, "create session", createSession, args, func(pgx.Rows) error {
 		created = true
@@ -50,7 +50,7 @@ func (s *Store) CreateSession(ctx context.Context, sess latchkey.Session, u latc
 // bySessionDigest is the cache-miss path of every token check: one lookup
 // in the unique index on digest, one in the users primary key.
 const bySessionDigest = `SELECT
-s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ip, s.user_agent,
+s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ip, s.user_agent, s.device_name,
 u.username, u.email, u.first_name, u.last_name, u.password_hash, u.is_active, u.last_login, u.date_joined
 FROM sessions AS s JOIN users AS u ON u.id = s.user_id
 WHERE s.digest = $1`
@@ -65,7 +65,7 @@ func (s *Store) SessionByDigest(ctx context.Context, d latchkey.Digest) (latchke
 		lastLogin pgtype.Timestamptz
 	)
 	err := s.pool.QueryRow(ctx, bySessionDigest, d[:]).Scan(
-		&sess.ID, &sess.UserID, &sess.CreatedAt, &sess.LastUsedAt, &sess.ExpiresAt, &sess.IP, &sess.UserAgent,
+		&sess.ID, &sess.UserID, &sess.CreatedAt, &sess.LastUsedAt, &sess.ExpiresAt, &sess.IP, &sess.UserAgent, &sess.DeviceName,
 		&u.Username, &u.Email, &u.FirstName, &u.LastName, &u.PasswordHash, &u.Active, &lastLogin, &u.DateJoined)
 	if err != nil {
 		return latchkey.Session{}, latchkey.User{}, fail("session by digest", err)
@@ -77,10 +77,30 @@ func (s *Store) SessionByDigest(ctx context.Context, d latchkey.Digest) (latchke
 	return sess, u, nil
 }
 
+// SessionByID returns the session with that id, expired or not;
+// ErrNotFound when there is none.
+func (s *Store) SessionByID(ctx context.Context, id string) (latchkey.Session, error) {
+	var (
+		sess latchkey.Session
+		d    []byte
+	)
+	err := s.pool.QueryRow(ctx, `SELECT digest, user_id, created_at, last_used_at, expires_at, ip, user_agent, device_name
+FROM sessions WHERE id = $1`, id).Scan(&d, &sess.UserID, &sess.CreatedAt, &sess.LastUsedAt, &sess.ExpiresAt, &sess.IP, &sess.UserAgent, &sess.DeviceName)
+	if err != nil {
+		return latchkey.Session{}, fail("session by id", err)
+	}
+	if sess.Digest, err = digest(d); err != nil {
+		return latchkey.Session{}, fail("session by id", err)
+	}
+	sess.ID = id
+	sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt = sess.CreatedAt.UTC(), sess.LastUsedAt.UTC(), sess.ExpiresAt.UTC()
+	return sess, nil
+}
+
 // ListSessions returns the user's sessions that expire after now, newest
 // first.
 func (s *Store) ListSessions(ctx context.Context, userID int64, now time.Time) ([]latchkey.Session, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, digest, created_at, last_used_at, expires_at, ip, user_agent
+	rows, err := s.pool.Query(ctx, `SELECT id, digest, created_at, last_used_at, expires_at, ip, user_agent, device_name
 FROM sessions WHERE user_id = $1 AND expires_at > $2
 ORDER BY created_at DESC, seq DESC`, userID, now)
 	if err != nil {
@@ -93,7 +113,7 @@ ORDER BY created_at DESC, seq DESC`, userID, now)
 			sess latchkey.Session
 			d    []byte
 		)
-		if err := rows.Scan(&sess.ID, &d, &sess.CreatedAt, &sess.LastUsedAt, &sess.ExpiresAt, &sess.IP, &sess.UserAgent); err != nil {
+		if err := rows.Scan(&sess.ID, &d, &sess.CreatedAt, &sess.LastUsedAt, &sess.ExpiresAt, &sess.IP, &sess.UserAgent, &sess.DeviceName); err != nil {
 			return nil, fail("list sessions", err)
 		}
 		if sess.Digest, err = digest(d); err != nil {

@@ -190,8 +190,8 @@ const setPassword = `WITH u AS (
 ), d AS (
     DELETE FROM sessions WHERE user_id = $1 AND EXISTS (SELECT FROM u) RETURNING user_id, digest
 ), n AS (
-    INSERT INTO sessions (id, digest, user_id, created_at, last_used_at, expires_at, ip, user_agent)
-    SELECT $4, $5, id, $6, $7, $8, $9, $10 FROM u WHERE $11::boolean
+    INSERT INTO sessions (id, digest, user_id, created_at, last_used_at, expires_at, ip, user_agent, device_name)
+    SELECT $4, $5, id, $6, $7, $8, $9, $10, $12 FROM u WHERE $11::boolean
 )
 INSERT INTO changes (user_id, session, digest)
 SELECT user_id, true, digest FROM d
@@ -212,7 +212,7 @@ func (s *Store) SetPassword(ctx context.Context, userID int64, u latchkey.Passwo
 	}
 	args := []any{userID, u.NewHash, u.ExpectHash,
 		sess.ID, sess.Digest[:], sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt, sess.IP, sess.UserAgent,
-		u.Session != nil}
+		u.Session != nil, sess.DeviceName}
 	var (
 		ds      []latchkey.Digest
 		changed bool

@@ -83,8 +83,8 @@ password_hash = ?6, is_active = ?7, last_login = ?8, date_joined = ?9 WHERE id =
 		{&t.findSession, `SELECT (SELECT user_id FROM sessions WHERE digest = ?), (SELECT is_active FROM users WHERE id = ?)`},
 		// Inserts nothing when the digest is stored or the user is
 		// missing or inactive.
-		{&t.insertSessionStmt, `INSERT INTO sessions (id, digest, user_id, created_at, last_used_at, expires_at, ip, user_agent)
-SELECT ?1, ?2, id, ?4, ?5, ?6, ?7, ?8 FROM users WHERE id = ?3 AND is_active
+		{&t.insertSessionStmt, `INSERT INTO sessions (id, digest, user_id, created_at, last_used_at, expires_at, ip, user_agent, device_name)
+SELECT ?1, ?2, id, ?4, ?5, ?6, ?7, ?8, ?9 FROM users WHERE id = ?3 AND is_active
 ON CONFLICT DO NOTHING`},
 	} {
 		st, err := t.tx.PrepareContext(ctx, p.sql)
@@ -171,7 +171,7 @@ func (t *importTx) PutSession(ctx context.Context, s latchkey.Session) (latchkey
 // insertSession inserts s unless its digest is stored or its user is
 // missing or inactive.
 func (t *importTx) insertSession(ctx context.Context, s latchkey.Session) (bool, error) {
-	r, err := t.insertSessionStmt.ExecContext(ctx, s.ID, s.Digest[:], s.UserID, micros(s.CreatedAt), micros(s.LastUsedAt), micros(s.ExpiresAt), s.IP, s.UserAgent)
+	r, err := t.insertSessionStmt.ExecContext(ctx, s.ID, s.Digest[:], s.UserID, micros(s.CreatedAt), micros(s.LastUsedAt), micros(s.ExpiresAt), s.IP, s.UserAgent, s.DeviceName)
 	if err != nil {
 		return false, fail("import session", err)
 	}

@@ -15,9 +15,9 @@ var errNotHisSession = errors.New("the new session belongs to another user")
 
 func insertSession(ctx context.Context, tx *sql.Tx, s latchkey.Session) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO sessions
-(id, digest, user_id, created_at, last_used_at, expires_at, ip, user_agent)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		s.ID, s.Digest[:], s.UserID, micros(s.CreatedAt), micros(s.LastUsedAt), micros(s.ExpiresAt), s.IP, s.UserAgent)
+(id, digest, user_id, created_at, last_used_at, expires_at, ip, user_agent, device_name)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.Digest[:], s.UserID, micros(s.CreatedAt), micros(s.LastUsedAt), micros(s.ExpiresAt), s.IP, s.UserAgent, s.DeviceName)
 	return err
 }
 
@@ -56,7 +56,7 @@ WHERE id = ?3`,
 // bySessionDigest is the cache-miss path of every token check: one lookup
 // in the unique index on digest, one in the users primary key.
 const bySessionDigest = `SELECT
-s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ip, s.user_agent,
+s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ip, s.user_agent, s.device_name,
 u.username, u.email, u.first_name, u.last_name, u.password_hash, u.is_active, u.last_login, u.date_joined
 FROM sessions AS s JOIN users AS u ON u.id = s.user_id
 WHERE s.digest = ?`
@@ -75,7 +75,7 @@ func (s *Store) SessionByDigest(ctx context.Context, d latchkey.Digest) (latchke
 		lastLogin                  sql.NullInt64
 	)
 	err = st.QueryRowContext(ctx, d[:]).Scan(
-		&sess.ID, &sess.UserID, &created, &used, &exp, &sess.IP, &sess.UserAgent,
+		&sess.ID, &sess.UserID, &created, &used, &exp, &sess.IP, &sess.UserAgent, &sess.DeviceName,
 		&u.Username, &u.Email, &u.FirstName, &u.LastName, &u.PasswordHash, &u.Active, &lastLogin, &joined)
 	if err != nil {
 		return latchkey.Session{}, latchkey.User{}, fail("session by digest", err)
@@ -106,10 +106,31 @@ func (s *Store) sessionByDigestStmt(ctx context.Context) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// SessionByID returns the session with that id, expired or not;
+// ErrNotFound when there is none.
+func (s *Store) SessionByID(ctx context.Context, id string) (latchkey.Session, error) {
+	var (
+		sess               latchkey.Session
+		d                  []byte
+		created, used, exp int64
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT digest, user_id, created_at, last_used_at, expires_at, ip, user_agent, device_name
+FROM sessions WHERE id = ?`, id).Scan(&d, &sess.UserID, &created, &used, &exp, &sess.IP, &sess.UserAgent, &sess.DeviceName)
+	if err != nil {
+		return latchkey.Session{}, fail("session by id", err)
+	}
+	if sess.Digest, err = digest(d); err != nil {
+		return latchkey.Session{}, fail("session by id", err)
+	}
+	sess.ID = id
+	sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt = fromMicros(created), fromMicros(used), fromMicros(exp)
+	return sess, nil
+}
+
 // ListSessions returns the user's sessions that expire after now, newest
 // first.
 func (s *Store) ListSessions(ctx context.Context, userID int64, now time.Time) ([]latchkey.Session, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, digest, created_at, last_used_at, expires_at, ip, user_agent
+	rows, err := s.r.QueryContext(ctx, `SELECT id, digest, created_at, last_used_at, expires_at, ip, user_agent, device_name
 FROM sessions WHERE user_id = ? AND expires_at > ?
 ORDER BY created_at DESC, rowid DESC`, userID, micros(now))
 	if err != nil {
@@ -123,7 +144,7 @@ ORDER BY created_at DESC, rowid DESC`, userID, micros(now))
 			d                  sql.RawBytes
 			created, used, exp int64
 		)
-		if err := rows.Scan(&sess.ID, &d, &created, &used, &exp, &sess.IP, &sess.UserAgent); err != nil {
+		if err := rows.Scan(&sess.ID, &d, &created, &used, &exp, &sess.IP, &sess.UserAgent, &sess.DeviceName); err != nil {
 			return nil, fail("list sessions", err)
 		}
 		if sess.Digest, err = digest(d); err != nil {

@@ -29,6 +29,7 @@ var closedTests = []test{
 			{"UserByID", func() error { return second(s.UserByID(ctx, u.ID)) }},
 			{"PasswordHashes", func() error { return s.PasswordHashes(ctx, func(string) error { return nil }) }},
 			{"SessionByDigest", func() error { _, _, err := s.SessionByDigest(ctx, in.Digest); return err }},
+			{"SessionByID", func() error { _, err := s.SessionByID(ctx, in.ID); return err }},
 			{"CreateUser", func() error { return second(s.CreateUser(ctx, userFor("bob"))) }},
 			{"DeleteSessions", func() error { return second(s.DeleteSessions(ctx, u.ID, nil)) }},
 			{"Changes", func() error { return second(s.Changes(ctx, 0, 10)) }},

@@ -363,10 +363,11 @@ func imported(id int64, username string) latchkey.User {
 	return u
 }
 
-// importSessionFor is a session as an import brings it: no client.
+// importSessionFor is a session as an import brings it: no client, no
+// device name.
 func importSessionFor(u latchkey.User, id string, created time.Time, ttl time.Duration) latchkey.Session {
 	in := sessionFor(u, id, created, ttl)
-	in.IP, in.UserAgent = "", ""
+	in.IP, in.UserAgent, in.DeviceName = "", "", ""
 	return in
 }
 

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(tb testing.TB) latchkey.Store) {
 		{"PasswordHashes", passwordHashesTests},
 		{"CreateSession", createSessionTests},
 		{"SessionByDigest", sessionByDigestTests},
+		{"SessionByID", sessionByIDTests},
 		{"ListSessions", listSessionsTests},
 		{"DeleteSession", deleteSessionTests},
 		{"DeleteSessions", deleteSessionsTests},
@@ -283,6 +284,34 @@ var createSessionTests = []test{
 		u.LastLogin = base
 		checkUser(t, "SessionByDigest user", gu, u)
 	}},
+	{"DeviceNames", func(t *testing.T, s latchkey.Store) {
+		// Every name the Authenticator accepts comes back as it went in,
+		// from each way of reading a session; none is a session without
+		// a device name.
+		u := mustUser(t, s, "alice")
+		names := []string{"", "Alice's laptop", "Téléphone d'Anaïs", "山田の iPad 📱", "👩‍💻 work",
+			strings.Repeat("é", latchkey.MaxDeviceNameLength), `quotes " and \ backslashes`}
+		var want []latchkey.Session
+		for i, name := range names {
+			in := sessionFor(u, fmt.Sprintf("dn%d", i), base.Add(time.Duration(i)*time.Second), time.Hour)
+			in.DeviceName = name
+			if err := s.CreateSession(t.Context(), in, latchkey.LoginUpdate{ExpectHash: u.PasswordHash}); err != nil {
+				t.Fatalf("CreateSession(%q): %v", name, err)
+			}
+			wantSession(t, s, in)
+			want = append([]latchkey.Session{in}, want...)
+		}
+		got, err := s.ListSessions(t.Context(), u.ID, base)
+		if err != nil {
+			t.Fatalf("ListSessions: %v", err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("ListSessions returned %v, want %v", ids(got), ids(want))
+		}
+		for i := range want {
+			checkSession(t, fmt.Sprintf("ListSessions[%d]", i), got[i], want[i])
+		}
+	}},
 	{"SetsLastLogin", func(t *testing.T, s latchkey.Store) {
 		u := mustUser(t, s, "alice")
 		login := base.Add(3 * time.Second)
@@ -389,6 +418,43 @@ var sessionByDigestTests = []test{
 		u := mustUser(t, s, "alice")
 		mustSession(t, s, u, "s1", base, time.Hour)
 		wantNoSession(t, s, latchkey.Token("unknown").Digest())
+	}},
+}
+
+var sessionByIDTests = []test{
+	{"Found", func(t *testing.T, s latchkey.Store) {
+		alice, bob := mustUser(t, s, "alice"), mustUser(t, s, "bob")
+		a := mustSession(t, s, alice, "a1", base, time.Hour)
+		b := mustSession(t, s, bob, "b1", base, time.Hour)
+		for _, want := range []latchkey.Session{a, b} {
+			got, err := s.SessionByID(t.Context(), want.ID)
+			if err != nil {
+				t.Fatalf("SessionByID(%s): %v", want.ID, err)
+			}
+			checkSession(t, "SessionByID", got, want)
+		}
+	}},
+	{"Expired", func(t *testing.T, s latchkey.Store) {
+		u := mustUser(t, s, "alice")
+		in := mustSession(t, s, u, "old", base.Add(-48*time.Hour), 24*time.Hour)
+		got, err := s.SessionByID(t.Context(), in.ID)
+		if err != nil {
+			t.Fatalf("SessionByID(expired): %v", err)
+		}
+		checkSession(t, "SessionByID", got, in)
+	}},
+	{"NotFound", func(t *testing.T, s latchkey.Store) {
+		u := mustUser(t, s, "alice")
+		in := mustSession(t, s, u, "s1", base, time.Hour)
+		for _, id := range []string{"unknown", "", strings.ToUpper(in.ID), in.ID + " "} {
+			_, err := s.SessionByID(t.Context(), id)
+			wantErr(t, fmt.Sprintf("SessionByID(%q)", id), err, latchkey.ErrNotFound)
+		}
+		if _, err := s.DeleteSession(t.Context(), u.ID, in.ID, base); err != nil {
+			t.Fatalf("DeleteSession: %v", err)
+		}
+		_, err := s.SessionByID(t.Context(), in.ID)
+		wantErr(t, "SessionByID(deleted)", err, latchkey.ErrNotFound)
 	}},
 }
 
@@ -937,6 +1003,7 @@ var contextTests = []test{
 				return s.CreateSession(ctx, sessionFor(u, "s2", base, time.Hour), latchkey.LoginUpdate{ExpectHash: u.PasswordHash, LastLogin: base})
 			}},
 			{"SessionByDigest", func() error { _, _, err := s.SessionByDigest(ctx, in.Digest); return err }},
+			{"SessionByID", func() error { return second(s.SessionByID(ctx, in.ID)) }},
 			{"ListSessions", func() error { return second(s.ListSessions(ctx, u.ID, base)) }},
 			{"DeleteSession", func() error { return second(s.DeleteSession(ctx, u.ID, in.ID, base)) }},
 			{"DeleteSessions", func() error { return second(s.DeleteSessions(ctx, u.ID, nil)) }},
@@ -1111,6 +1178,7 @@ func sessionFor(u latchkey.User, id string, created time.Time, ttl time.Duration
 		ExpiresAt:  created.Add(ttl),
 		IP:         "192.0.2.7",
 		UserAgent:  "storetest/1.0 (" + id + ")",
+		DeviceName: "Téléphone d'Anaïs " + id,
 	}
 }
 
@@ -1188,7 +1256,8 @@ func checkSession(t *testing.T, what string, got, want latchkey.Session) {
 	t.Helper()
 	if got.ID != want.ID || got.UserID != want.UserID || got.Digest != want.Digest ||
 		!got.CreatedAt.Equal(want.CreatedAt) || !got.LastUsedAt.Equal(want.LastUsedAt) ||
-		!got.ExpiresAt.Equal(want.ExpiresAt) || got.IP != want.IP || got.UserAgent != want.UserAgent {
+		!got.ExpiresAt.Equal(want.ExpiresAt) || got.IP != want.IP || got.UserAgent != want.UserAgent ||
+		got.DeviceName != want.DeviceName {
 		t.Errorf("%s:\n got %s\nwant %s", what, fmtSession(got), fmtSession(want))
 	}
 }
@@ -1260,8 +1329,8 @@ func ids(ss []latchkey.Session) []string {
 }
 
 func fmtSession(s latchkey.Session) string {
-	return fmt.Sprintf("{ID:%s UserID:%d Digest:%.8s CreatedAt:%v LastUsedAt:%v ExpiresAt:%v IP:%s UserAgent:%q}",
-		s.ID, s.UserID, s.Digest.Hex(), s.CreatedAt, s.LastUsedAt, s.ExpiresAt, s.IP, s.UserAgent)
+	return fmt.Sprintf("{ID:%s UserID:%d Digest:%.8s CreatedAt:%v LastUsedAt:%v ExpiresAt:%v IP:%s UserAgent:%q DeviceName:%q}",
+		s.ID, s.UserID, s.Digest.Hex(), s.CreatedAt, s.LastUsedAt, s.ExpiresAt, s.IP, s.UserAgent, s.DeviceName)
 }
 
 func fmtChange(c latchkey.Change) string {

@@ -1,7 +1,7 @@
 // Command latchkey is the login API server and its administration tool:
-// `latchkey serve` runs the API; `latchkey user …`, `latchkey client …`
-// and `latchkey migrate` work on the same database, also while a server
-// runs.
+// `latchkey serve` runs the API; `latchkey user …`, `latchkey session …`,
+// `latchkey client …` and `latchkey migrate` work on the same database,
+// also while a server runs.
 package main
 
 import (
@@ -63,6 +63,9 @@ Usage:
   latchkey user disable NAME
   latchkey user enable NAME
   latchkey user list
+  latchkey session list NAME [--json]    a user's live sessions
+  latchkey session revoke ID             revoke one session, as a logout
+  latchkey session revoke --user NAME    revoke every session of a user
   latchkey client add NAME               register a service client; prints its secret
   latchkey client list
   latchkey client remove NAME
@@ -85,6 +88,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "user":
 		return runUser(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "session":
+		return runSession(ctx, args[1:], getenv, stdout, stderr)
 	case "client":
 		return runClient(ctx, args[1:], getenv, stdout, stderr)
 	case "import":
