@@ -112,7 +112,7 @@ func (a *Authenticator) SetUserPassword(ctx context.Context, username string, pw
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
-	a.revoke(ctx, Invalidation{Sessions: ds, Users: []int64{u.ID}})
+	a.revoke(ctx, RevokedPasswordSet, Invalidation{Sessions: ds, Users: []int64{u.ID}})
 	return nil
 }
 
@@ -136,7 +136,7 @@ func (a *Authenticator) SetUserActive(ctx context.Context, username string, acti
 		a.invalidate(ctx, inv)
 		return nil
 	}
-	a.revoke(ctx, inv)
+	a.revoke(ctx, RevokedUserDisabled, inv)
 	return nil
 }
 
