@@ -112,7 +112,7 @@ func (a *Authenticator) SetUserPassword(ctx context.Context, username string, pw
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
-	a.revoke(ctx, Invalidation{Sessions: ds, Users: []int64{u.ID}})
+	a.revoke(ctx, RevokedPasswordSet, Invalidation{Sessions: ds, Users: []int64{u.ID}})
 	return nil
 }
 
@@ -136,7 +136,7 @@ func (a *Authenticator) SetUserActive(ctx context.Context, username string, acti
 		a.invalidate(ctx, inv)
 		return nil
 	}
-	a.revoke(ctx, inv)
+	a.revoke(ctx, RevokedUserDisabled, inv)
 	return nil
 }
 
@@ -194,7 +194,7 @@ func (a *Authenticator) RevokeSessionByID(ctx context.Context, id string) (Sessi
 	if err != nil {
 		return Session{}, fmt.Errorf("revoke session: %w", err)
 	}
-	a.revoke(ctx, Invalidation{Sessions: []Digest{d}})
+	a.revoke(ctx, RevokedSession, Invalidation{Sessions: []Digest{d}})
 	return s, nil
 }
 
@@ -214,7 +214,7 @@ func (a *Authenticator) RevokeUserSessions(ctx context.Context, username string)
 	if err != nil {
 		return 0, fmt.Errorf("revoke sessions: %w", err)
 	}
-	a.revoke(ctx, Invalidation{Sessions: ds})
+	a.revoke(ctx, RevokedLogout, Invalidation{Sessions: ds})
 	return len(ds), nil
 }
 

@@ -68,6 +68,9 @@ type Options struct {
 	Sleep  func(ctx context.Context, d time.Duration)
 	Rand   io.Reader    // default crypto/rand.Reader
 	Logger *slog.Logger // default discards
+	// Metrics observes logins, token checks, throttle refusals, captcha
+	// verifications and revocations; default NoMetrics.
+	Metrics Metrics
 }
 
 // Authenticator implements logins, token checks and revocation over a
@@ -87,6 +90,9 @@ type Authenticator struct {
 	lease lease
 	// seq is the last change feed entry applied.
 	seq atomic.Int64
+	// fedAt is when the last complete read of the change feed started
+	// (unix ns; 0 before Start).
+	fedAt atomic.Int64
 	// syncMu serialises Sync and Start, which alone use what follows.
 	syncMu sync.Mutex
 	// checkpoints are recent positions of the change feed, and rewound
@@ -140,6 +146,9 @@ func NewAuthenticator(store Store, cache Cache, hasher PasswordHasher, opt Optio
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Metrics == nil {
+		opt.Metrics = NoMetrics{}
 	}
 	a := &Authenticator{store: store, cache: cache, hasher: hasher, opt: opt, touches: make(map[Digest]time.Time)}
 	a.lease.id = newReaderID(opt.Rand)

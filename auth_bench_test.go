@@ -5,13 +5,22 @@ import (
 	"testing"
 
 	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/prom"
 )
 
 // BenchmarkAuthenticateHit is the cached token check: hash the token,
 // look up session and user in the in-process cache.
-func BenchmarkAuthenticateHit(b *testing.B) {
+func BenchmarkAuthenticateHit(b *testing.B) { benchmarkAuthenticateHit(b, nil) }
+
+// BenchmarkAuthenticateHitMetrics is the same check counted by the
+// Prometheus metrics: an atomic add more, and no allocation.
+func BenchmarkAuthenticateHitMetrics(b *testing.B) {
+	benchmarkAuthenticateHit(b, prom.New(prom.Options{}))
+}
+
+func benchmarkAuthenticateHit(b *testing.B, m latchkey.Metrics) {
 	ctx := context.Background()
-	f := newFixture(b, latchkey.Options{})
+	f := newFixture(b, latchkey.Options{Metrics: m})
 	f.addUser(b, "alice")
 	tok := f.login(b, "alice").Token.Reveal()
 	before := f.store.calls()

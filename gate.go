@@ -23,7 +23,12 @@ func (a *Authenticator) admit(ctx context.Context, username string, c Client) er
 	if a.opt.Throttle == nil {
 		return nil
 	}
-	return a.opt.Throttle.Check(ctx, username, c.Addr)
+	err := a.opt.Throttle.Check(ctx, username, c.Addr)
+	var limit ThrottleLimit
+	if errors.As(err, &limit) {
+		a.opt.Metrics.ThrottleRefusal(limit)
+	}
+	return err
 }
 
 // record settles with the throttle an attempt that admit let through. Its
@@ -66,9 +71,12 @@ func (a *Authenticator) checkCaptcha(ctx context.Context, username, response str
 	case response == "":
 		return ErrCaptchaRequired
 	case len(response) > MaxCaptchaResponse:
+		a.opt.Metrics.CaptchaVerification(CaptchaFail)
 		return ErrCaptchaInvalid
 	}
-	return a.opt.Captcha.Verify(ctx, response, c.IP())
+	err := a.opt.Captcha.Verify(ctx, response, c.IP())
+	a.opt.Metrics.CaptchaVerification(captchaResultOf(err))
+	return err
 }
 
 // captchaNeeded reports whether a login for username from c must carry a

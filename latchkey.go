@@ -19,7 +19,8 @@
 //   - Throttle and ServiceClientThrottle (throttle) over a ThrottleStore
 //     (throttle/memory, throttle/redis), with throttle/throttletest;
 //   - CaptchaVerifier (captcha) and its ReplayGuard (cache/memory.Claims,
-//     cache/redis.Claims), with cache/guardtest.
+//     cache/redis.Claims), with cache/guardtest;
+//   - Metrics (prom), which observes the Authenticator's decisions.
 //
 // api serves the Authenticator over HTTP; cmd/latchkey chooses and wires
 // the mechanisms.

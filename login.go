@@ -42,7 +42,9 @@ func (a *Authenticator) Login(ctx context.Context, req LoginRequest) (Issued, er
 	// The throttle and the captcha count a name in the form it is looked
 	// up in: "ａｌｉｃｅ" spends alice's allowance.
 	name := foldUsername(req.Username)
+	start := a.opt.Now()
 	is, known, err := a.login(ctx, req, name)
+	a.opt.Metrics.Login(loginOutcomeOf(err), a.opt.Now().Sub(start))
 	a.logLogin(ctx, name, known, req.Client, err)
 	return is, err
 }

@@ -61,7 +61,7 @@ func (a *Authenticator) changePassword(ctx context.Context, p Principal, old, pw
 	if err != nil {
 		return Issued{}, Unavailable(fmt.Errorf("change password: %w", err))
 	}
-	a.revoke(ctx, Invalidation{Sessions: append(ds, p.Digest), Users: []int64{u.ID}})
+	a.revoke(ctx, RevokedPasswordChange, Invalidation{Sessions: append(ds, p.Digest), Users: []int64{u.ID}})
 	u.PasswordHash = ""
 	a.fill(ctx, gen+1, s.Digest, s.Cached(), u)
 	return Issued{Token: tok, Session: s, User: u}, nil

@@ -67,6 +67,7 @@ func (a *Authenticator) Sync(ctx context.Context) error {
 		if len(cs) < batch {
 			a.checkpoints.record(a.opt.Now(), a.seq.Load())
 			a.lease.synced(start, a.opt.MaxStaleness, losses)
+			a.fedAt.Store(start.UnixNano())
 			return nil
 		}
 	}
@@ -90,7 +91,26 @@ func (a *Authenticator) Start(ctx context.Context) error {
 	a.seq.Store(last)
 	a.checkpoints.record(start, last)
 	a.lease.synced(start, a.opt.MaxStaleness, losses)
+	a.fedAt.Store(start.UnixNano())
 	return nil
+}
+
+// CacheTrusted reports whether the cache may answer token checks now:
+// whether the lease on it holds (lease.go). While it does not, every
+// check goes to the store.
+func (a *Authenticator) CacheTrusted() bool {
+	return a.opt.Now().UnixNano() < a.lease.until.Load()
+}
+
+// FeedLag is how long ago the last complete read of the change feed
+// started: about SyncInterval while the feed is read, growing while it
+// cannot be; 0 before Start.
+func (a *Authenticator) FeedLag() time.Duration {
+	at := a.fedAt.Load()
+	if at == 0 {
+		return 0
+	}
+	return max(a.opt.Now().Sub(time.Unix(0, at)), 0)
 }
 
 // Run does the background work until ctx ends: it follows the change feed,

@@ -15,6 +15,7 @@ import (
 // which holds the uses other processes recorded.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (Principal, error) {
 	if !ValidTokenSyntax(token) {
+		a.opt.Metrics.TokenCheck(false, TokenInvalid)
 		return Principal{}, ErrInvalidToken
 	}
 	d := Token(token).Digest()
@@ -28,11 +29,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 				if now.Sub(cs.LastUsedAt) >= a.opt.TouchInterval {
 					a.touch(ctx, d, now)
 				}
+				a.opt.Metrics.TokenCheck(true, TokenValid)
 				return Principal{Digest: d, Session: cs, User: u}, nil
 			}
 		}
 	}
-	return a.lookup(ctx, d)
+	p, err := a.lookup(ctx, d)
+	a.opt.Metrics.TokenCheck(false, tokenResultOf(err))
+	return p, err
 }
 
 // lookup is the cache-miss path: one store query, then a cache fill.
@@ -88,10 +92,12 @@ func (a *Authenticator) invalidate(ctx context.Context, inv Invalidation) {
 	}
 }
 
-// revoke applies a revocation the store has committed: it invalidates inv
-// here (and, through a shared cache, elsewhere), then holds the answer
-// until no other process can still serve what inv names (settle).
-func (a *Authenticator) revoke(ctx context.Context, inv Invalidation) {
+// revoke applies a revocation the store has committed, for reason: it
+// invalidates inv here (and, through a shared cache, elsewhere), then
+// holds the answer until no other process can still serve what inv names
+// (settle).
+func (a *Authenticator) revoke(ctx context.Context, reason RevocationReason, inv Invalidation) {
+	a.opt.Metrics.Revocation(reason)
 	if inv.Empty() {
 		return
 	}
@@ -186,7 +192,7 @@ func (a *Authenticator) Logout(ctx context.Context, p Principal, scope LogoutSco
 	if err != nil {
 		return Unavailable(fmt.Errorf("logout: %w", err))
 	}
-	a.revoke(ctx, Invalidation{Sessions: ds})
+	a.revoke(ctx, RevokedLogout, Invalidation{Sessions: ds})
 	return nil
 }
 
@@ -211,6 +217,6 @@ func (a *Authenticator) RevokeSession(ctx context.Context, p Principal, id strin
 	if err != nil {
 		return Unavailable(fmt.Errorf("revoke session: %w", err))
 	}
-	a.revoke(ctx, Invalidation{Sessions: []Digest{d}})
+	a.revoke(ctx, RevokedSession, Invalidation{Sessions: []Digest{d}})
 	return nil
 }

@@ -58,6 +58,8 @@ type envOptions struct {
 	logger *slog.Logger
 	// wrap, when set, wraps the store the Authenticator is given.
 	wrap func(latchkey.Store) latchkey.Store
+	// metrics, when set, are the Authenticator's.
+	metrics latchkey.Metrics
 }
 
 func newEnv(t testing.TB, eo envOptions) *env {
@@ -90,6 +92,7 @@ func newEnv(t testing.TB, eo envOptions) *env {
 		Captcha:               eo.captcha,
 		CaptchaAfterFailures:  eo.captchaAfter,
 		ServiceClientThrottle: eo.clientThrottle,
+		Metrics:               eo.metrics,
 	})
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/latchkeyhq/latchkey/api"
+	"github.com/latchkeyhq/latchkey/prom"
 )
 
 // discard is a ResponseWriter that keeps nothing, so the benchmark
@@ -16,8 +19,18 @@ func (d *discard) WriteHeader(int)             {}
 
 // BenchmarkMeHandler is GET /v1/me on a cache hit, through the whole
 // handler: routing, header parsing, token check, JSON encoding.
-func BenchmarkMeHandler(b *testing.B) {
-	e := newEnv(b, envOptions{})
+func BenchmarkMeHandler(b *testing.B) { benchmarkMeHandler(b, envOptions{}) }
+
+// BenchmarkMeHandlerMetrics is BenchmarkMeHandler with the Prometheus
+// metrics on: the request and the token check counted, without an
+// allocation.
+func BenchmarkMeHandlerMetrics(b *testing.B) {
+	m := prom.New(prom.Options{})
+	benchmarkMeHandler(b, envOptions{api: api.Options{Metrics: m}, metrics: m})
+}
+
+func benchmarkMeHandler(b *testing.B, eo envOptions) {
+	e := newEnv(b, eo)
 	tok, _ := e.login(b, "alice")
 	h := e.srv.Config.Handler
 	r := httptest.NewRequest("GET", "/v1/me", nil)

@@ -5,7 +5,8 @@ import "net/http"
 // routes registers every route of the API. Patterns live here and only
 // here, so a conflict between two of them panics in the test that builds
 // the server.
-func (s *server) routes(mux *http.ServeMux) {
+func (s *server) routes(m *http.ServeMux) {
+	mux := observed{s, m}
 	mux.Handle("POST /v1/login", s.handleLogin())
 	mux.Handle("GET /v1/me", s.authed(s.handleMe()))
 	mux.Handle("POST /v1/logout", s.authed(s.handleLogout()))
@@ -22,4 +23,15 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/introspect", s.handleIntrospect())
 	mux.Handle("GET /healthz", s.handleHealthz())
 	mux.Handle("GET /readyz", s.handleReadyz())
+}
+
+// observed registers each route's handler observed by its pattern (see
+// observe).
+type observed struct {
+	s   *server
+	mux *http.ServeMux
+}
+
+func (o observed) Handle(pattern string, h http.Handler) {
+	o.mux.Handle(pattern, o.s.observe(pattern, h))
 }

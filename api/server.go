@@ -26,6 +26,8 @@ type Options struct {
 	// ForwardAuthCookie, when set, names a cookie that /v1/forward-auth
 	// reads the token from when the Authorization header holds none.
 	ForwardAuthCookie string
+	// Metrics, when set, observes every request by route and status.
+	Metrics Metrics
 }
 
 // Challenger issues proof-of-work challenges (captcha.PoW): to the client
@@ -39,6 +41,8 @@ type server struct {
 	log  *slog.Logger
 	opt  Options
 	mux  *http.ServeMux
+	// unmatched serves what the mux itself answers (404, 405).
+	unmatched http.Handler
 	// idents holds the identity headers of recent forward-auth answers.
 	idents identities
 }
@@ -50,33 +54,40 @@ func NewServer(auth *latchkey.Authenticator, opt Options) http.Handler {
 	}
 	s := &server{auth: auth, log: opt.Logger, opt: opt, mux: http.NewServeMux()}
 	s.routes(s.mux)
+	s.unmatched = s.observe("", http.HandlerFunc(s.serveUnmatched))
 	return s
 }
 
 // ServeHTTP routes the request; what the mux itself answers (404, 405)
 // is rewritten as a JSON error.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h, pattern := s.mux.Handler(r)
-	if pattern == "" {
-		rec := &statusRecorder{header: http.Header{}}
-		h.ServeHTTP(rec, r)
-		if allow := rec.header.Get("Allow"); allow != "" {
-			w.Header().Set("Allow", allow)
-		}
-		switch rec.status {
-		case http.StatusMethodNotAllowed:
-			writeJSON(w, rec.status, errorBody{Code: latchkey.CodeMethodNotAllowed, Detail: "Method not allowed."})
-		case http.StatusNotFound, 0:
-			writeJSON(w, http.StatusNotFound, errorBody{Code: latchkey.CodeNotFound, Detail: "Not found."})
-		default: // a redirect, say, for a path to clean
-			if loc := rec.header.Get("Location"); loc != "" {
-				w.Header().Set("Location", loc)
-			}
-			w.WriteHeader(rec.status)
-		}
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.unmatched.ServeHTTP(w, r)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// serveUnmatched answers a request that no route matched, as the mux
+// would, with a JSON error.
+func (s *server) serveUnmatched(w http.ResponseWriter, r *http.Request) {
+	h, _ := s.mux.Handler(r)
+	rec := &statusRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	if allow := rec.header.Get("Allow"); allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	switch rec.status {
+	case http.StatusMethodNotAllowed:
+		writeJSON(w, rec.status, errorBody{Code: latchkey.CodeMethodNotAllowed, Detail: "Method not allowed."})
+	case http.StatusNotFound, 0:
+		writeJSON(w, http.StatusNotFound, errorBody{Code: latchkey.CodeNotFound, Detail: "Not found."})
+	default: // a redirect, say, for a path to clean
+		if loc := rec.header.Get("Location"); loc != "" {
+			w.Header().Set("Location", loc)
+		}
+		w.WriteHeader(rec.status)
+	}
 }
 
 // statusRecorder captures what the mux's own handlers write.

@@ -84,6 +84,12 @@ type Options struct {
 	// real or dummy, while its slot is still held: tests count the work
 	// an unknown user costs with it, and metrics can count hashes.
 	OnCompute func()
+	// OnWait, when not nil, is called once for each caller that took a
+	// slot or queued for one, with how long it waited: 0 when a slot was
+	// free, the whole wait when none came in time. A caller refused at
+	// once because MaxQueue wait already is not timed. Metrics time the
+	// queue with it.
+	OnWait func(d time.Duration)
 	// Now and Sleep are the clock that times verifications and the wait
 	// that pads a failed one to the floor; Sleep returns early when ctx
 	// ends. Default time.Now and a timer; tests move both.
@@ -104,6 +110,7 @@ type Hasher struct {
 	timeout   time.Duration
 	rand      io.Reader
 	onCompute func()
+	onWait    func(time.Duration)
 	now       func() time.Time
 	sleep     func(ctx context.Context, d time.Duration)
 	costs     costs // what each parameter set cost: the floor
@@ -140,6 +147,9 @@ func New(opts Options) *Hasher {
 	if opts.OnCompute == nil {
 		opts.OnCompute = func() {}
 	}
+	if opts.OnWait == nil {
+		opts.OnWait = func(time.Duration) {}
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -159,6 +169,7 @@ func New(opts Options) *Hasher {
 		timeout:   opts.QueueTimeout,
 		rand:      opts.Rand,
 		onCompute: opts.OnCompute,
+		onWait:    opts.OnWait,
 		now:       opts.Now,
 		sleep:     opts.Sleep,
 		costs:     costs{sets: make(map[string]*cost)},
@@ -285,6 +296,7 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	}
 	select {
 	case h.slots <- struct{}{}:
+		h.onWait(0)
 		return nil
 	default:
 	}
@@ -293,6 +305,8 @@ func (h *Hasher) acquire(ctx context.Context) error {
 		return fmt.Errorf("password: hash queue full: %w", latchkey.ErrOverloaded)
 	}
 	defer h.waiting.Add(-1)
+	start := h.now()
+	defer func() { h.onWait(h.now().Sub(start)) }()
 	t := time.NewTimer(h.timeout)
 	defer t.Stop()
 	select {
@@ -306,3 +320,6 @@ func (h *Hasher) acquire(ctx context.Context) error {
 }
 
 func (h *Hasher) release() { <-h.slots }
+
+// InUse returns how many hashing slots are taken now, of MaxConcurrent.
+func (h *Hasher) InUse() int { return len(h.slots) }

@@ -282,6 +282,29 @@ func TestLimiter(t *testing.T) {
 		checkOverloaded(t, err)
 	})
 
+	t.Run("waits timed, slots counted", func(t *testing.T) {
+		g := newGate()
+		var mu sync.Mutex
+		var waits []time.Duration
+		h, _ := newHasher(t, Options{Schemes: []Scheme{g}, MaxConcurrent: 1, MaxQueue: 1, QueueTimeout: 10 * time.Millisecond,
+			OnWait: func(d time.Duration) { mu.Lock(); waits = append(waits, d); mu.Unlock() }})
+		if n := h.InUse(); n != 0 {
+			t.Fatalf("InUse = %d before any hash", n)
+		}
+		done := hold(t, h, g)
+		if n := h.InUse(); n != 1 {
+			t.Fatalf("InUse = %d while a hash runs", n)
+		}
+		_, _, err := h.Verify(ctx, "correct horse", refM64T1P1)
+		checkOverloaded(t, err)
+		done()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(waits) != 2 || waits[0] != 0 || waits[1] < 10*time.Millisecond {
+			t.Fatalf("waits %v, want 0 then the queue timeout", waits)
+		}
+	})
+
 	t.Run("no queue", func(t *testing.T) {
 		g := newGate()
 		h, _ := newHasher(t, Options{Schemes: []Scheme{g}, MaxConcurrent: 1, MaxQueue: -1, QueueTimeout: time.Minute})

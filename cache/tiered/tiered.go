@@ -211,6 +211,10 @@ func (c *Cache) reportLoss() {
 // healthy, as far as the subscriber knows.
 func (c *Cache) Live() bool { return c.live.Load() }
 
+// Len returns how many sessions and users the local layer holds (see
+// memory.Cache.Len), for metrics.
+func (c *Cache) Len() (sessions, users int) { return c.local.Len() }
+
 func (c *Cache) sessionStripe(d latchkey.Digest) *stripe {
 	return &c.stripes[d[1]&(stripes-1)]
 }

@@ -99,9 +99,10 @@ func (b *bench) logf(format string, a ...any) {
 // server is latchkey serving one seeded database.
 type server struct {
 	*seeded
-	dir  string
-	base string // http://127.0.0.1:PORT
-	p    *proc
+	dir    string
+	tokens int    // live tokens seeded
+	base   string // http://127.0.0.1:PORT
+	p      *proc
 }
 
 // startServer seeds a fresh database in a directory of its own and starts
@@ -124,11 +125,17 @@ func (b *bench) startServer(ctx context.Context, name string, users, tokens int)
 	// The database was just written: have the kernel write it back now,
 	// not while the server is measured (at 1,000,000 tokens, 400 MB).
 	syscall.Sync()
+	return b.serve(ctx, sd, dir, tokens, "server.log")
+}
+
+// serve starts latchkey serve on the seeded database sd, which holds
+// tokens tokens, logging to logName in dir, with the settings env adds.
+func (b *bench) serve(ctx context.Context, sd *seeded, dir string, tokens int, logName string, env ...string) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	s := &server{seeded: sd, dir: dir, base: "http://127.0.0.1:" + strconv.Itoa(port)}
+	s := &server{seeded: sd, dir: dir, tokens: tokens, base: "http://127.0.0.1:" + strconv.Itoa(port)}
 	args := []string{"serve", "--addr", "127.0.0.1:" + strconv.Itoa(port), "--database-url", "sqlite:" + sd.db}
 	// The cache is left at its default size unless the tokens need more.
 	if tokens > 1_000_000 {
@@ -138,9 +145,9 @@ func (b *bench) startServer(ctx context.Context, name string, users, tokens int)
 	// Every request comes from 127.0.0.1, so the per-address login
 	// throttle is opened wide (its bookkeeping still runs); settings are
 	// passed in the environment, which a server without them ignores.
-	cmd.Env = append(withoutLatchkeyEnv(b.environ), "LATCHKEY_LOG_LEVEL=warn",
-		"LATCHKEY_THROTTLE_IP_RATE=1000/1s", "LATCHKEY_THROTTLE_IP_BURST=1000000")
-	if s.p, err = startProc("latchkey serve", cmd, filepath.Join(dir, "server.log"), nil); err != nil {
+	cmd.Env = append(append(withoutLatchkeyEnv(b.environ), "LATCHKEY_LOG_LEVEL=warn",
+		"LATCHKEY_THROTTLE_IP_RATE=1000/1s", "LATCHKEY_THROTTLE_IP_BURST=1000000"), env...)
+	if s.p, err = startProc("latchkey serve", cmd, filepath.Join(dir, logName), nil); err != nil {
 		return nil, err
 	}
 	b.procs = append(b.procs, s.p)
@@ -148,6 +155,31 @@ func (b *bench) startServer(ctx context.Context, name string, users, tokens int)
 		return nil, err
 	}
 	return s, nil
+}
+
+// serveWithMetrics starts a second server on s's database with the
+// Prometheus metrics on, and checks that they count its requests.
+func (b *bench) serveWithMetrics(ctx context.Context, s *server) (*server, func(), error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, nil, err
+	}
+	metricsURL := "http://127.0.0.1:" + strconv.Itoa(port) + "/metrics"
+	m, err := b.serve(ctx, s.seeded, s.dir, s.tokens, "server-metrics.log", "LATCHKEY_METRICS_ADDR=127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := func() { m.p.stop(b.cfg.serverStopTimeout) }
+	if code, err := httpStatus(ctx, "GET", m.base+"/v1/me", "Bearer "+s.hitToken, ""); err != nil || code != http.StatusOK {
+		stop()
+		return nil, nil, fmt.Errorf("warming the hit token with metrics on: GET /v1/me = %d, %v", code, err)
+	}
+	body, err := httpBody(ctx, metricsURL, "")
+	if err != nil || !strings.Contains(string(body), `latchkey_http_requests_total{code="200",route="GET /v1/me"} 1`) {
+		stop()
+		return nil, nil, fmt.Errorf("GET %s did not count GET /v1/me: %v", metricsURL, err)
+	}
+	return m, stop, nil
 }
 
 // stopServer stops the server and deletes its database and token files.
@@ -193,6 +225,7 @@ type sizeResult struct {
 	seedTook            time.Duration
 	healthz, hit, miss  result
 	forwardAuth         result // GET /v1/forward-auth with the hit's token
+	hitMetrics          result // GET /v1/me, cache hit, on a server with metrics on
 	solo                result // the cache miss on one connection
 	login1              result // POST /v1/login on one connection
 	hashRuns            int
@@ -354,11 +387,19 @@ func (b *bench) runMain(ctx context.Context, rep *report, pr *peer) (*sizeResult
 		return nil, fmt.Errorf("bare server: %w", err)
 	}
 	defer stopBare()
+	// The same database served with the Prometheus metrics on, by a
+	// second process, which idles while the first is measured.
+	withMetrics, stopMetrics, err := b.serveWithMetrics(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	defer stopMetrics()
 	healthz := &compared{name: "GET /healthz", url: s.base + "/healthz"}
 	hit := &compared{name: "GET /v1/me, cache hit", url: s.base + "/v1/me", headers: []string{"Authorization: " + bearer}}
 	fwd := &compared{name: "GET /v1/forward-auth, cache hit", url: s.base + "/v1/forward-auth", headers: []string{"Authorization: " + bearer}}
+	hitM := &compared{name: "GET /v1/me, cache hit, metrics on", url: withMetrics.base + "/v1/me", headers: []string{"Authorization: " + bearer}}
 	bare := &compared{name: "bare net/http: SHA-256 and a map", url: bareURL, headers: []string{"Authorization: " + bearer}}
-	group := []*compared{healthz, hit, fwd, bare}
+	group := []*compared{healthz, hit, hitM, fwd, bare}
 	var peerHit *compared
 	if pr != nil {
 		peerHit = &compared{name: "peer: GET /api/me, cache hit", url: pr.url, headers: []string{"Authorization: " + pr.auth}}
@@ -381,7 +422,9 @@ func (b *bench) runMain(ctx context.Context, rep *report, pr *peer) (*sizeResult
 		}
 	}
 	r.healthz, r.hit, r.forwardAuth, rep.bare = merge(healthz.runs), merge(hit.runs), merge(fwd.runs), merge(bare.runs)
+	r.hitMetrics = merge(hitM.runs)
 	stopBare()
+	stopMetrics()
 	if pr != nil {
 		res := merge(peerHit.runs)
 		rep.peer = &res

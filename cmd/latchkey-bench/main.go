@@ -7,8 +7,9 @@
 // wrk threads:
 //
 //   - GET /healthz, the same server's ceiling, GET /v1/me with one
-//     warmed token, a cache hit, and GET /v1/forward-auth with the same
-//     token, in alternating rounds;
+//     warmed token, a cache hit, the same on a second server on the same
+//     database with the Prometheus metrics on (LATCHKEY_METRICS_ADDR), and
+//     GET /v1/forward-auth with the same token, in alternating rounds;
 //   - GET /v1/me with a token never sent before on each request, a cache
 //     miss (one store query and a cache fill), on 1 connection and on
 //     -connections;

@@ -13,6 +13,7 @@ import (
 const (
 	targetHitOverHealthz = 0.85
 	targetForwardOverHit = 0.95
+	targetMetricsOverHit = 0.97
 	targetHitOverPeer    = 30.0
 	targetMissP99        = 2 * time.Millisecond
 	targetMissAtTokens   = 1_000_000
@@ -54,6 +55,9 @@ func (r *report) write(w io.Writer) {
 	hitH := m.hit.RPS / m.healthz.RPS
 	row("GET /v1/me, cache hit", m.hit, "me-hit / healthz", fmt.Sprintf("%.2f", hitH), atLeast(hitH, targetHitOverHealthz, "%.2f"))
 	p("| | | | | | | me-hit / bare | %.2f | |\n", m.hit.RPS/r.bare.RPS)
+	metricsHit := m.hitMetrics.RPS / m.hit.RPS
+	row("GET /v1/me, cache hit, Prometheus metrics on (LATCHKEY_METRICS_ADDR; a second server on the same database)", m.hitMetrics,
+		"metrics on / off", fmt.Sprintf("%.3f", metricsHit), atLeast(metricsHit, targetMetricsOverHit, "%.2f"))
 	fwdHit := m.forwardAuth.RPS / m.hit.RPS
 	row("GET /v1/forward-auth, cache hit (the same token; identity in headers, no body)", m.forwardAuth,
 		"forward-auth / me-hit", fmt.Sprintf("%.2f", fwdHit), atLeast(fwdHit, targetForwardOverHit, "%.2f"))
@@ -172,6 +176,7 @@ func (r *report) warnings() []string {
 	check("healthz", r.main.healthz)
 	check("me-hit", r.main.hit)
 	check("forward-auth", r.main.forwardAuth)
+	check("me-hit, metrics on", r.main.hitMetrics)
 	check("me-miss", r.main.miss)
 	check("login", r.loginN)
 	if r.peer != nil {

@@ -54,7 +54,7 @@ func runClient(ctx context.Context, args []string, getenv func(string) string, s
 	defer store.Close()
 	// Service clients are in no cache: a small one of the command's own,
 	// which nothing reads.
-	auth := newAuthenticator(cfg, store, memory.New(memory.Options{MaxEntries: 16}), newHasher(cfg), cfg.logger(stderr), latchkey.Options{})
+	auth := newAuthenticator(cfg, store, memory.New(memory.Options{MaxEntries: 16}), newHasher(cfg, nil), cfg.logger(stderr), latchkey.Options{})
 
 	switch sub {
 	case "add":

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"runtime"
 	"strconv"
 	"strings"
@@ -69,6 +70,8 @@ type Config struct {
 	TLSKeyFile  string
 
 	ForwardAuthCookie string
+
+	MetricsAddr string
 
 	// Database is DatabaseURL, parsed by validate.
 	Database dial.DatabaseURL
@@ -147,6 +150,9 @@ func serveSettings() []setting {
 		{flag: "forward-auth-cookie", env: "LATCHKEY_FORWARD_AUTH_COOKIE", def: "",
 			help:  "a cookie /v1/forward-auth reads the token from when the Authorization header holds none, for page loads behind a proxy (empty: none; see the README on CSRF)",
 			value: func(c *Config) flag.Value { return (*config.String)(&c.ForwardAuthCookie) }},
+		{flag: "metrics-addr", env: "LATCHKEY_METRICS_ADDR", def: "",
+			help:  "serve Prometheus metrics at /metrics on this address (host:port), a listener of its own (empty: off)",
+			value: func(c *Config) flag.Value { return (*config.String)(&c.MetricsAddr) }},
 		{flag: "tls-cert-file", env: "LATCHKEY_TLS_CERT_FILE", def: "",
 			help:  "serve HTTPS only, with this PEM certificate (chain); reread on SIGHUP; needs tls-key-file",
 			value: func(c *Config) flag.Value { return (*config.String)(&c.TLSCertFile) }},
@@ -334,7 +340,24 @@ func (c *Config) validateServe() error {
 	if c.ForwardAuthCookie != "" && !validCookieName(c.ForwardAuthCookie) {
 		errs = append(errs, fmt.Errorf("forward-auth-cookie %q is not a cookie name: letters, digits and !#$%%&'*+-.^_`|~ only", c.ForwardAuthCookie))
 	}
+	errs = append(errs, c.validateMetrics())
 	return errors.Join(c.validate(), errors.Join(errs...))
+}
+
+// validateMetrics checks that the metrics listen on an address of their
+// own.
+func (c *Config) validateMetrics() error {
+	if c.MetricsAddr == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(c.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("metrics-addr %q: want host:port (127.0.0.1:9464, :9464)", c.MetricsAddr)
+	}
+	if c.MetricsAddr == c.Addr && port != "0" {
+		return fmt.Errorf("metrics-addr %q is addr too: the metrics need an address of their own", c.MetricsAddr)
+	}
+	return nil
 }
 
 // validateTLS checks that the certificate and its key are set together;

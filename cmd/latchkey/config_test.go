@@ -69,6 +69,9 @@ func TestConfig(t *testing.T) {
 		{"forward-auth cookie off by default", nil, nil, func(c *Config) bool { return c.ForwardAuthCookie == "" }},
 		{"forward-auth cookie", []string{"LATCHKEY_FORWARD_AUTH_COOKIE", "__Host-latchkey"}, nil, func(c *Config) bool { return c.ForwardAuthCookie == "__Host-latchkey" }},
 		{"forward-auth cookie flag", nil, []string{"--forward-auth-cookie", "lk"}, func(c *Config) bool { return c.ForwardAuthCookie == "lk" }},
+		{"metrics off by default", nil, nil, func(c *Config) bool { return c.MetricsAddr == "" }},
+		{"metrics address", []string{"LATCHKEY_METRICS_ADDR", "127.0.0.1:9464"}, nil, func(c *Config) bool { return c.MetricsAddr == "127.0.0.1:9464" }},
+		{"metrics address flag", nil, []string{"--metrics-addr", ":9464"}, func(c *Config) bool { return c.MetricsAddr == ":9464" }},
 		{"main variable beats alias", []string{"TOKEN_EXPIRY_IN_SECONDS", "3600", "LATCHKEY_TOKEN_TTL", "5m"}, nil, func(c *Config) bool { return c.TokenTTL == 5*time.Minute }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,6 +104,8 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown provider", []string{"LATCHKEY_CAPTCHA_PROVIDER", "mturk"}, nil, "captcha-provider"},
 		{"cookie name with a space", []string{"LATCHKEY_FORWARD_AUTH_COOKIE", "my token"}, nil, "forward-auth-cookie"},
 		{"cookie name with an equals sign", nil, []string{"--forward-auth-cookie", "a=b"}, "forward-auth-cookie"},
+		{"metrics address without a port", []string{"LATCHKEY_METRICS_ADDR", "localhost"}, nil, "metrics-addr"},
+		{"metrics address that is the API's", []string{"LATCHKEY_METRICS_ADDR", "127.0.0.1:8080"}, nil, "metrics-addr"},
 		{"cookie name with a semicolon", nil, []string{"--forward-auth-cookie", "a;b"}, "forward-auth-cookie"},
 		{"bad captcha mode", []string{"LATCHKEY_CAPTCHA_REQUIRED", "sometimes"}, nil, "captcha-required"},
 	} {

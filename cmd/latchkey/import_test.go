@@ -93,7 +93,7 @@ func TestImportDjango(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			auth := newAuthenticator(cfg, st, memory.New(memory.Options{MaxEntries: 100}), newHasher(cfg), nil, latchkey.Options{})
+			auth := newAuthenticator(cfg, st, memory.New(memory.Options{MaxEntries: 100}), newHasher(cfg, nil), nil, latchkey.Options{})
 			for _, user := range []string{"alice", "judy"} {
 				f := fixtures[user]
 				if _, err := auth.Login(t.Context(), latchkey.LoginRequest{Username: user, Password: latchkey.Password(*f.Password)}); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/latchkeyhq/latchkey/api"
 	"github.com/latchkeyhq/latchkey/internal/dial"
 	"github.com/latchkeyhq/latchkey/password"
+	"github.com/latchkeyhq/latchkey/prom"
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -66,26 +67,47 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return usageError{fmt.Sprintf("trusted-proxies: %v", err)}
 	}
-	hasher := newHasher(cfg)
+	var metrics *prom.Metrics // nil: no metrics
+	if cfg.MetricsAddr != "" {
+		metrics = prom.New(prom.Options{Version: version(), CaptchaProvider: cfg.CaptchaProvider})
+	}
+	hasher := newHasher(cfg, metrics)
 	if err := calibrate(ctx, hasher, store, log); err != nil {
 		return err
 	}
-	auth := newAuthenticator(cfg, store, b.cache, hasher, log, latchkey.Options{
+	gate := latchkey.Options{
 		Throttle:              limiter,
 		Captcha:               verifier,
 		CaptchaAfterFailures:  cfg.CaptchaAfter,
 		ServiceClientThrottle: limiter,
-	})
-	if err := auth.Start(ctx); err != nil {
-		return err
 	}
-	handler := api.NewServer(auth, api.Options{
+	apiOpt := api.Options{
 		Logger:     log,
 		ClientIP:   api.ClientIP{Trusted: proxies},
 		Challenges: challenges,
 
 		ForwardAuthCookie: cfg.ForwardAuthCookie,
-	})
+	}
+	if metrics != nil {
+		gate.Metrics, apiOpt.Metrics = metrics, metrics
+	}
+	auth := newAuthenticator(cfg, store, b.cache, hasher, log, gate)
+	if err := auth.Start(ctx); err != nil {
+		return err
+	}
+	handler := api.NewServer(auth, apiOpt)
+	var metricsSrv *metricsServer
+	if metrics != nil {
+		st := prom.State{CacheTrusted: auth.CacheTrusted, ChangeFeedLag: auth.FeedLag, HashSlotsInUse: hasher.InUse}
+		if c, ok := b.cache.(interface{ Len() (int, int) }); ok {
+			st.CacheEntries = c.Len
+		}
+		metrics.Watch(st)
+		if metricsSrv, err = listenMetrics(cfg.MetricsAddr, metrics.Handler(), log); err != nil {
+			return err
+		}
+		defer metricsSrv.close()
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -121,6 +143,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		serveErr <- srv.Serve(ln)
 	}()
 	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "database", cfg.Database, "cache", dial.RedactURL(cfg.CacheURL))
+	if metricsSrv != nil {
+		metricsSrv.serve()
+	}
 
 	select {
 	case err = <-serveErr:
@@ -128,6 +153,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Info("shutting down")
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 		err = srv.Shutdown(sctx)
+		if metricsSrv != nil {
+			// Scraped until the API is done: the last scrape sees the
+			// drained requests.
+			metricsSrv.shutdown(sctx)
+		}
 		cancel()
 	}
 	stopBg()
@@ -141,9 +171,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return nil
 }
 
-// newHasher returns the password hasher of the settings.
-func newHasher(cfg *Config) *password.Hasher {
+// newHasher returns the password hasher of the settings, which times its
+// queue into metrics when they are on.
+func newHasher(cfg *Config, metrics *prom.Metrics) *password.Hasher {
+	var onWait func(time.Duration)
+	if metrics != nil {
+		onWait = metrics.HashWait
+	}
 	return password.New(password.Options{
+		OnWait: onWait,
 		// Hashes imported from Django verify until the next login
 		// replaces them with argon2id.
 		Schemes:       password.DjangoSchemes(),

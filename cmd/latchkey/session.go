@@ -74,7 +74,7 @@ func runSession(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer closeCache()
-	auth := newAuthenticator(cfg, store, cache, newHasher(cfg), log, latchkey.Options{})
+	auth := newAuthenticator(cfg, store, cache, newHasher(cfg, nil), log, latchkey.Options{})
 
 	switch {
 	case sub == "list":

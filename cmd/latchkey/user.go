@@ -89,7 +89,7 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer closeCache()
-	auth := newAuthenticator(cfg, store, cache, newHasher(cfg), log, latchkey.Options{})
+	auth := newAuthenticator(cfg, store, cache, newHasher(cfg, nil), log, latchkey.Options{})
 
 	switch sub {
 	case "add":
