@@ -113,6 +113,7 @@ func (a *Authenticator) SetUserPassword(ctx context.Context, username string, pw
 		return fmt.Errorf("set password: %w", err)
 	}
 	a.revoke(ctx, Invalidation{Sessions: ds, Users: []int64{u.ID}})
+	a.emitNow(ctx, Event{Kind: EventPasswordChange, UserID: u.ID, Username: u.Username, Detail: "set by an operator"})
 	return nil
 }
 
@@ -131,6 +132,11 @@ func (a *Authenticator) SetUserActive(ctx context.Context, username string, acti
 		return fmt.Errorf("set active: %w", err)
 	}
 	inv := Invalidation{Sessions: ds, Users: []int64{u.ID}}
+	kind := EventUserDisable
+	if active {
+		kind = EventUserEnable
+	}
+	defer a.emitNow(ctx, Event{Kind: kind, UserID: u.ID, Username: u.Username, Detail: "set by an operator"})
 	if active {
 		// Nothing is revoked: no other process needs to have seen it.
 		a.invalidate(ctx, inv)
@@ -150,4 +156,14 @@ func (a *Authenticator) Users(ctx context.Context) ([]User, error) {
 		us[i].PasswordHash = ""
 	}
 	return us, nil
+}
+
+// emitNow records an operator's event and writes it at once, with any
+// queued: the command line tool runs no Run to write them later. A failed
+// write is logged; the act it records stands.
+func (a *Authenticator) emitNow(ctx context.Context, e Event) {
+	a.emit(ctx, e)
+	if err := a.FlushEvents(ctx); err != nil {
+		a.opt.Logger.Error("security event not written", "event", string(e.Kind), "err", err)
+	}
 }
