@@ -32,6 +32,9 @@ const (
 	minCaptchaTimeout, maxCaptchaTimeout = 100 * time.Millisecond, 30 * time.Second
 	// In-flight requests get up to an hour at shutdown; 0 cuts them off.
 	maxShutdownTimeout = time.Hour
+	// Security events are kept from an hour (a test, a machine that must
+	// keep little) to ten years.
+	minEventsRetention, maxEventsRetention = time.Hour, 10 * year
 	// The throttle's delays: its own limits.
 	minBackoff, maxBackoff = time.Millisecond, 24 * time.Hour
 )
