@@ -113,6 +113,7 @@ func (a *Authenticator) SetUserPassword(ctx context.Context, username string, pw
 		return fmt.Errorf("set password: %w", err)
 	}
 	a.revoke(ctx, RevokedPasswordSet, Invalidation{Sessions: ds, Users: []int64{u.ID}})
+	a.emitNow(ctx, Event{Kind: EventPasswordChange, UserID: u.ID, Username: u.Username, Detail: "set by an operator"})
 	return nil
 }
 
@@ -131,6 +132,11 @@ func (a *Authenticator) SetUserActive(ctx context.Context, username string, acti
 		return fmt.Errorf("set active: %w", err)
 	}
 	inv := Invalidation{Sessions: ds, Users: []int64{u.ID}}
+	kind := EventUserDisable
+	if active {
+		kind = EventUserEnable
+	}
+	defer a.emitNow(ctx, Event{Kind: kind, UserID: u.ID, Username: u.Username, Detail: "set by an operator"})
 	if active {
 		// Nothing is revoked: no other process needs to have seen it.
 		a.invalidate(ctx, inv)
@@ -195,6 +201,7 @@ func (a *Authenticator) RevokeSessionByID(ctx context.Context, id string) (Sessi
 		return Session{}, fmt.Errorf("revoke session: %w", err)
 	}
 	a.revoke(ctx, RevokedSession, Invalidation{Sessions: []Digest{d}})
+	a.emitNow(ctx, Event{Kind: EventSessionDelete, UserID: s.UserID, SessionID: id, Detail: "by an operator"})
 	return s, nil
 }
 
@@ -215,6 +222,7 @@ func (a *Authenticator) RevokeUserSessions(ctx context.Context, username string)
 		return 0, fmt.Errorf("revoke sessions: %w", err)
 	}
 	a.revoke(ctx, RevokedLogout, Invalidation{Sessions: ds})
+	a.emitNow(ctx, Event{Kind: EventLogout, UserID: u.ID, Username: u.Username, Detail: "global, by an operator"})
 	return len(ds), nil
 }
 
@@ -224,4 +232,14 @@ func (a *Authenticator) RevokeUserSessions(ctx context.Context, username string)
 // finding nothing) or is longer than any id.
 func plausibleSessionID(id string) bool {
 	return id != "" && len(id) <= 64 && utf8.ValidString(id) && !strings.ContainsRune(id, 0)
+}
+
+// emitNow records an operator's event and writes it at once, with any
+// queued: the command line tool runs no Run to write them later. A failed
+// write is logged; the act it records stands.
+func (a *Authenticator) emitNow(ctx context.Context, e Event) {
+	a.emit(ctx, e)
+	if err := a.FlushEvents(ctx); err != nil {
+		a.opt.Logger.Error("security event not written", "event", string(e.Kind), "err", err)
+	}
 }

@@ -44,6 +44,10 @@ type Options struct {
 	// Retention is how long expired sessions (answering token_expired)
 	// and change entries are kept; default 7 days.
 	Retention time.Duration
+	// EventRetention is how long security events are kept; default 90
+	// days. They are pruned with expired sessions, every
+	// CleanupInterval.
+	EventRetention time.Duration
 
 	// CheckPassword validates a new password for a user; nil accepts any.
 	// It returns a message fit for the client.
@@ -103,6 +107,9 @@ type Authenticator struct {
 	touchMu sync.Mutex
 	touches map[Digest]time.Time
 
+	// events are the security events waiting to be written (recorder.go).
+	events *eventQueue
+
 	// logKey keys the hashes of usernames in the login log
 	// (usernameHash): the process's own, drawn at start.
 	logKey [32]byte
@@ -135,6 +142,9 @@ func NewAuthenticator(store Store, cache Cache, hasher PasswordHasher, opt Optio
 	if opt.Retention <= 0 {
 		opt.Retention = 7 * 24 * time.Hour
 	}
+	if opt.EventRetention <= 0 {
+		opt.EventRetention = 90 * 24 * time.Hour
+	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
@@ -150,7 +160,7 @@ func NewAuthenticator(store Store, cache Cache, hasher PasswordHasher, opt Optio
 	if opt.Metrics == nil {
 		opt.Metrics = NoMetrics{}
 	}
-	a := &Authenticator{store: store, cache: cache, hasher: hasher, opt: opt, touches: make(map[Digest]time.Time)}
+	a := &Authenticator{store: store, cache: cache, hasher: hasher, opt: opt, touches: make(map[Digest]time.Time), events: newEventQueue()}
 	a.lease.id = newReaderID(opt.Rand)
 	if r, ok := cache.(LossReporter); ok {
 		r.OnLoss(a.cacheLost)

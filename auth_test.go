@@ -498,17 +498,17 @@ func TestRevocation(t *testing.T) {
 		selfLives, otherLives bool
 	}{
 		{"logout local", func(t *testing.T, f *fixture, p latchkey.Principal) {
-			if err := f.auth.Logout(ctx, p, latchkey.LogoutLocal); err != nil {
+			if err := f.auth.Logout(ctx, p, latchkey.LogoutLocal, latchkey.Client{}); err != nil {
 				t.Fatal(err)
 			}
 		}, false, true},
 		{"logout others", func(t *testing.T, f *fixture, p latchkey.Principal) {
-			if err := f.auth.Logout(ctx, p, latchkey.LogoutOthers); err != nil {
+			if err := f.auth.Logout(ctx, p, latchkey.LogoutOthers, latchkey.Client{}); err != nil {
 				t.Fatal(err)
 			}
 		}, true, false},
 		{"logout global", func(t *testing.T, f *fixture, p latchkey.Principal) {
-			if err := f.auth.Logout(ctx, p, latchkey.LogoutGlobal); err != nil {
+			if err := f.auth.Logout(ctx, p, latchkey.LogoutGlobal, latchkey.Client{}); err != nil {
 				t.Fatal(err)
 			}
 		}, false, false},
@@ -538,7 +538,7 @@ func TestRevocation(t *testing.T) {
 			}
 			for _, s := range ss {
 				if s.ID != p.Session.SessionID {
-					if err := f.auth.RevokeSession(ctx, p, s.ID); err != nil {
+					if err := f.auth.RevokeSession(ctx, p, s.ID, latchkey.Client{}); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -592,8 +592,8 @@ func TestRevokeSessionNotFound(t *testing.T) {
 	alice, bob := f.login(t, "alice"), f.login(t, "bob")
 	old := f.login(t, "alice")
 	p, _ := f.auth.Authenticate(ctx, alice.Token.Reveal())
-	wantErr(t, f.auth.RevokeSession(ctx, p, bob.Session.ID), latchkey.ErrNotFound)
-	wantErr(t, f.auth.RevokeSession(ctx, p, "no-such-id"), latchkey.ErrNotFound)
+	wantErr(t, f.auth.RevokeSession(ctx, p, bob.Session.ID, latchkey.Client{}), latchkey.ErrNotFound)
+	wantErr(t, f.auth.RevokeSession(ctx, p, "no-such-id", latchkey.Client{}), latchkey.ErrNotFound)
 	// An expired session is not live: 404 as well.
 	f.clock.Add(59 * time.Minute)
 	alice2 := f.login(t, "alice")
@@ -602,7 +602,7 @@ func TestRevokeSessionNotFound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, f.auth.RevokeSession(ctx, p, old.Session.ID), latchkey.ErrNotFound)
+	wantErr(t, f.auth.RevokeSession(ctx, p, old.Session.ID, latchkey.Client{}), latchkey.ErrNotFound)
 	if _, err := f.auth.Authenticate(ctx, bob.Token.Reveal()); err == nil {
 		t.Fatal("bob's token should have expired by now")
 	}
@@ -767,7 +767,7 @@ func TestSyncEvictionsAreReplayed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := other.Logout(ctx, p, latchkey.LogoutLocal); err != nil {
+	if err := other.Logout(ctx, p, latchkey.LogoutLocal, latchkey.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := spy.replays(); len(got) == 0 || slices.Contains(got, true) {
@@ -779,7 +779,7 @@ func TestSyncEvictionsAreReplayed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.auth.Logout(ctx, p, latchkey.LogoutLocal); err != nil {
+	if err := f.auth.Logout(ctx, p, latchkey.LogoutLocal, latchkey.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := other.Sync(ctx); err != nil {
@@ -834,7 +834,7 @@ func TestRevocationIsOneInvalidation(t *testing.T) {
 	one("login (last_login changed)", 0, true)
 	other := login()
 	spy.take()
-	if err := a.Logout(ctx, p, latchkey.LogoutLocal); err != nil {
+	if err := a.Logout(ctx, p, latchkey.LogoutLocal, latchkey.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	if inv := one("logout", 1, false); inv.Sessions[0] != p.Digest {

@@ -12,7 +12,7 @@
 // the change feed's replay; and the interfaces the mechanisms implement,
 // each in a package named for it:
 //
-//   - Store, with its ServiceClientStore, and Importer (sqlite,
+//   - Store, with its ServiceClientStore and EventStore, and Importer (sqlite,
 //     postgres), with storetest;
 //   - Cache (cache/memory, cache/redis, cache/tiered), with cache/cachetest;
 //   - PasswordHasher (password);
@@ -127,8 +127,8 @@ type PasswordUpdate struct {
 	Session *Session
 }
 
-// Store keeps users and sessions, and the service clients
-// (ServiceClientStore). Every method that changes sessions or a
+// Store keeps users and sessions, the service clients
+// (ServiceClientStore) and the security events (EventStore). Every method that changes sessions or a
 // user writes Change entries in the same transaction, so that the change
 // feed never misses a revocation. Errors are *Error values of kind
 // NotFound, Conflict or Internal; implementations translate driver errors.
@@ -192,6 +192,7 @@ type Store interface {
 	OtherReaders(ctx context.Context, id string, now time.Time) (int, error)
 
 	ServiceClientStore
+	EventStore
 
 	Ping(ctx context.Context) error
 	Close() error

@@ -42,7 +42,7 @@ func TestNoStaleAnswerAfterRevocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := lone.auth.Logout(ctx, p, latchkey.LogoutLocal); err != nil {
+	if err := lone.auth.Logout(ctx, p, latchkey.LogoutLocal, latchkey.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := waits.Load(); n != 0 {
@@ -53,8 +53,12 @@ func TestNoStaleAnswerAfterRevocation(t *testing.T) {
 		name   string
 		revoke func(f *fixture, p latchkey.Principal) error
 	}{
-		{"logout", func(f *fixture, p latchkey.Principal) error { return f.auth.Logout(ctx, p, latchkey.LogoutLocal) }},
-		{"delete session", func(f *fixture, p latchkey.Principal) error { return f.auth.RevokeSession(ctx, p, p.Session.SessionID) }},
+		{"logout", func(f *fixture, p latchkey.Principal) error {
+			return f.auth.Logout(ctx, p, latchkey.LogoutLocal, latchkey.Client{})
+		}},
+		{"delete session", func(f *fixture, p latchkey.Principal) error {
+			return f.auth.RevokeSession(ctx, p, p.Session.SessionID, latchkey.Client{})
+		}},
 		{"password change", func(f *fixture, p latchkey.Principal) error {
 			_, err := f.auth.ChangePassword(ctx, p, pw, pw+" again", latchkey.Client{})
 			if err == nil {
@@ -179,7 +183,7 @@ func TestCacheLossReplaysFeed(t *testing.T) {
 	if _, ok, _ := shared.Session(ctx, p.Digest); !ok {
 		t.Fatal("the token is not in the shared cache")
 	}
-	if err := a.Logout(ctx, p, latchkey.LogoutLocal); err != nil {
+	if err := a.Logout(ctx, p, latchkey.LogoutLocal, latchkey.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	for range 5 {

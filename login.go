@@ -43,53 +43,90 @@ func (a *Authenticator) Login(ctx context.Context, req LoginRequest) (Issued, er
 	// up in: "ａｌｉｃｅ" spends alice's allowance.
 	name := foldUsername(req.Username)
 	start := a.opt.Now()
-	is, known, err := a.login(ctx, req, name)
+	is, u, err := a.login(ctx, req, name)
 	a.opt.Metrics.Login(loginOutcomeOf(err), a.opt.Now().Sub(start))
-	a.logLogin(ctx, name, known, req.Client, err)
+	a.logLogin(ctx, name, u.Username, req.Client, err)
+	a.emit(ctx, loginEvent(req, u, is, err))
 	return is, err
 }
 
 // login runs the gate for req, whose username's folded form is name. It
-// returns, with the outcome, the name of the user the password was
-// checked against: "" when there is none, or the attempt stopped before
-// the lookup.
-func (a *Authenticator) login(ctx context.Context, req LoginRequest, name string) (Issued, string, error) {
+// returns, with the outcome, the user the password was checked against:
+// the zero User when there is none, or the attempt stopped before the
+// lookup.
+func (a *Authenticator) login(ctx context.Context, req LoginRequest, name string) (Issued, User, error) {
 	c := req.Client
 	if err := a.admit(ctx, name, c); err != nil {
-		return Issued{}, "", err
+		return Issued{}, User{}, err
 	}
-	is, known, err := a.captchaThenPassword(ctx, req, name)
+	is, u, err := a.captchaThenPassword(ctx, req, name)
 	a.record(ctx, name, c, outcomeOf(err))
 	if errors.Is(err, ErrInvalidCredentials) && a.captchaNeeded(ctx, name, c) {
 		e := *ErrInvalidCredentials
 		e.CaptchaRequired = true
-		return Issued{}, known, &e
+		return Issued{}, u, &e
 	}
-	return is, known, err
+	return is, u, err
 }
 
-func (a *Authenticator) captchaThenPassword(ctx context.Context, req LoginRequest, name string) (Issued, string, error) {
+func (a *Authenticator) captchaThenPassword(ctx context.Context, req LoginRequest, name string) (Issued, User, error) {
 	if err := a.checkCaptcha(ctx, name, req.Captcha, req.Client); err != nil {
-		return Issued{}, "", err
+		return Issued{}, User{}, err
 	}
 	return a.issue(ctx, req)
 }
 
 // issue verifies a username and password and issues a new token. It
-// returns, whatever the outcome, the stored name of the user it found
-// ("" when none), which the gate's log may show: the lookup is the one
+// returns, whatever the outcome, the user it found (the zero User when
+// none), which the gate's log and event may show: the lookup is the one
 // place that knows it, at no extra query.
-func (a *Authenticator) issue(ctx context.Context, req LoginRequest) (Issued, string, error) {
+func (a *Authenticator) issue(ctx context.Context, req LoginRequest) (Issued, User, error) {
 	device, err := checkLoginInput(req)
 	if err != nil {
-		return Issued{}, "", err
+		return Issued{}, User{}, err
 	}
 	u, err := a.findUser(ctx, req.Username)
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return Issued{}, "", Unavailable(fmt.Errorf("login: find user: %w", err))
+		return Issued{}, User{}, Unavailable(fmt.Errorf("login: find user: %w", err))
 	}
 	is, err := a.verifyAndIssue(ctx, u, req.Password, req.Client, device)
-	return is, u.Username, err
+	u.PasswordHash = ""
+	return is, u, err
+}
+
+// loginEvent is the security event of a login for req: its outcome, err,
+// and the user u the password was checked against (the zero User when
+// none). A failure against an existing account is that user's event; the
+// reason, kept in Detail, is for operators only.
+func loginEvent(req LoginRequest, u User, is Issued, err error) Event {
+	e := Event{
+		Kind:      EventLoginSuccess,
+		UserID:    u.ID,
+		Username:  req.Username,
+		IP:        req.Client.IP(),
+		UserAgent: req.Client.UserAgent,
+		SessionID: is.Session.ID,
+	}
+	switch code := AsError(err).Code; {
+	case err == nil:
+	case errors.Is(err, ErrThrottled):
+		e.Kind, e.Detail = EventLoginThrottled, ThrottleReason(err)
+	case code == CodeCaptchaRequired || code == CodeCaptchaInvalid || code == CodeCaptchaUnavailable:
+		e.Kind, e.Detail = EventCaptchaRefused, code
+	case errors.Is(err, ErrInvalidCredentials):
+		e.Kind = EventLoginFailure
+		switch {
+		case u.ID == 0:
+			e.Detail = "unknown_user"
+		case !u.Active:
+			e.Detail = "inactive"
+		default:
+			e.Detail = "wrong_password"
+		}
+	default:
+		e.Kind, e.Detail = EventLoginFailure, code
+	}
+	return e
 }
 
 // verifyAndIssue checks pw against u, the user found for a login (the

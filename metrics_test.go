@@ -96,7 +96,7 @@ func TestMetricsTokensAndRevocations(t *testing.T) {
 	wantErr(t, func() error { _, err := f.auth.Authenticate(ctx, is2.Token.Reveal()); return err }(), latchkey.ErrTokenExpired)
 	wantEvents(t, rec, map[string]int{"login success": 1, "token hit=false expired": 1})
 
-	if err := f.auth.Logout(ctx, p, latchkey.LogoutLocal); err != nil {
+	if err := f.auth.Logout(ctx, p, latchkey.LogoutLocal, latchkey.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.auth.SetUserActive(ctx, u.Username, false); err != nil {

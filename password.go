@@ -14,10 +14,16 @@ import (
 func (a *Authenticator) ChangePassword(ctx context.Context, p Principal, old, pw Password, c Client) (Issued, error) {
 	name := foldUsername(p.User.Username) // counted as a login's
 	if err := a.admit(ctx, name, c); err != nil {
+		a.emit(ctx, Event{Kind: EventLoginThrottled, UserID: p.User.ID, Username: p.User.Username,
+			Detail: "password change: " + ThrottleReason(err), IP: c.IP(), UserAgent: c.UserAgent, SessionID: p.Session.SessionID})
 		return Issued{}, err
 	}
 	is, err := a.changePassword(ctx, p, old, pw, c)
 	a.record(ctx, name, c, outcomeOf(err))
+	if err == nil {
+		a.emit(ctx, Event{Kind: EventPasswordChange, UserID: p.User.ID, Username: p.User.Username,
+			IP: c.IP(), UserAgent: c.UserAgent, SessionID: is.Session.ID})
+	}
 	return is, err
 }
 

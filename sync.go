@@ -114,9 +114,9 @@ func (a *Authenticator) FeedLag() time.Duration {
 }
 
 // Run does the background work until ctx ends: it follows the change feed,
-// writes last-use times and, unless Options.NoCleanup, deletes
-// long-expired sessions. Before it returns it writes the pending last-use
-// times.
+// writes last-use times and security events, and, unless
+// Options.NoCleanup, deletes long-expired sessions and old events. Before
+// it returns it writes the pending last-use times and events.
 func (a *Authenticator) Run(ctx context.Context) error {
 	syncT := time.NewTicker(a.opt.SyncInterval)
 	defer syncT.Stop()
@@ -128,13 +128,15 @@ func (a *Authenticator) Run(ctx context.Context) error {
 		defer cleanT.Stop()
 		cleanC = cleanT.C
 	}
+	eventT := time.NewTicker(eventFlushEvery)
+	defer eventT.Stop()
 	failing := false
 	for {
 		select {
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			err := a.FlushTouches(fctx)
+			err := errors.Join(a.FlushTouches(fctx), a.FlushEvents(fctx))
 			if derr := a.store.DropReader(fctx, a.lease.id); derr != nil {
 				a.opt.Logger.Warn("reader record not removed; revocations wait for it until it expires", "err", derr)
 			}
@@ -153,13 +155,38 @@ func (a *Authenticator) Run(ctx context.Context) error {
 			if err := a.FlushTouches(ctx); err != nil && ctx.Err() == nil {
 				a.opt.Logger.Warn("last use times not written", "err", err)
 			}
+		case <-eventT.C:
+			a.flushEventsIn(ctx)
+		case <-a.events.full:
+			a.flushEventsIn(ctx)
 		case <-cleanC:
-			n, err := a.store.DeleteExpired(ctx, a.now().Add(-a.opt.Retention))
-			if err != nil && ctx.Err() == nil {
-				a.opt.Logger.Warn("cleanup failed", "err", err)
-			} else if n > 0 {
-				a.opt.Logger.Info("expired sessions deleted", "count", n)
-			}
+			a.Cleanup(ctx)
 		}
+	}
+}
+
+// flushEventsIn writes the queued events from Run, logging a failure.
+func (a *Authenticator) flushEventsIn(ctx context.Context) {
+	if err := a.FlushEvents(ctx); err != nil && ctx.Err() == nil {
+		a.opt.Logger.Warn("security events not written yet", "err", err)
+	}
+}
+
+// Cleanup deletes the sessions expired for longer than Retention, and the
+// security events older than EventRetention. Run calls it every
+// CleanupInterval; tests call it with the clock moved.
+func (a *Authenticator) Cleanup(ctx context.Context) {
+	now := a.now()
+	n, err := a.store.DeleteExpired(ctx, now.Add(-a.opt.Retention))
+	if err != nil && ctx.Err() == nil {
+		a.opt.Logger.Warn("cleanup failed", "err", err)
+	} else if n > 0 {
+		a.opt.Logger.Info("expired sessions deleted", "count", n)
+	}
+	n, err = a.store.DeleteEventsBefore(ctx, now.Add(-a.opt.EventRetention))
+	if err != nil && ctx.Err() == nil {
+		a.opt.Logger.Warn("cleanup of security events failed", "err", err)
+	} else if n > 0 {
+		a.opt.Logger.Info("old security events deleted", "count", n)
 	}
 }

@@ -169,8 +169,8 @@ const (
 	LogoutGlobal LogoutScope = "global" // every token of the user
 )
 
-// Logout revokes tokens of the principal's user.
-func (a *Authenticator) Logout(ctx context.Context, p Principal, scope LogoutScope) error {
+// Logout revokes tokens of the principal's user, for the request from c.
+func (a *Authenticator) Logout(ctx context.Context, p Principal, scope LogoutScope, c Client) error {
 	var (
 		ds  []Digest
 		err error
@@ -193,6 +193,11 @@ func (a *Authenticator) Logout(ctx context.Context, p Principal, scope LogoutSco
 		return Unavailable(fmt.Errorf("logout: %w", err))
 	}
 	a.revoke(ctx, RevokedLogout, Invalidation{Sessions: ds})
+	if scope == "" {
+		scope = LogoutLocal
+	}
+	a.emit(ctx, Event{Kind: EventLogout, UserID: p.User.ID, Username: p.User.Username, Detail: string(scope),
+		IP: c.IP(), UserAgent: c.UserAgent, SessionID: p.Session.SessionID})
 	return nil
 }
 
@@ -205,8 +210,9 @@ func (a *Authenticator) Sessions(ctx context.Context, p Principal) ([]Session, e
 	return ss, nil
 }
 
-// RevokeSession revokes one of the principal's live sessions by id.
-func (a *Authenticator) RevokeSession(ctx context.Context, p Principal, id string) error {
+// RevokeSession revokes one of the principal's live sessions by id, for
+// the request from c.
+func (a *Authenticator) RevokeSession(ctx context.Context, p Principal, id string, c Client) error {
 	if !plausibleSessionID(id) {
 		return ErrNotFound
 	}
@@ -218,5 +224,7 @@ func (a *Authenticator) RevokeSession(ctx context.Context, p Principal, id strin
 		return Unavailable(fmt.Errorf("revoke session: %w", err))
 	}
 	a.revoke(ctx, RevokedSession, Invalidation{Sessions: []Digest{d}})
+	a.emit(ctx, Event{Kind: EventSessionDelete, UserID: p.User.ID, Username: p.User.Username,
+		IP: c.IP(), UserAgent: c.UserAgent, SessionID: id})
 	return nil
 }

@@ -125,30 +125,35 @@ func (a *Authenticator) findUser(ctx context.Context, name string) (User, error)
 // U+FFFD), without control characters, and at most maxUserAgentLength
 // bytes, cut between two characters. A user agent is what the client
 // says it is, shown back to the user: it is cleaned, never refused.
-func cleanUserAgent(ua string) string {
+func cleanUserAgent(ua string) string { return cleanText(ua, maxUserAgentLength) }
+
+// cleanText makes s fit for a log or a record: bytes that are not UTF-8
+// become U+FFFD, control characters are dropped, and it is cut to at most
+// max bytes at a character boundary.
+func cleanText(s string, max int) string {
 	// Bound the work first, cutting before a character that the bound
 	// would split; replacements may lengthen it again, so it is cut once
 	// more at the end.
-	if len(ua) > maxUserAgentLength {
-		i := maxUserAgentLength
-		for i > maxUserAgentLength-utf8.UTFMax && !utf8.RuneStart(ua[i]) {
+	if len(s) > max {
+		i := max
+		for i > max-utf8.UTFMax && i > 0 && !utf8.RuneStart(s[i]) {
 			i--
 		}
-		ua = ua[:i]
+		s = s[:i]
 	}
-	ua = strings.ToValidUTF8(ua, "\uFFFD")
-	ua = strings.Map(func(r rune) rune {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return -1
 		}
 		return r
-	}, ua)
-	if len(ua) > maxUserAgentLength {
-		i := maxUserAgentLength
-		for !utf8.RuneStart(ua[i]) {
+	}, s)
+	if len(s) > max {
+		i := max
+		for i > 0 && !utf8.RuneStart(s[i]) {
 			i--
 		}
-		ua = ua[:i]
+		s = s[:i]
 	}
-	return ua
+	return s
 }

@@ -149,7 +149,7 @@ func (s *server) handleMe() authedHandler {
 func (s *server) handleLogout() authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, p latchkey.Principal) {
 		scope := latchkey.LogoutScope(r.URL.Query().Get("scope"))
-		if err := s.auth.Logout(r.Context(), p, scope); err != nil {
+		if err := s.auth.Logout(r.Context(), p, scope, s.clientOf(r)); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -215,7 +215,7 @@ func (s *server) handleSessions() authedHandler {
 
 func (s *server) handleDeleteSession() authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, p latchkey.Principal) {
-		if err := s.auth.RevokeSession(r.Context(), p, r.PathValue("id")); err != nil {
+		if err := s.auth.RevokeSession(r.Context(), p, r.PathValue("id"), s.clientOf(r)); err != nil {
 			s.writeError(w, r, err)
 			return
 		}

@@ -13,6 +13,7 @@ func (s *server) routes(m *http.ServeMux) {
 	mux.Handle("POST /v1/password", s.authed(s.handlePassword()))
 	mux.Handle("GET /v1/sessions", s.authed(s.handleSessions()))
 	mux.Handle("DELETE /v1/sessions/{id}", s.authed(s.handleDeleteSession()))
+	mux.Handle("GET /v1/events", s.authed(s.handleEvents()))
 	// Any method. GET, which nginx, Caddy and Traefik send, has a pattern
 	// of its own: the mux finds a method's pattern without allocating,
 	// and allocates on its way to a pattern without one.

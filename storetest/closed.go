@@ -34,6 +34,8 @@ var closedTests = []test{
 			{"DeleteSessions", func() error { return second(s.DeleteSessions(ctx, u.ID, nil)) }},
 			{"Changes", func() error { return second(s.Changes(ctx, 0, 10)) }},
 			{"ServiceClientByName", func() error { return second(s.ServiceClientByName(ctx, "billing")) }},
+			{"AppendEvents", func() error { return s.AppendEvents(ctx, []latchkey.Event{eventAt(latchkey.EventLogout, u.ID, 0)}) }},
+			{"EventsOfUser", func() error { return second(s.EventsOfUser(ctx, u.ID, 0, 10)) }},
 			{"CreateServiceClient", func() error { return s.CreateServiceClient(ctx, serviceClientFor("billing", base)) }},
 		}
 		if m, ok := s.(Migrator); ok {

@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(tb testing.TB) latchkey.Store) {
 		{"Import", importTests},
 		{"Readers", readerTests},
 		{"ServiceClients", serviceClientTests},
+		{"Events", eventTests},
 		{"Closed", closedTests},
 		{"Times", timeTests},
 	}

@@ -162,7 +162,7 @@ func TestVerifierWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := server.Logout(ctx, p, latchkey.LogoutOthers); err != nil {
+	if err := server.Logout(ctx, p, latchkey.LogoutOthers, latchkey.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := server.SetUserActive(ctx, "bob", false); err != nil {

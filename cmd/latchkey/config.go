@@ -37,6 +37,7 @@ type Config struct {
 	MemoryLimit       memoryLimit
 	HashQueueTimeout  time.Duration
 	ShutdownTimeout   time.Duration
+	EventsRetention   time.Duration
 	LogFormat         string
 	LogLevel          string
 
@@ -147,6 +148,11 @@ func serveSettings() []setting {
 		{flag: "shutdown-timeout", env: "LATCHKEY_SHUTDOWN_TIMEOUT", def: "10s",
 			help:  "how long in-flight requests may finish after SIGINT or SIGTERM",
 			value: func(c *Config) flag.Value { return config.DurationIn(&c.ShutdownTimeout, 0, config.MaxShutdownTimeout) }},
+		{flag: "events-retention", env: "LATCHKEY_EVENTS_RETENTION", def: "2160h",
+			help: "how long security events are kept (default 90 days)",
+			value: func(c *Config) flag.Value {
+				return config.DurationIn(&c.EventsRetention, config.MinEventsRetention, config.MaxEventsRetention)
+			}},
 		{flag: "forward-auth-cookie", env: "LATCHKEY_FORWARD_AUTH_COOKIE", def: "",
 			help:  "a cookie /v1/forward-auth reads the token from when the Authorization header holds none, for page loads behind a proxy (empty: none; see the README on CSRF)",
 			value: func(c *Config) flag.Value { return (*config.String)(&c.ForwardAuthCookie) }},

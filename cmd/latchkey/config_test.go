@@ -134,6 +134,7 @@ func TestDurationLimits(t *testing.T) {
 		{"sync-interval", "LATCHKEY_SYNC_INTERVAL", time.Millisecond, time.Minute, false, func(c *Config) time.Duration { return c.SyncInterval }},
 		{"hash-queue-timeout", "LATCHKEY_HASH_QUEUE_TIMEOUT", time.Millisecond, 30 * time.Second, false, func(c *Config) time.Duration { return c.HashQueueTimeout }},
 		{"shutdown-timeout", "LATCHKEY_SHUTDOWN_TIMEOUT", 0, time.Hour, false, func(c *Config) time.Duration { return c.ShutdownTimeout }},
+		{"events-retention", "LATCHKEY_EVENTS_RETENTION", time.Hour, 87600 * time.Hour, false, func(c *Config) time.Duration { return c.EventsRetention }},
 		{"throttle-backoff-base", "LATCHKEY_THROTTLE_BACKOFF_BASE", time.Millisecond, 24 * time.Hour, false, func(c *Config) time.Duration { return c.ThrottleBase }},
 		{"throttle-backoff-max", "LATCHKEY_THROTTLE_BACKOFF_MAX", time.Millisecond, 24 * time.Hour, false, func(c *Config) time.Duration { return c.ThrottleMax }},
 		{"captcha-timeout", "LATCHKEY_CAPTCHA_TIMEOUT", 100 * time.Millisecond, 30 * time.Second, false, func(c *Config) time.Duration { return c.CaptchaTimeout }},

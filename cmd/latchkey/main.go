@@ -69,6 +69,8 @@ Usage:
   latchkey client add NAME               register a service client; prints its secret
   latchkey client list
   latchkey client remove NAME
+  latchkey events [--user NAME] [--since D] [--json]
+                                         security events, oldest first (--json: JSON lines)
   latchkey import django (--dumpdata FILE | --from-db URL) [--token-expiry D] [--dry-run]
 
 Run "latchkey serve --help" for the settings; each is a flag and an
@@ -92,6 +94,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runSession(ctx, args[1:], getenv, stdout, stderr)
 	case "client":
 		return runClient(ctx, args[1:], getenv, stdout, stderr)
+	case "events":
+		return runEvents(ctx, args[1:], getenv, stdout, stderr)
 	case "import":
 		return runImport(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "help", "-h", "--help", "-help":

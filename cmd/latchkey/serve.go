@@ -213,6 +213,7 @@ func newAuthenticator(cfg *Config, store latchkey.Store, cache latchkey.Cache, h
 	opt.IdleTimeout = cfg.IdleTimeout
 	opt.SyncInterval = cfg.SyncInterval
 	opt.MaxStaleness = cfg.CacheMaxStaleness
+	opt.EventRetention = cfg.EventsRetention
 	opt.CheckPassword = policy.Check
 	opt.Logger = log
 	return latchkey.NewAuthenticator(store, cache, hasher, opt)

@@ -32,6 +32,9 @@ const (
 	MinCaptchaTimeout, MaxCaptchaTimeout = 100 * time.Millisecond, 30 * time.Second
 	// In-flight requests get up to an hour at shutdown; 0 cuts them off.
 	MaxShutdownTimeout = time.Hour
+	// Security events are kept from an hour (a test, a machine that must
+	// keep little) to ten years.
+	MinEventsRetention, MaxEventsRetention = time.Hour, 10 * Year
 	// The throttle's delays: its own limits.
 	MinBackoff, MaxBackoff = time.Millisecond, 24 * time.Hour
 )
