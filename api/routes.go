@@ -21,6 +21,8 @@ func (s *server) routes(m *http.ServeMux) {
 	mux.Handle("/v1/forward-auth", forwardAuth)
 	mux.Handle("GET /v1/captcha/challenge", s.handleChallenge())
 	mux.Handle("POST /v1/introspect", s.handleIntrospect())
+	mux.Handle("GET /v1/openapi.json", s.handleOpenAPI(contentTypeJSON))
+	mux.Handle("GET /v1/openapi.yaml", s.handleOpenAPI(contentTypeYAML))
 	mux.Handle("GET /healthz", s.handleHealthz())
 	mux.Handle("GET /readyz", s.handleReadyz())
 }
