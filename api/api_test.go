@@ -18,6 +18,7 @@ import (
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/api"
+	"github.com/latchkeyhq/latchkey/api/openapitest"
 	"github.com/latchkeyhq/latchkey/cache/memory"
 	"github.com/latchkeyhq/latchkey/password"
 	"github.com/latchkeyhq/latchkey/sqlite"
@@ -166,7 +167,24 @@ func (e *env) do(t testing.TB, method, path, token, contentType string, body any
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
+	checkOpenAPI(t, req, res.StatusCode, res.Header, b)
 	return response{res.StatusCode, res.Header, b}
+}
+
+// openapiDoc is the API's OpenAPI document, loaded once.
+var openapiDoc = sync.OnceValues(func() (*openapitest.Document, error) {
+	return openapitest.Parse(api.OpenAPIDocument)
+})
+
+// checkOpenAPI holds an answer the tests received to the OpenAPI
+// document: every request helper calls it.
+func checkOpenAPI(t testing.TB, req *http.Request, status int, header http.Header, body []byte) {
+	t.Helper()
+	doc, err := openapiDoc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc.Check(t, req, status, header, body)
 }
 
 func (e *env) login(t testing.TB, user string) (token string, body map[string]any) {

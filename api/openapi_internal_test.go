@@ -67,3 +67,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		}
 	}
 }
+
+// OpenAPIDocument is the embedded document, for the API tests to hold
+// every answer to.
+var OpenAPIDocument = openapiDoc
