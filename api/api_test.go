@@ -103,6 +103,7 @@ func newEnv(t testing.TB, eo envOptions) *env {
 	}
 	srv := httptest.NewServer(api.NewServer(a, eo.api))
 	t.Cleanup(srv.Close)
+	checkOpenAPI(t, srv)
 	e := &env{srv: srv, auth: a, store: st, clock: c}
 	for _, name := range []string{"alice", "bob", "leo"} {
 		if _, err := a.AddUser(ctx, latchkey.NewUser{Username: name, Email: name + "@example.com", FirstName: strings.ToUpper(name[:1]) + name[1:]}, goodPassword); err != nil {
@@ -167,7 +168,6 @@ func (e *env) do(t testing.TB, method, path, token, contentType string, body any
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	checkOpenAPI(t, req, res.StatusCode, res.Header, b)
 	return response{res.StatusCode, res.Header, b}
 }
 
@@ -176,15 +176,40 @@ var openapiDoc = sync.OnceValues(func() (*openapitest.Document, error) {
 	return openapitest.Parse(api.OpenAPIDocument)
 })
 
-// checkOpenAPI holds an answer the tests received to the OpenAPI
-// document: every request helper calls it.
-func checkOpenAPI(t testing.TB, req *http.Request, status int, header http.Header, body []byte) {
+// openapiChecked is a transport that holds every answer from the API
+// server at host to the OpenAPI document.
+type openapiChecked struct {
+	t    testing.TB
+	host string
+	doc  *openapitest.Document
+	next http.RoundTripper
+}
+
+func (c openapiChecked) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := c.next.RoundTrip(req)
+	if err != nil || req.URL.Host != c.host {
+		return res, err
+	}
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	res.Body = io.NopCloser(bytes.NewReader(b))
+	c.doc.Check(c.t, req, res.StatusCode, res.Header, b)
+	return res, nil
+}
+
+// checkOpenAPI makes the client of srv, which every request helper
+// uses, hold each answer it receives from srv to the OpenAPI document.
+func checkOpenAPI(t testing.TB, srv *httptest.Server) {
 	t.Helper()
 	doc, err := openapiDoc()
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc.Check(t, req, status, header, body)
+	c := srv.Client()
+	c.Transport = openapiChecked{t: t, host: srv.Listener.Addr().String(), doc: doc, next: c.Transport}
 }
 
 func (e *env) login(t testing.TB, user string) (token string, body map[string]any) {
