@@ -18,6 +18,7 @@ import (
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/api"
+	"github.com/latchkeyhq/latchkey/api/openapitest"
 	"github.com/latchkeyhq/latchkey/cache/memory"
 	"github.com/latchkeyhq/latchkey/password"
 	"github.com/latchkeyhq/latchkey/sqlite"
@@ -102,6 +103,7 @@ func newEnv(t testing.TB, eo envOptions) *env {
 	}
 	srv := httptest.NewServer(api.NewServer(a, eo.api))
 	t.Cleanup(srv.Close)
+	checkOpenAPI(t, srv)
 	e := &env{srv: srv, auth: a, store: st, clock: c}
 	for _, name := range []string{"alice", "bob", "leo"} {
 		if _, err := a.AddUser(ctx, latchkey.NewUser{Username: name, Email: name + "@example.com", FirstName: strings.ToUpper(name[:1]) + name[1:]}, goodPassword); err != nil {
@@ -167,6 +169,47 @@ func (e *env) do(t testing.TB, method, path, token, contentType string, body any
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return response{res.StatusCode, res.Header, b}
+}
+
+// openapiDoc is the API's OpenAPI document, loaded once.
+var openapiDoc = sync.OnceValues(func() (*openapitest.Document, error) {
+	return openapitest.Parse(api.OpenAPIDocument)
+})
+
+// openapiChecked is a transport that holds every answer from the API
+// server at host to the OpenAPI document.
+type openapiChecked struct {
+	t    testing.TB
+	host string
+	doc  *openapitest.Document
+	next http.RoundTripper
+}
+
+func (c openapiChecked) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := c.next.RoundTrip(req)
+	if err != nil || req.URL.Host != c.host {
+		return res, err
+	}
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	res.Body = io.NopCloser(bytes.NewReader(b))
+	c.doc.Check(c.t, req, res.StatusCode, res.Header, b)
+	return res, nil
+}
+
+// checkOpenAPI makes the client of srv, which every request helper
+// uses, hold each answer it receives from srv to the OpenAPI document.
+func checkOpenAPI(t testing.TB, srv *httptest.Server) {
+	t.Helper()
+	doc, err := openapiDoc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := srv.Client()
+	c.Transport = openapiChecked{t: t, host: srv.Listener.Addr().String(), doc: doc, next: c.Transport}
 }
 
 func (e *env) login(t testing.TB, user string) (token string, body map[string]any) {

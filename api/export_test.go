@@ -37,7 +37,7 @@ func TestBearerTokenAndWriteErrorAreTheAPIs(t *testing.T) {
 			for i, base := range []string{e.srv.URL + "/v1/me", mine.URL} {
 				req, _ := http.NewRequest("GET", base, nil)
 				req.Header["Authorization"] = headers
-				res, err := http.DefaultClient.Do(req)
+				res, err := e.srv.Client().Do(req)
 				if err != nil {
 					t.Fatal(err)
 				}

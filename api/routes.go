@@ -2,11 +2,11 @@ package api
 
 import "net/http"
 
-// routes registers every route of the API. Patterns live here and only
-// here, so a conflict between two of them panics in the test that builds
-// the server.
-func (s *server) routes(m *http.ServeMux) {
-	mux := observed{s, m}
+// routes registers every route of the API on mux (observed, in
+// NewServer). Patterns live here and only here, so a conflict between two
+// of them panics in the test that builds the server, and a test holds
+// them to the OpenAPI document.
+func (s *server) routes(mux registrar) {
 	mux.Handle("POST /v1/login", s.handleLogin())
 	mux.Handle("GET /v1/me", s.authed(s.handleMe()))
 	mux.Handle("POST /v1/logout", s.authed(s.handleLogout()))
@@ -22,8 +22,16 @@ func (s *server) routes(m *http.ServeMux) {
 	mux.Handle("/v1/forward-auth", forwardAuth)
 	mux.Handle("GET /v1/captcha/challenge", s.handleChallenge())
 	mux.Handle("POST /v1/introspect", s.handleIntrospect())
+	mux.Handle("GET /v1/openapi.json", s.handleOpenAPI(contentTypeJSON))
+	mux.Handle("GET /v1/openapi.yaml", s.handleOpenAPI(contentTypeYAML))
 	mux.Handle("GET /healthz", s.handleHealthz())
 	mux.Handle("GET /readyz", s.handleReadyz())
+}
+
+// registrar is where routes registers the routes: a mux, or a test's
+// list of patterns.
+type registrar interface {
+	Handle(pattern string, h http.Handler)
 }
 
 // observed registers each route's handler observed by its pattern (see

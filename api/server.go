@@ -53,7 +53,7 @@ func NewServer(auth *latchkey.Authenticator, opt Options) http.Handler {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &server{auth: auth, log: opt.Logger, opt: opt, mux: http.NewServeMux()}
-	s.routes(s.mux)
+	s.routes(observed{s, s.mux})
 	s.unmatched = s.observe("", http.HandlerFunc(s.serveUnmatched))
 	return s
 }

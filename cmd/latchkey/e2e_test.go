@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkeyhq/latchkey/api/openapitest"
 	"github.com/latchkeyhq/latchkey/postgres/pgtest"
 )
 
@@ -152,10 +153,48 @@ func (p *proc) call(t testing.TB, method, path, token string, body any) (int, ma
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.openapi(t).Check(t, req, res.StatusCode, res.Header, b)
 	var m map[string]any
-	json.NewDecoder(res.Body).Decode(&m)
+	json.Unmarshal(b, &m)
 	return res.StatusCode, m
+}
+
+// The OpenAPI document the built binary serves, fetched once: every
+// answer proc.call receives is held to it.
+var (
+	openapiMu  sync.Mutex
+	openapiDoc *openapitest.Document
+)
+
+func (p *proc) openapi(t testing.TB) *openapitest.Document {
+	t.Helper()
+	openapiMu.Lock()
+	defer openapiMu.Unlock()
+	if openapiDoc != nil {
+		return openapiDoc
+	}
+	c := p.client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	res, err := c.Get(p.url + "/v1/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/openapi.json: %d %v", res.StatusCode, err)
+	}
+	if openapiDoc, err = openapitest.Parse(b); err != nil {
+		t.Fatal(err)
+	}
+	return openapiDoc
 }
 
 func (p *proc) login(t testing.TB, user, pw string) string {
