@@ -1,0 +1,147 @@
+package api_test
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkeyhq/latchkey/api"
+	"github.com/latchkeyhq/latchkey/prom"
+)
+
+// BenchmarkServe runs requests through net/http's server as a client on a
+// kept-alive connection sends them, but over an in-memory connection that
+// hands the server the next request the moment it reads and discards what
+// it writes: what each answer costs the server's process, parsing and
+// writing included, without the kernel's sockets or a client's share of
+// the CPU. The server has serve's timeouts.
+func BenchmarkServe(b *testing.B) {
+	for _, metrics := range []bool{false, true} {
+		eo := envOptions{}
+		suffix := ""
+		if metrics {
+			m := prom.New(prom.Options{})
+			eo, suffix = envOptions{api: api.Options{Metrics: m}, metrics: m}, "/metrics"
+		}
+		e := newEnv(b, eo)
+		tok, _ := e.login(b, "alice")
+		for _, bc := range []struct{ name, req string }{
+			{"healthz", "GET /healthz HTTP/1.1\r\nHost: latchkey\r\nUser-Agent: bench\r\n\r\n"},
+			{"me", "GET /v1/me HTTP/1.1\r\nHost: latchkey\r\nUser-Agent: bench\r\nAuthorization: Bearer " + tok + "\r\n\r\n"},
+			{"forward-auth", "GET /v1/forward-auth HTTP/1.1\r\nHost: latchkey\r\nUser-Agent: bench\r\nAuthorization: Bearer " + tok + "\r\n\r\n"},
+		} {
+			b.Run(bc.name+suffix, func(b *testing.B) {
+				srv := &http.Server{
+					Handler:           e.srv.Config.Handler,
+					ReadHeaderTimeout: 5 * time.Second,
+					ReadTimeout:       30 * time.Second,
+					WriteTimeout:      30 * time.Second,
+					IdleTimeout:       2 * time.Minute,
+					MaxHeaderBytes:    16 << 10,
+					ErrorLog:          nil,
+				}
+				// One answer first, to check that it is a 200.
+				first := serveConn(b, srv, bc.req, 1)
+				res, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(first)), nil)
+				if err != nil || res.StatusCode != http.StatusOK {
+					b.Fatalf("%s: %v %v\n%s", bc.name, res, err, first)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				serveConn(b, srv, bc.req, b.N)
+			})
+		}
+	}
+}
+
+// serveConn has srv serve n copies of req on one connection and returns
+// what it wrote when n is 1.
+func serveConn(b *testing.B, srv *http.Server, req string, n int) []byte {
+	c := &pipeConn{req: []byte(req), left: n, closed: make(chan struct{})}
+	if n == 1 {
+		c.out = new(bytes.Buffer)
+	}
+	l := &oneListener{conn: c, done: make(chan struct{})}
+	go srv.Serve(l)
+	<-c.closed
+	l.Close()
+	if c.out != nil {
+		return c.out.Bytes()
+	}
+	return nil
+}
+
+// pipeConn gives the server req, left times, one per Read once the
+// previous answer was written, so that the server never waits on it.
+type pipeConn struct {
+	req    []byte
+	left   int
+	pos    int
+	out    *bytes.Buffer
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (c *pipeConn) Read(p []byte) (int, error) {
+	if c.pos == len(c.req) {
+		if c.left == 0 {
+			return 0, io.EOF
+		}
+		c.pos = 0
+	}
+	if c.pos == 0 {
+		c.left--
+	}
+	n := copy(p, c.req[c.pos:])
+	c.pos += n
+	return n, nil
+}
+
+func (c *pipeConn) Write(p []byte) (int, error) {
+	if c.out != nil {
+		c.out.Write(p)
+	}
+	return len(p), nil
+}
+
+func (c *pipeConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
+}
+
+func (c *pipeConn) LocalAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080} }
+func (c *pipeConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+}
+func (c *pipeConn) SetDeadline(time.Time) error      { return nil }
+func (c *pipeConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *pipeConn) SetWriteDeadline(time.Time) error { return nil }
+
+// oneListener accepts its one connection, then blocks until closed.
+type oneListener struct {
+	conn     net.Conn
+	accepted bool
+	done     chan struct{}
+	once     sync.Once
+}
+
+func (l *oneListener) Accept() (net.Conn, error) {
+	if !l.accepted {
+		l.accepted = true
+		return l.conn, nil
+	}
+	<-l.done
+	return nil, net.ErrClosed
+}
+
+func (l *oneListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *oneListener) Addr() net.Addr { return l.conn.LocalAddr() }
