@@ -293,10 +293,12 @@ type report struct {
 	loginN         result
 	peakAfterLogin int64
 
-	bare      result // the bare net/http handler: the machine's limit
-	peer      *result
-	peerNote  string // why there is no peer figure
-	peerSetup time.Duration
+	bare result // the bare net/http handler: the machine's limit
+	// The bare handler answering with forward-auth's header fields.
+	bareForwardAuth result
+	peer            *result
+	peerNote        string // why there is no peer figure
+	peerSetup       time.Duration
 
 	scale []*sizeResult // small, large
 }
@@ -382,11 +384,19 @@ func (b *bench) runMain(ctx context.Context, rep *report, pr *peer) (*sizeResult
 	if err != nil {
 		return nil, fmt.Errorf("GET /v1/me: %w", err)
 	}
-	bareURL, stopBare, err := startBare(s.hitToken, body)
+	// The bare forward-auth answer has the header fields latchkey's has.
+	code, ident, err := httpHeader(ctx, s.base+"/v1/forward-auth", bearer)
+	if err == nil && code != http.StatusOK {
+		err = fmt.Errorf("status %d", code)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("GET /v1/forward-auth: %w", err)
+	}
+	bs, err := startBare(s.hitToken, body, ident)
 	if err != nil {
 		return nil, fmt.Errorf("bare server: %w", err)
 	}
-	defer stopBare()
+	defer bs.stop()
 	// The same database served with the Prometheus metrics on, by a
 	// second process, which idles while the first is measured.
 	withMetrics, stopMetrics, err := b.serveWithMetrics(ctx, s)
@@ -398,8 +408,9 @@ func (b *bench) runMain(ctx context.Context, rep *report, pr *peer) (*sizeResult
 	hit := &compared{name: "GET /v1/me, cache hit", url: s.base + "/v1/me", headers: []string{"Authorization: " + bearer}}
 	fwd := &compared{name: "GET /v1/forward-auth, cache hit", url: s.base + "/v1/forward-auth", headers: []string{"Authorization: " + bearer}}
 	hitM := &compared{name: "GET /v1/me, cache hit, metrics on", url: withMetrics.base + "/v1/me", headers: []string{"Authorization: " + bearer}}
-	bare := &compared{name: "bare net/http: SHA-256 and a map", url: bareURL, headers: []string{"Authorization: " + bearer}}
-	group := []*compared{healthz, hit, hitM, fwd, bare}
+	bare := &compared{name: "bare net/http: SHA-256 and a map", url: bs.me, headers: []string{"Authorization: " + bearer}}
+	bareFwd := &compared{name: "bare net/http: forward-auth's header fields", url: bs.forwardAuth, headers: []string{"Authorization: " + bearer}}
+	group := []*compared{healthz, hit, hitM, fwd, bare, bareFwd}
 	var peerHit *compared
 	if pr != nil {
 		peerHit = &compared{name: "peer: GET /api/me, cache hit", url: pr.url, headers: []string{"Authorization: " + pr.auth}}
@@ -422,8 +433,8 @@ func (b *bench) runMain(ctx context.Context, rep *report, pr *peer) (*sizeResult
 		}
 	}
 	r.healthz, r.hit, r.forwardAuth, rep.bare = merge(healthz.runs), merge(hit.runs), merge(fwd.runs), merge(bare.runs)
-	r.hitMetrics = merge(hitM.runs)
-	stopBare()
+	r.hitMetrics, rep.bareForwardAuth = merge(hitM.runs), merge(bareFwd.runs)
+	bs.stop()
 	stopMetrics()
 	if pr != nil {
 		res := merge(peerHit.runs)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -130,23 +131,32 @@ func TestCount(t *testing.T) {
 }
 
 // TestBare: the bare handler answers the token it was given with the body
-// it was given, and refuses any other.
+// it was given, or at forward-auth with the header fields it was given,
+// and refuses any other.
 func TestBare(t *testing.T) {
-	url, stop, err := startBare("lk_good", []byte(`{"id":1}`))
+	ident := http.Header{"X-Latchkey-Username": {"alice"}, "Cache-Control": {"no-store"}}
+	b, err := startBare("lk_good", []byte(`{"id":1}`), ident)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stop()
+	defer b.stop()
 	for _, tc := range []struct {
 		auth string
 		code int
 	}{{"Bearer lk_good", 200}, {"Bearer lk_bad", 401}, {"lk_good", 401}, {"", 401}} {
-		code, body, err := httpDo(t.Context(), "GET", url, tc.auth, "")
+		code, body, err := httpDo(t.Context(), "GET", b.me, tc.auth, "")
 		if err != nil || code != tc.code {
 			t.Errorf("%q: %d, %v; want %d", tc.auth, code, err, tc.code)
 		}
 		if code == 200 && string(body) != `{"id":1}` {
 			t.Errorf("%q: body %q", tc.auth, body)
+		}
+		code, h, err := httpHeader(t.Context(), b.forwardAuth, tc.auth)
+		if err != nil || code != tc.code {
+			t.Errorf("forward-auth %q: %d, %v; want %d", tc.auth, code, err, tc.code)
+		}
+		if code == 200 && (h.Get("X-Latchkey-Username") != "alice" || h.Get("Cache-Control") != "no-store") {
+			t.Errorf("forward-auth %q: header %v", tc.auth, h)
 		}
 	}
 }

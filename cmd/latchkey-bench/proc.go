@@ -178,6 +178,31 @@ func httpBody(ctx context.Context, url, auth string) ([]byte, error) {
 	return b, err
 }
 
+// httpHeader sends GET url with auth and returns the status and the
+// answer's header fields but for those net/http writes of itself (Date,
+// Content-Length).
+func httpHeader(ctx context.Context, url, auth string) (int, http.Header, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	h := resp.Header.Clone()
+	h.Del("Date")
+	h.Del("Content-Length")
+	return resp.StatusCode, h, nil
+}
+
 // httpDo sends one request and returns the status and the body.
 func httpDo(ctx context.Context, method, url, auth, body string) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)

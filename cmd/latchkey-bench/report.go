@@ -61,6 +61,8 @@ func (r *report) write(w io.Writer) {
 	fwdHit := m.forwardAuth.RPS / m.hit.RPS
 	row("GET /v1/forward-auth, cache hit (the same token; identity in headers, no body)", m.forwardAuth,
 		"forward-auth / me-hit", fmt.Sprintf("%.2f", fwdHit), atLeast(fwdHit, targetForwardOverHit, "%.2f"))
+	row("bare net/http handler answering with forward-auth's header fields, no body (what net/http leaves forward-auth)", r.bareForwardAuth,
+		"bare forward-auth / bare", fmt.Sprintf("%.2f", r.bareForwardAuth.RPS/r.bare.RPS), "")
 	switch {
 	case r.peer != nil:
 		hitP := m.hit.RPS / r.peer.RPS
@@ -177,6 +179,8 @@ func (r *report) warnings() []string {
 	check("me-hit", r.main.hit)
 	check("forward-auth", r.main.forwardAuth)
 	check("me-hit, metrics on", r.main.hitMetrics)
+	check("bare", r.bare)
+	check("bare forward-auth", r.bareForwardAuth)
 	check("me-miss", r.main.miss)
 	check("login", r.loginN)
 	if r.peer != nil {
