@@ -26,7 +26,7 @@ func BenchmarkServe(b *testing.B) {
 		suffix := ""
 		if metrics {
 			m := prom.New(prom.Options{})
-			eo, suffix = envOptions{api: api.Options{Metrics: m}, metrics: m}, "/metrics"
+			eo, suffix = envOptions{api: api.Options{Metrics: m}, metrics: m}, "-metrics"
 		}
 		e := newEnv(b, eo)
 		tok, _ := e.login(b, "alice")
