@@ -14,6 +14,7 @@ import (
 
 	"github.com/latchkeyhq/latchkey/internal/config"
 	"github.com/latchkeyhq/latchkey/internal/dial"
+	"github.com/latchkeyhq/latchkey/throttle"
 )
 
 // Config is every setting of latchkey. Each one is a flag and an
@@ -168,6 +169,19 @@ func serveSettings() []setting {
 	}
 }
 
+// rate is the flag.Value of a COUNT/DURATION setting, checked when set,
+// so that a wrong one is named by its setting.
+type rate string
+
+func (v *rate) String() string { return string(*v) }
+func (v *rate) Set(s string) error {
+	if _, err := throttle.ParseRate(s); err != nil {
+		return err
+	}
+	*v = rate(s)
+	return nil
+}
+
 // throttleSettings are the login throttle's thresholds.
 func throttleSettings() []setting {
 	return []setting{
@@ -176,7 +190,7 @@ func throttleSettings() []setting {
 			value: func(c *Config) flag.Value { return (*config.String)(&c.TrustedProxies) }},
 		{flag: "throttle-ip-rate", env: "LATCHKEY_THROTTLE_IP_RATE", def: "30/1m",
 			help:  "login attempts per client address, whatever their outcome (COUNT/DURATION)",
-			value: func(c *Config) flag.Value { return (*config.String)(&c.ThrottleIPRate) }},
+			value: func(c *Config) flag.Value { return (*rate)(&c.ThrottleIPRate) }},
 		{flag: "throttle-ip-burst", env: "LATCHKEY_THROTTLE_IP_BURST", def: "10",
 			help:  "attempts a client address may make at once",
 			value: func(c *Config) flag.Value { return (*config.Int)(&c.ThrottleIPBurst) }},
@@ -195,13 +209,13 @@ func throttleSettings() []setting {
 			}},
 		{flag: "throttle-account-rate", env: "LATCHKEY_THROTTLE_ACCOUNT_RATE", def: "100/1h",
 			help:  "failed logins per username across all addresses; past it logins are delayed, never locked",
-			value: func(c *Config) flag.Value { return (*config.String)(&c.ThrottleAccount) }},
+			value: func(c *Config) flag.Value { return (*rate)(&c.ThrottleAccount) }},
 		{flag: "throttle-account-burst", env: "LATCHKEY_THROTTLE_ACCOUNT_BURST", def: "100",
 			help:  "failed logins per username allowed at once",
 			value: func(c *Config) flag.Value { return (*config.Int)(&c.ThrottleAcctBurst) }},
 		{flag: "throttle-known-rate", env: "LATCHKEY_THROTTLE_KNOWN_RATE", def: "10/1h",
 			help:  "the separate allowance of an address that logged in to the account before",
-			value: func(c *Config) flag.Value { return (*config.String)(&c.ThrottleKnown) }},
+			value: func(c *Config) flag.Value { return (*rate)(&c.ThrottleKnown) }},
 		{flag: "throttle-known-burst", env: "LATCHKEY_THROTTLE_KNOWN_BURST", def: "10",
 			help:  "failed logins a known address may make at once",
 			value: func(c *Config) flag.Value { return (*config.Int)(&c.ThrottleKnownBurst) }},
@@ -210,13 +224,13 @@ func throttleSettings() []setting {
 			value: func(c *Config) flag.Value { return (*config.Int)(&c.ThrottleMaxEntries) }},
 		{flag: "throttle-challenge-rate", env: "LATCHKEY_THROTTLE_CHALLENGE_RATE", def: "30/1m",
 			help:  "proof-of-work captcha challenges per client address (COUNT/DURATION)",
-			value: func(c *Config) flag.Value { return (*config.String)(&c.ThrottleChallenge) }},
+			value: func(c *Config) flag.Value { return (*rate)(&c.ThrottleChallenge) }},
 		{flag: "throttle-challenge-burst", env: "LATCHKEY_THROTTLE_CHALLENGE_BURST", def: "10",
 			help:  "challenges a client address may fetch at once",
 			value: func(c *Config) flag.Value { return (*config.Int)(&c.ThrottleChalBurst) }},
 		{flag: "throttle-client-rate", env: "LATCHKEY_THROTTLE_CLIENT_RATE", def: "30/1m",
 			help:  "failed service client authentications (POST /v1/introspect) per client address (COUNT/DURATION)",
-			value: func(c *Config) flag.Value { return (*config.String)(&c.ThrottleClient) }},
+			value: func(c *Config) flag.Value { return (*rate)(&c.ThrottleClient) }},
 		{flag: "throttle-client-burst", env: "LATCHKEY_THROTTLE_CLIENT_BURST", def: "10",
 			help:  "failed service client authentications a client address may make at once",
 			value: func(c *Config) flag.Value { return (*config.Int)(&c.ThrottleClientBurst) }},

@@ -259,6 +259,9 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"user", "list", "--database-url", "sqlite:"}, nil, "database-url: sqlite: needs a file path"},
 		{[]string{"serve", "--captcha-required", "after-failures:0"}, nil, "captcha-required must be always or after-failures:N with N ≥ 1"},
 		{[]string{"migrate"}, []string{"LATCHKEY_PASSWORD_MIN_LENGTH", "abc"}, "password-min-length (from LATCHKEY_PASSWORD_MIN_LENGTH): must be a whole number"},
+		{[]string{"serve"}, []string{"LATCHKEY_THROTTLE_IP_RATE", "xyz"}, `throttle-ip-rate (from LATCHKEY_THROTTLE_IP_RATE): rate "xyz": want COUNT/DURATION, such as 30/1m`},
+		{[]string{"serve", "--throttle-client-rate", "0/1m"}, nil, `invalid value "0/1m" for flag -throttle-client-rate: rate "0/1m": the count must be a whole number of at least 1`},
+		{[]string{"serve"}, []string{"LATCHKEY_THROTTLE_KNOWN_RATE", "10/-1h"}, `throttle-known-rate (from LATCHKEY_THROTTLE_KNOWN_RATE): rate "10/-1h": the period must be a positive duration such as 1m`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "l.db")
