@@ -44,3 +44,12 @@ type observed struct {
 func (o observed) Handle(pattern string, h http.Handler) {
 	o.mux.Handle(pattern, o.s.observe(pattern, h))
 }
+
+// patternsOnly registers the routes' patterns on mux, each with a handler
+// that is never called: the server asks that mux only which pattern, if
+// any, a request matches, and what it answers when none does.
+type patternsOnly struct{ mux *http.ServeMux }
+
+func (p patternsOnly) Handle(pattern string, _ http.Handler) {
+	p.mux.Handle(pattern, http.NotFoundHandler())
+}

@@ -40,9 +40,13 @@ type server struct {
 	auth *latchkey.Authenticator
 	log  *slog.Logger
 	opt  Options
-	mux  *http.ServeMux
-	// unmatched serves what the mux itself answers (404, 405).
-	unmatched http.Handler
+	// mux routes every request: the routes, and "/" for what none of
+	// them matches.
+	mux *http.ServeMux
+	// routed has the routes' patterns alone, so that a request none of
+	// them matched is told apart: not found, a method not allowed, or a
+	// path to clean.
+	routed *http.ServeMux
 	// idents holds the identity headers of recent forward-auth answers.
 	idents identities
 }
@@ -52,26 +56,23 @@ func NewServer(auth *latchkey.Authenticator, opt Options) http.Handler {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{auth: auth, log: opt.Logger, opt: opt, mux: http.NewServeMux()}
+	s := &server{auth: auth, log: opt.Logger, opt: opt, mux: http.NewServeMux(), routed: http.NewServeMux()}
 	s.routes(observed{s, s.mux})
-	s.unmatched = s.observe("", http.HandlerFunc(s.serveUnmatched))
+	s.routes(patternsOnly{s.routed})
+	// Less specific than any route: only what no route matches.
+	s.mux.Handle("/", s.observe("", http.HandlerFunc(s.serveUnmatched)))
 	return s
 }
 
-// ServeHTTP routes the request; what the mux itself answers (404, 405)
-// is rewritten as a JSON error.
+// ServeHTTP routes the request, once.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if _, pattern := s.mux.Handler(r); pattern == "" {
-		s.unmatched.ServeHTTP(w, r)
-		return
-	}
 	s.mux.ServeHTTP(w, r)
 }
 
 // serveUnmatched answers a request that no route matched, as the mux
-// would, with a JSON error.
+// would without the catch-all, with a JSON error.
 func (s *server) serveUnmatched(w http.ResponseWriter, r *http.Request) {
-	h, _ := s.mux.Handler(r)
+	h, _ := s.routed.Handler(r)
 	rec := &statusRecorder{header: http.Header{}}
 	h.ServeHTTP(rec, r)
 	if allow := rec.header.Get("Allow"); allow != "" {
