@@ -72,6 +72,15 @@ type Options struct {
 	Sleep  func(ctx context.Context, d time.Duration)
 	Rand   io.Reader    // default crypto/rand.Reader
 	Logger *slog.Logger // default discards
+	// MFAKey seals the TOTP secrets in the store; nil: no TOTP can be
+	// enrolled, and a TOTP code is refused with ErrMFAUnavailable (a
+	// login of an enrolled account fails closed; recovery codes still
+	// work).
+	MFAKey *MFAKey
+	// TOTPIssuer names the service in authenticator apps; default
+	// "latchkey".
+	TOTPIssuer string
+
 	// Metrics observes logins, token checks, throttle refusals, captcha
 	// verifications and revocations; default NoMetrics.
 	Metrics Metrics
@@ -156,6 +165,9 @@ func NewAuthenticator(store Store, cache Cache, hasher PasswordHasher, opt Optio
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.TOTPIssuer == "" {
+		opt.TOTPIssuer = "latchkey"
 	}
 	if opt.Metrics == nil {
 		opt.Metrics = NoMetrics{}

@@ -513,7 +513,7 @@ func TestRevocation(t *testing.T) {
 			}
 		}, false, false},
 		{"password change", func(t *testing.T, f *fixture, p latchkey.Principal) {
-			is, err := f.auth.ChangePassword(ctx, p, pw, "another long passphrase", latchkey.Client{})
+			is, err := f.auth.ChangePassword(ctx, p, pw, "another long passphrase", "", latchkey.Client{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -627,7 +627,7 @@ func TestChangePasswordChecks(t *testing.T) {
 		{"too long", pw, latchkey.Password(make([]byte, 257)), "new_password"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := f.auth.ChangePassword(ctx, p, tc.old, tc.new, latchkey.Client{})
+			_, err := f.auth.ChangePassword(ctx, p, tc.old, tc.new, "", latchkey.Client{})
 			e := latchkey.AsError(err)
 			if e.Kind != latchkey.KindInvalid || len(e.Fields[tc.field]) == 0 {
 				t.Fatalf("err = %v (fields %v), want invalid %s", err, e.Fields, tc.field)
@@ -842,7 +842,7 @@ func TestRevocationIsOneInvalidation(t *testing.T) {
 	}
 	p = login()
 	spy.take()
-	if _, err := a.ChangePassword(ctx, p, pw, "another long passphrase", latchkey.Client{}); err != nil {
+	if _, err := a.ChangePassword(ctx, p, pw, "another long passphrase", "", latchkey.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	// Both sessions, the caller's named twice (revoked, and the caller's).

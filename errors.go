@@ -62,6 +62,16 @@ const (
 	CodeUnavailable          = "unavailable"
 	CodeInternal             = "internal"
 	CodeMethodNotAllowed     = "method_not_allowed"
+
+	// Second factors (mfa.go).
+	CodeMFARequired     = "mfa_required"
+	CodeInvalidMFAToken = "invalid_mfa_token"
+	CodeInvalidMFACode  = "invalid_mfa_code"
+	CodeMFACodeRequired = "mfa_code_required"
+	CodeMFAUnavailable  = "mfa_unavailable"
+	CodeMFAEnabled      = "mfa_enabled"
+	CodeMFANotEnabled   = "mfa_not_enabled"
+	CodeMFANotPending   = "mfa_not_pending"
 )
 
 // Error is the one error type of latchkey. Detail is safe to show to a
@@ -75,7 +85,10 @@ type Error struct {
 	// CaptchaRequired, on a failed login, says that the next attempt
 	// must carry a captcha response.
 	CaptchaRequired bool
-	Err             error // the cause, if any
+	// MFA, on an mfa_required answer to a right password, is the
+	// challenge the client answers with a second factor.
+	MFA *MFAPending
+	Err error // the cause, if any
 }
 
 func (e *Error) Error() string {
@@ -109,6 +122,18 @@ var (
 	ErrTokenExpired       = &Error{Kind: KindUnauthenticated, Code: CodeTokenExpired, Detail: "Token has expired."}
 	ErrOverloaded         = &Error{Kind: KindUnavailable, Code: CodeOverloaded, Detail: "The server is busy; retry shortly.", RetryAfter: time.Second}
 	ErrUnavailable        = &Error{Kind: KindUnavailable, Code: CodeUnavailable, Detail: "A dependency is unavailable; retry shortly.", RetryAfter: time.Second}
+
+	// ErrMFARequired answers a right password of an account with a
+	// second factor: 401, so that a client that knows nothing of second
+	// factors takes it for a failed login. Its MFA says how to go on.
+	ErrMFARequired     = &Error{Kind: KindUnauthenticated, Code: CodeMFARequired, Detail: "The password is right; this account needs a second factor: send a code to POST /v1/login/mfa with the mfa_token."}
+	ErrInvalidMFAToken = &Error{Kind: KindUnauthenticated, Code: CodeInvalidMFAToken, Detail: "The mfa_token is unknown, expired or used up: log in again."}
+	ErrInvalidMFACode  = &Error{Kind: KindUnauthenticated, Code: CodeInvalidMFACode, Detail: "Wrong code."}
+	ErrMFAUnavailable  = &Error{Kind: KindUnavailable, Code: CodeMFAUnavailable, Detail: "TOTP is not available: the server has no MFA key (LATCHKEY_MFA_KEY)."}
+	ErrMFAEnabled      = &Error{Kind: KindConflict, Code: CodeMFAEnabled, Detail: "TOTP is already enabled: disable it first (DELETE /v1/mfa/totp)."}
+	ErrMFANotEnabled   = &Error{Kind: KindConflict, Code: CodeMFANotEnabled, Detail: "TOTP is not enabled."}
+	ErrMFANotPending   = &Error{Kind: KindConflict, Code: CodeMFANotPending, Detail: "No TOTP enrolment is pending: start one with POST /v1/mfa/totp."}
+	ErrMFACodeRequired = &Error{Kind: KindInvalid, Code: CodeMFACodeRequired, Detail: "This account has a second factor: send a code from the authenticator app, or a recovery code, as code.", Fields: map[string][]string{"code": {"This field is required."}}}
 )
 
 // Invalid returns a KindInvalid error with a detail message.

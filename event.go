@@ -20,12 +20,23 @@ const (
 	EventSessionDelete  EventKind = "session.delete"
 	EventUserDisable    EventKind = "user.disable"
 	EventUserEnable     EventKind = "user.enable"
+	// Second factors: a right password that needs one, a wrong code (at
+	// a login, a password change, a confirmation or a disable: Detail
+	// says which), the steps of TOTP's life, and a recovery code used.
+	EventLoginMFARequired EventKind = "login.mfa_required"
+	EventMFAFailure       EventKind = "mfa.failure"
+	EventMFAEnroll        EventKind = "mfa.totp_enroll"
+	EventMFAConfirm       EventKind = "mfa.totp_confirm"
+	EventMFADisable       EventKind = "mfa.totp_disable"
+	EventMFAReset         EventKind = "mfa.reset"
+	EventRecoveryCodeUse  EventKind = "mfa.recovery_code_use"
 )
 
 // EventKinds lists every kind, for validation and documentation.
 var EventKinds = []EventKind{
 	EventLoginSuccess, EventLoginFailure, EventLoginThrottled, EventCaptchaRefused,
 	EventLogout, EventPasswordChange, EventSessionDelete, EventUserDisable, EventUserEnable,
+	EventLoginMFARequired, EventMFAFailure, EventMFAEnroll, EventMFAConfirm, EventMFADisable, EventMFAReset, EventRecoveryCodeUse,
 }
 
 // Bounds of the text an event keeps, in bytes.

@@ -176,7 +176,7 @@ func TestRevocationEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	const newPW = latchkey.Password("another long passphrase")
-	is, err := f.auth.ChangePassword(ctx, principal(), pw, newPW, c)
+	is, err := f.auth.ChangePassword(ctx, principal(), pw, newPW, "", c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,14 +48,15 @@ func (a *Authenticator) record(ctx context.Context, username string, c Client, o
 var errWrongPassword = errors.New("wrong old password")
 
 // outcomeOf classifies the error of a password check: nil is a success,
-// ErrInvalidCredentials or a wrong old password a failure, anything else
+// ErrInvalidCredentials, a wrong old password or a wrong second factor
+// code a failure, anything else
 // (invalid input, a captcha refused, an overloaded hasher, a store that
 // failed) an attempt abandoned before the password was judged.
 func outcomeOf(err error) Outcome {
 	switch {
 	case err == nil:
 		return OutcomeSuccess
-	case errors.Is(err, ErrInvalidCredentials), errors.Is(err, errWrongPassword):
+	case errors.Is(err, ErrInvalidCredentials), errors.Is(err, errWrongPassword), errors.Is(err, errWrongCode):
 		return OutcomeFailure
 	}
 	return OutcomeAbandoned

@@ -160,13 +160,13 @@ func TestPasswordChangeGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		_, err := g.auth.ChangePassword(ctx, p, "a wrong guess", "another long passphrase", gateClient)
+		_, err := g.auth.ChangePassword(ctx, p, "a wrong guess", "another long passphrase", "", gateClient)
 		if latchkey.ErrorKind(err) != latchkey.KindInvalid {
 			t.Fatalf("wrong old password: %v", err)
 		}
 	}
 	hashes := g.hashes.Load()
-	_, err = g.auth.ChangePassword(ctx, p, pw, "another long passphrase", gateClient)
+	_, err = g.auth.ChangePassword(ctx, p, pw, "another long passphrase", "", gateClient)
 	wantErr(t, err, latchkey.ErrThrottled)
 	if g.hashes.Load() != hashes {
 		t.Fatal("a throttled password change was hashed")

@@ -113,6 +113,11 @@ type LoginUpdate struct {
 	// stronger parameters).
 	NewHash   string
 	LastLogin time.Time
+	// SecondFactor says the login passed a second factor. Without it,
+	// the login fails with ErrConflict when the user needs one
+	// (MFAStore.ConfirmTOTP), decided with the insert, atomically: no
+	// login that started before a confirmation commits after it.
+	SecondFactor bool
 }
 
 // PasswordUpdate replaces a user's password hash and revokes every session
@@ -128,7 +133,8 @@ type PasswordUpdate struct {
 }
 
 // Store keeps users and sessions, the service clients
-// (ServiceClientStore) and the security events (EventStore). Every method that changes sessions or a
+// (ServiceClientStore), the security events (EventStore) and second
+// factors (MFAStore). Every method that changes sessions or a
 // user writes Change entries in the same transaction, so that the change
 // feed never misses a revocation. Errors are *Error values of kind
 // NotFound, Conflict or Internal; implementations translate driver errors.
@@ -170,8 +176,9 @@ type Store interface {
 	// TouchSessions records last use times. A session's time is only moved
 	// forward, and only when it is at least minInterval older.
 	TouchSessions(ctx context.Context, touches map[Digest]time.Time, minInterval time.Duration) error
-	// DeleteExpired removes sessions that expired before t, and change
-	// entries older than t (always keeping the newest).
+	// DeleteExpired removes sessions and MFA challenges that expired
+	// before t, and change entries older than t (always keeping the
+	// newest).
 	DeleteExpired(ctx context.Context, t time.Time) (int64, error)
 
 	// Changes returns up to limit change entries with Seq > after, oldest
@@ -193,6 +200,7 @@ type Store interface {
 
 	ServiceClientStore
 	EventStore
+	MFAStore
 
 	Ping(ctx context.Context) error
 	Close() error

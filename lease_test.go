@@ -60,7 +60,7 @@ func TestNoStaleAnswerAfterRevocation(t *testing.T) {
 			return f.auth.RevokeSession(ctx, p, p.Session.SessionID, latchkey.Client{})
 		}},
 		{"password change", func(f *fixture, p latchkey.Principal) error {
-			_, err := f.auth.ChangePassword(ctx, p, pw, pw+" again", latchkey.Client{})
+			_, err := f.auth.ChangePassword(ctx, p, pw, pw+" again", "", latchkey.Client{})
 			if err == nil {
 				err = f.auth.SetUserPassword(ctx, "alice", pw)
 			}

@@ -111,6 +111,8 @@ func loginEvent(req LoginRequest, u User, is Issued, err error) Event {
 	case err == nil:
 	case errors.Is(err, ErrThrottled):
 		e.Kind, e.Detail = EventLoginThrottled, ThrottleReason(err)
+	case errors.Is(err, ErrMFARequired):
+		e.Kind = EventLoginMFARequired
 	case code == CodeCaptchaRequired || code == CodeCaptchaInvalid || code == CodeCaptchaUnavailable:
 		e.Kind, e.Detail = EventCaptchaRefused, code
 	case errors.Is(err, ErrInvalidCredentials):
@@ -156,6 +158,20 @@ func (a *Authenticator) verifyAndIssue(ctx context.Context, u User, pw Password,
 			upd.NewHash = ""
 		}
 	}
+	is, err := a.createSession(ctx, u, c, device, upd)
+	if errors.Is(err, ErrConflict) {
+		// The user needs a second factor (the store decides it with the
+		// insert, so that no confirmation slips in between), or the
+		// password changed or the user was disabled meanwhile.
+		return Issued{}, a.challengeIfEnrolled(ctx, u, device)
+	}
+	return is, err
+}
+
+// createSession issues a token for u from c, on the device named device,
+// with upd (a login, with or without a second factor), and caches it.
+// ErrConflict when the store refused upd's conditions.
+func (a *Authenticator) createSession(ctx context.Context, u User, c Client, device string, upd LoginUpdate) (Issued, error) {
 	gen := a.gen.Load()
 	tok, s, err := a.newSession(u.ID, c, device)
 	if err != nil {
@@ -164,8 +180,7 @@ func (a *Authenticator) verifyAndIssue(ctx context.Context, u User, pw Password,
 	upd.LastLogin = s.CreatedAt
 	if err := a.store.CreateSession(ctx, s, upd); err != nil {
 		if errors.Is(err, ErrConflict) {
-			// The password changed or the user was disabled meanwhile.
-			return Issued{}, ErrInvalidCredentials
+			return Issued{}, err
 		}
 		return Issued{}, Unavailable(fmt.Errorf("login: create session: %w", err))
 	}

@@ -55,6 +55,13 @@ const (
 	LoginInvalidRequest
 	// LoginInternal is any other error: a bug, or a cancelled request.
 	LoginInternal
+	// LoginMFARequired: the password was right and a second factor is
+	// needed (POST /v1/login).
+	LoginMFARequired
+	// LoginInvalidMFACode and LoginInvalidMFAToken: a wrong code, or an
+	// unknown, expired or used up mfa_token (POST /v1/login/mfa).
+	LoginInvalidMFACode
+	LoginInvalidMFAToken
 	NumLoginOutcomes
 )
 
@@ -69,6 +76,9 @@ var loginOutcomeNames = [NumLoginOutcomes]string{
 	LoginUnavailable:        CodeUnavailable,
 	LoginInvalidRequest:     CodeInvalidRequest,
 	LoginInternal:           CodeInternal,
+	LoginMFARequired:        CodeMFARequired,
+	LoginInvalidMFACode:     CodeInvalidMFACode,
+	LoginInvalidMFAToken:    CodeInvalidMFAToken,
 }
 
 // String is the outcome's name: "success" or the answer's error code.
@@ -88,8 +98,8 @@ func loginOutcomeOf(err error) LoginOutcome {
 	if !errors.As(err, &e) {
 		return LoginInternal
 	}
-	for o := LoginInvalidCredentials; o < LoginInternal; o++ {
-		if loginOutcomeNames[o] == e.Code {
+	for o := LoginInvalidCredentials; o < NumLoginOutcomes; o++ {
+		if o != LoginInternal && loginOutcomeNames[o] == e.Code {
 			return o
 		}
 	}
@@ -183,10 +193,13 @@ const (
 	RevokedPasswordSet
 	// RevokedUserDisabled: an administrator disabled the user.
 	RevokedUserDisabled
+	// RevokedMFAReset: an administrator removed the user's second
+	// factors (latchkey user mfa-reset).
+	RevokedMFAReset
 	NumRevocationReasons
 )
 
-var revocationReasonNames = [NumRevocationReasons]string{"logout", "session_delete", "password_change", "password_set", "user_disabled"}
+var revocationReasonNames = [NumRevocationReasons]string{"logout", "session_delete", "password_change", "password_set", "user_disabled", "mfa_reset"}
 
 func (r RevocationReason) String() string {
 	if r < NumRevocationReasons {

@@ -10,16 +10,22 @@ import (
 // ChangePassword checks the old password, sets the new one, revokes every
 // token of the user (the caller's too) and issues a new token. The old
 // password passes the login gate's throttle, as a login's does: a stolen
-// token must not guess it without limit.
-func (a *Authenticator) ChangePassword(ctx context.Context, p Principal, old, pw Password, c Client) (Issued, error) {
+// token must not guess it without limit. A user with a second factor
+// sends a code of it too (code; see requireCode), checked after the
+// password and counted alike.
+func (a *Authenticator) ChangePassword(ctx context.Context, p Principal, old, pw Password, code string, c Client) (Issued, error) {
 	name := foldUsername(p.User.Username) // counted as a login's
 	if err := a.admit(ctx, name, c); err != nil {
 		a.emit(ctx, Event{Kind: EventLoginThrottled, UserID: p.User.ID, Username: p.User.Username,
 			Detail: "password change: " + ThrottleReason(err), IP: c.IP(), UserAgent: c.UserAgent, SessionID: p.Session.SessionID})
 		return Issued{}, err
 	}
-	is, err := a.changePassword(ctx, p, old, pw, c)
+	is, err := a.changePassword(ctx, p, old, pw, code, c)
 	a.record(ctx, name, c, outcomeOf(err))
+	if errors.Is(err, errWrongCode) {
+		a.emit(ctx, Event{Kind: EventMFAFailure, UserID: p.User.ID, Username: p.User.Username, Detail: "password change",
+			IP: c.IP(), UserAgent: c.UserAgent, SessionID: p.Session.SessionID})
+	}
 	if err == nil {
 		a.emit(ctx, Event{Kind: EventPasswordChange, UserID: p.User.ID, Username: p.User.Username,
 			IP: c.IP(), UserAgent: c.UserAgent, SessionID: is.Session.ID})
@@ -27,7 +33,7 @@ func (a *Authenticator) ChangePassword(ctx context.Context, p Principal, old, pw
 	return is, err
 }
 
-func (a *Authenticator) changePassword(ctx context.Context, p Principal, old, pw Password, c Client) (Issued, error) {
+func (a *Authenticator) changePassword(ctx context.Context, p Principal, old, pw Password, code string, c Client) (Issued, error) {
 	switch {
 	case old == "":
 		return Issued{}, InvalidField("old_password", "This field is required.")
@@ -48,6 +54,9 @@ func (a *Authenticator) changePassword(ctx context.Context, p Principal, old, pw
 		return Issued{}, wrongPassword()
 	}
 	if err := a.checkNewPassword(u.Username, old, pw); err != nil {
+		return Issued{}, err
+	}
+	if err := a.requireCode(ctx, u, code, p.Session.SessionID, c); err != nil {
 		return Issued{}, err
 	}
 	hash, err := a.hasher.Hash(ctx, pw)
@@ -84,8 +93,12 @@ func (a *Authenticator) deviceOf(ctx context.Context, p Principal) string {
 	return s.DeviceName
 }
 
-func wrongPassword() error {
-	e := InvalidField("old_password", "Wrong password.")
+func wrongPassword() error { return wrongPasswordField("old_password") }
+
+// wrongPasswordField is the error of a wrong password sent as field by a
+// signed-in user.
+func wrongPasswordField(field string) error {
+	e := InvalidField(field, "Wrong password.")
 	e.Err = errWrongPassword
 	return e
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -14,7 +15,8 @@ import (
 // use looks older than the idle timeout is checked against the store,
 // which holds the uses other processes recorded.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (Principal, error) {
-	if !ValidTokenSyntax(token) {
+	// An mfa_token is no bearer token, whatever its digest finds.
+	if !ValidTokenSyntax(token) || strings.HasPrefix(token, MFATokenPrefix) {
 		a.opt.Metrics.TokenCheck(false, TokenInvalid)
 		return Principal{}, ErrInvalidToken
 	}

@@ -61,6 +61,8 @@ type envOptions struct {
 	wrap func(latchkey.Store) latchkey.Store
 	// metrics, when set, are the Authenticator's.
 	metrics latchkey.Metrics
+	// mfaKey, when set, seals TOTP secrets.
+	mfaKey *latchkey.MFAKey
 }
 
 func newEnv(t testing.TB, eo envOptions) *env {
@@ -94,6 +96,7 @@ func newEnv(t testing.TB, eo envOptions) *env {
 		CaptchaAfterFailures:  eo.captchaAfter,
 		ServiceClientThrottle: eo.clientThrottle,
 		Metrics:               eo.metrics,
+		MFAKey:                eo.mfaKey,
 	})
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)

@@ -19,6 +19,11 @@ type errorBody struct {
 	// CaptchaRequired tells a client whose login failed that its next
 	// attempt needs a captcha response.
 	CaptchaRequired bool `json:"captcha_required,omitempty"`
+	// MFAToken, Methods and ExpiresAt, on mfa_required, say how the
+	// login goes on (POST /v1/login/mfa).
+	MFAToken  string   `json:"mfa_token,omitempty"`
+	Methods   []string `json:"methods,omitempty"`
+	ExpiresAt string   `json:"expires_at,omitempty"`
 }
 
 // status maps an error kind to its HTTP status. It is the one place where
@@ -61,6 +66,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	e := latchkey.AsError(err)
 	code := status(e.Kind)
 	body := errorBody{Code: e.Code, Detail: e.Detail, Fields: e.Fields, CaptchaRequired: e.CaptchaRequired}
+	if m := e.MFA; m != nil {
+		body.MFAToken, body.Methods, body.ExpiresAt = m.Token.Reveal(), m.Methods, timeJSON(m.ExpiresAt)
+		setNoStore(w.Header())
+	}
 	if code >= 500 && log != nil {
 		log.LogAttrs(r.Context(), logLevel(r, e), "request failed",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),

@@ -169,7 +169,12 @@ func (s *server) handlePassword() authedHandler {
 			s.writeError(w, r, err)
 			return
 		}
-		is, err := s.auth.ChangePassword(r.Context(), p, latchkey.Password(v[0]), latchkey.Password(v[1]), s.clientOf(r))
+		code, err := f.optional("code")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		is, err := s.auth.ChangePassword(r.Context(), p, latchkey.Password(v[0]), latchkey.Password(v[1]), code, s.clientOf(r))
 		if err != nil {
 			s.writeError(w, r, err)
 			return

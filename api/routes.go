@@ -8,6 +8,10 @@ import "net/http"
 // them to the OpenAPI document.
 func (s *server) routes(mux registrar) {
 	mux.Handle("POST /v1/login", s.handleLogin())
+	mux.Handle("POST /v1/login/mfa", s.handleLoginMFA())
+	mux.Handle("POST /v1/mfa/totp", s.authed(s.handleEnrolTOTP()))
+	mux.Handle("POST /v1/mfa/totp/confirm", s.authed(s.handleConfirmTOTP()))
+	mux.Handle("DELETE /v1/mfa/totp", s.authed(s.handleDisableTOTP()))
 	mux.Handle("GET /v1/me", s.authed(s.handleMe()))
 	mux.Handle("POST /v1/logout", s.authed(s.handleLogout()))
 	mux.Handle("POST /v1/password", s.authed(s.handlePassword()))

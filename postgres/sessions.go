@@ -13,13 +13,16 @@ import (
 var errNotHisSession = errors.New("the new session belongs to another user")
 
 // createSession records a login in one statement: the user is updated only
-// if still active with the expected hash ($11), the session is inserted
-// only if the user was, and the change entry only if the session was.
+// if still active with the expected hash ($11) and needing no second
+// factor unless the login passed one ($13), the session is inserted only
+// if the user was, and the change entry only if the session was. A
+// ConfirmTOTP that updated the user row first makes the UPDATE wait for
+// its commit and recheck the condition on the row it committed.
 const createSession = `WITH u AS (
     UPDATE users SET
         last_login = coalesce($9::timestamptz, last_login),
         password_hash = CASE WHEN $10 = '' THEN password_hash ELSE $10 END
-    WHERE id = $3 AND is_active AND password_hash = $11
+    WHERE id = $3 AND is_active AND password_hash = $11 AND ($13::boolean OR NOT mfa)
     RETURNING id
 ), s AS (
     INSERT INTO sessions (id, digest, user_id, created_at, last_used_at, expires_at, ip, user_agent, device_name)
@@ -30,12 +33,12 @@ INSERT INTO changes (user_id, session) SELECT user_id, false FROM s
 RETURNING seq`
 
 // CreateSession records a login. It fails with ErrConflict, and writes
-// nothing, when the user's hash is no longer u.ExpectHash or the user was
-// disabled; with ErrNotFound when the user does not exist. A zero
+// nothing, when the user's hash is no longer u.ExpectHash, the user was
+// disabled, or the user needs a second factor the login did not pass; with ErrNotFound when the user does not exist. A zero
 // u.LastLogin leaves the last login as it was.
 func (s *Store) CreateSession(ctx context.Context, sess latchkey.Session, u latchkey.LoginUpdate) error {
 	args := []any{sess.ID, sess.Digest[:], sess.UserID, sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt, sess.IP, sess.UserAgent,
-		nullTime(u.LastLogin), u.NewHash, u.ExpectHash, sess.DeviceName}
+		nullTime(u.LastLogin), u.NewHash, u.ExpectHash, sess.DeviceName, u.SecondFactor}
 	created := false
 	err := s.writeChanges(ctx, "create session", createSession, args, func(pgx.Rows) error {
 		created = true
@@ -224,6 +227,8 @@ const deleteExpired = `WITH s AS (
         SELECT id FROM sessions WHERE expires_at < $1 FOR UPDATE SKIP LOCKED
     )
     RETURNING 1
+), m AS (
+    DELETE FROM mfa_challenges WHERE expires_at < $1
 ), e AS (
     SELECT max(seq) AS seq FROM changes
     WHERE at < $1 AND seq < (SELECT max(seq) FROM changes)

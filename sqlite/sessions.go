@@ -22,20 +22,22 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 }
 
 // CreateSession records a login. It fails with ErrConflict, and writes
-// nothing, when the user's hash is no longer u.ExpectHash or the user was
-// disabled; with ErrNotFound when the user does not exist. A zero
+// nothing, when the user's hash is no longer u.ExpectHash, the user was
+// disabled, or the user needs a second factor the login did not pass; with ErrNotFound when the user does not exist. A zero
 // u.LastLogin leaves the last login as it was.
 func (s *Store) CreateSession(ctx context.Context, sess latchkey.Session, u latchkey.LoginUpdate) error {
 	return s.write(ctx, "create session", func(tx *sql.Tx) error {
 		var (
-			hash   string
-			active bool
+			hash        string
+			active, mfa bool
 		)
-		err := tx.QueryRowContext(ctx, `SELECT password_hash, is_active FROM users WHERE id = ?`, sess.UserID).Scan(&hash, &active)
+		err := tx.QueryRowContext(ctx, `SELECT password_hash, is_active, mfa FROM users WHERE id = ?`, sess.UserID).Scan(&hash, &active, &mfa)
 		if err != nil {
 			return err
 		}
-		if !active || hash != u.ExpectHash {
+		// Under the write lock: a confirmation (ConfirmTOTP) commits
+		// wholly before this read or wholly after this insert.
+		if !active || hash != u.ExpectHash || (mfa && !u.SecondFactor) {
 			return latchkey.ErrConflict
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE users SET
@@ -304,6 +306,9 @@ func (s *Store) DeleteExpired(ctx context.Context, t time.Time) (int64, error) {
 			return err
 		}
 		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM mfa_challenges WHERE expires_at < ?`, micros(t)); err != nil {
 			return err
 		}
 		var end sql.NullInt64

@@ -36,6 +36,9 @@ var closedTests = []test{
 			{"ServiceClientByName", func() error { return second(s.ServiceClientByName(ctx, "billing")) }},
 			{"AppendEvents", func() error { return s.AppendEvents(ctx, []latchkey.Event{eventAt(latchkey.EventLogout, u.ID, 0)}) }},
 			{"EventsOfUser", func() error { return second(s.EventsOfUser(ctx, u.ID, 0, 10)) }},
+			{"TOTPOf", func() error { return second(s.TOTPOf(ctx, u.ID)) }},
+			{"AcceptTOTPStep", func() error { return second(s.AcceptTOTPStep(ctx, u.ID, 1)) }},
+			{"AttemptMFAChallenge", func() error { return second(s.AttemptMFAChallenge(ctx, in.Digest, base, 5)) }},
 			{"CreateServiceClient", func() error { return s.CreateServiceClient(ctx, serviceClientFor("billing", base)) }},
 		}
 		if m, ok := s.(Migrator); ok {

@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(tb testing.TB) latchkey.Store) {
 		{"Readers", readerTests},
 		{"ServiceClients", serviceClientTests},
 		{"Events", eventTests},
+		{"MFA", mfaTests},
 		{"Closed", closedTests},
 		{"Times", timeTests},
 	}

@@ -75,6 +75,9 @@ type Config struct {
 
 	MetricsAddr string
 
+	// MFAKey is LATCHKEY_MFA_KEY, parsed: nil when unset.
+	MFAKey []byte
+
 	// Database is DatabaseURL, parsed by validate.
 	Database dial.DatabaseURL
 	// CaptchaAfter is CaptchaRequired, parsed by validateServe: 0 for
@@ -130,6 +133,9 @@ func shared[T any](def func(p *T) config.Var, field func(c *Config) *T) setting 
 
 func serveSettings() []setting {
 	return []setting{
+		{flag: "mfa-key", env: "LATCHKEY_MFA_KEY", def: "",
+			help:  "the key that seals TOTP secrets: 32 random bytes as 64 hex digits or base64 (openssl rand -hex 32); unset, no TOTP can be enrolled or checked",
+			value: func(c *Config) flag.Value { return (*config.MFAKey)(&c.MFAKey) }},
 		{flag: "addr", env: "LATCHKEY_ADDR", def: "127.0.0.1:8080",
 			help:  "address to listen on (host:port; port 0 picks a free one)",
 			value: func(c *Config) flag.Value { return (*config.String)(&c.Addr) }},

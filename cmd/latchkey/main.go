@@ -62,6 +62,7 @@ Usage:
   latchkey user passwd NAME [--password-stdin]
   latchkey user disable NAME
   latchkey user enable NAME
+  latchkey user mfa-reset NAME           remove a user's second factors; revokes every session
   latchkey user list
   latchkey session list NAME [--json]    a user's live sessions
   latchkey session revoke ID             revoke one session, as a logout

@@ -75,7 +75,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := calibrate(ctx, hasher, store, log); err != nil {
 		return err
 	}
+	mfaKey, err := checkMFAKey(ctx, cfg, store)
+	if err != nil {
+		return err
+	}
 	gate := latchkey.Options{
+		MFAKey:                mfaKey,
 		Throttle:              limiter,
 		Captcha:               verifier,
 		CaptchaAfterFailures:  cfg.CaptchaAfter,
@@ -206,6 +211,29 @@ func calibrate(ctx context.Context, h *password.Hasher, st latchkey.Store, log *
 
 // newAuthenticator builds the Authenticator of the settings; gate holds
 // the login gate's parts (throttle and captcha), which only serve has.
+// checkMFAKey returns the key of LATCHKEY_MFA_KEY (nil when unset),
+// once the database agrees it is the key its TOTP secrets are sealed
+// with: the first server started with a key stores its check value, and
+// a server started with another key refuses to start, rather than
+// failing every TOTP code or sealing new secrets under a second key.
+func checkMFAKey(ctx context.Context, cfg *Config, store latchkey.Store) (*latchkey.MFAKey, error) {
+	if len(cfg.MFAKey) == 0 {
+		return nil, nil
+	}
+	key, err := latchkey.NewMFAKey(cfg.MFAKey)
+	if err != nil {
+		return nil, fmt.Errorf("mfa-key (LATCHKEY_MFA_KEY): %w", err)
+	}
+	ok, err := store.MFAKeyCheck(ctx, key.Check())
+	if err != nil {
+		return nil, fmt.Errorf("mfa-key (LATCHKEY_MFA_KEY): check against the database: %w", err)
+	}
+	if !ok {
+		return nil, errors.New("mfa-key (LATCHKEY_MFA_KEY) is not the key this database's TOTP secrets are sealed with: start with the key the first server used")
+	}
+	return key, nil
+}
+
 func newAuthenticator(cfg *Config, store latchkey.Store, cache latchkey.Cache, hasher latchkey.PasswordHasher, log *slog.Logger, gate latchkey.Options) *latchkey.Authenticator {
 	policy := password.Policy{MinLength: cfg.PasswordMinLength}
 	opt := gate

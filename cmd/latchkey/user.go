@@ -39,7 +39,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 
 func runUser(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"user: expected add, passwd, disable, enable or list"}
+		return usageError{"user: expected add, passwd, disable, enable, mfa-reset or list"}
 	}
 	sub := args[0]
 	var nu latchkey.NewUser
@@ -74,7 +74,7 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 			}
 			return nil
 		}
-	case "disable", "enable":
+	case "disable", "enable", "mfa-reset":
 	default:
 		return usageError{fmt.Sprintf("user: unknown command %q", sub)}
 	}
@@ -122,6 +122,12 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 			return describe(err)
 		}
 		fmt.Fprintf(stdout, "user %s enabled\n", pos[0])
+	case "mfa-reset":
+		n, err := auth.ResetMFA(ctx, pos[0])
+		if err != nil {
+			return describe(err)
+		}
+		fmt.Fprintf(stdout, "second factors of %s removed (TOTP and recovery codes); %d sessions revoked\n", pos[0], n)
 	case "list":
 		us, err := auth.Users(ctx)
 		if err != nil {
