@@ -2,10 +2,12 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -274,5 +276,40 @@ func TestCommandLineErrors(t *testing.T) {
 				t.Errorf("run(%q) opened the database: %v", tc.args, err)
 			}
 		})
+	}
+}
+
+// TestShieldPositional: an argument shaped as a session id is positional
+// even when it begins with '-', wherever it stands among the flags; a
+// flag's value and what follows "--" are left as they are.
+func TestShieldPositional(t *testing.T) {
+	id := "-AbCdEfGhIjKlMnOpQrStU" // 22 characters of URL-safe base64
+	for _, tc := range []struct {
+		args    []string
+		wantPos []string
+		user    string
+	}{
+		{[]string{id}, []string{id}, ""},
+		{[]string{"--json", id}, []string{id}, ""},
+		{[]string{id, "--json"}, []string{id}, ""},
+		{[]string{"--user", id}, nil, id},
+		{[]string{"--user=" + id}, nil, id},
+		{[]string{"--", id}, []string{id}, ""},
+		{[]string{"plainid"}, []string{"plainid"}, ""},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		user := fs.String("user", "", "")
+		fs.Bool("json", false, "")
+		pos, err := parse(fs, shieldPositional(fs, tc.args, sessionIDShaped))
+		if err != nil || !slices.Equal(pos, tc.wantPos) || *user != tc.user {
+			t.Errorf("%q: positional %q, user %q, %v; want %q, %q", tc.args, pos, *user, err, tc.wantPos, tc.user)
+		}
+	}
+	// Not shaped as an id: still a flag, and an unknown one.
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if _, err := parse(fs, shieldPositional(fs, []string{"-nope"}, sessionIDShaped)); err == nil {
+		t.Error("-nope was taken as positional")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/latchkeyhq/latchkey/internal/dial"
@@ -117,6 +118,10 @@ type command struct {
 	flags func(fs *flag.FlagSet)
 	// args checks the positional arguments.
 	args func(pos []string) error
+	// positional, when set, says which arguments beginning with '-' are
+	// positional all the same (a session id may begin with one), when no
+	// flag has their name.
+	positional func(arg string) bool
 	// validate checks the settings and flags once parsed: Config.validate
 	// or Config.validateServe, after the command's own rules.
 	validate func(c *Config) error
@@ -132,6 +137,9 @@ func (cmd command) setup(args []string, getenv func(string) string, stderr io.Wr
 	}
 	if cmd.flags != nil {
 		cmd.flags(fs)
+	}
+	if cmd.positional != nil {
+		args = shieldPositional(fs, args, cmd.positional)
 	}
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -158,6 +166,32 @@ func (cmd command) open(ctx context.Context, args []string, getenv func(string) 
 		return nil, nil, nil, err
 	}
 	return cfg, pos, st, nil
+}
+
+// shieldPositional puts "--" before each argument that positional says is
+// one and that is neither a flag of fs nor the value of the flag before
+// it, so that parse takes it as positional and goes on with the flags
+// after it.
+func shieldPositional(fs *flag.FlagSet, args []string, positional func(string) bool) []string {
+	out := make([]string, 0, len(args))
+	takesValue := false // the argument before is a flag whose value is next
+	for i, a := range args {
+		switch {
+		case takesValue:
+			takesValue = false
+		case a == "--": // the rest is positional already
+			return append(out, args[i:]...)
+		case strings.HasPrefix(a, "-") && positional(a) && fs.Lookup(strings.TrimLeft(a, "-")) == nil:
+			out = append(out, "--")
+		case strings.HasPrefix(a, "-") && !strings.Contains(a, "="):
+			if f := fs.Lookup(strings.TrimLeft(a, "-")); f != nil {
+				b, ok := f.Value.(interface{ IsBoolFlag() bool })
+				takesValue = !ok || !b.IsBoolFlag()
+			}
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // parse parses flags that may come before, after or between positional

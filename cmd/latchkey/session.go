@@ -60,6 +60,7 @@ func runSession(ctx context.Context, args []string, getenv func(string) string, 
 			}
 			return nil
 		}
+		cmd.positional = sessionIDShaped
 	default:
 		return usageError{fmt.Sprintf("session: unknown command %q", sub)}
 	}
@@ -160,4 +161,19 @@ func listSessionsJSON(w io.Writer, u latchkey.User, ss []latchkey.Session) error
 		}
 	}
 	return nil
+}
+
+// sessionIDShaped reports whether arg has the shape of a session id, 22
+// characters of URL-safe base64: one in 64 begins with '-', and is a
+// session id all the same on the command line (see command.positional).
+func sessionIDShaped(arg string) bool {
+	if len(arg) != 22 {
+		return false
+	}
+	for _, c := range []byte(arg) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
