@@ -20,7 +20,8 @@
 // compares that commit with the working tree, and with two the first with
 // the second; each commit is checked out in a temporary git worktree,
 // removed when the command ends. A path whose benchmark a commit does not
-// have is "n/a". The output is a markdown table.
+// have is "n/a". The output is a markdown table; the command fails when
+// a run failed, and with -strict when a path is n/a.
 //
 // Usage, from the repository root (scripts/bench-instructions installs
 // valgrind if missing):
@@ -60,6 +61,7 @@ type config struct {
 	n1, n2 int
 	jobs   int
 	gogc   string
+	strict bool
 	paths  []path
 	revs   []string // the commits to compare, at most two
 	dir    string   // the repository
@@ -79,6 +81,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.gogc, "gogc", "off", "GOGC of the runs: with the collector on, its work follows the clock and the counts vary by several percent")
 	names := fs.String("paths", "", "the paths to measure, separated by commas (default all: "+strings.Join(pathNames(), ",")+")")
 	fs.StringVar(&c.dir, "C", ".", "the repository")
+	fs.BoolVar(&c.strict, "strict", false, "fail when a path is n/a, as well as when one failed (for CI)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: latchkey-instructions [flags] [OLD [NEW]]")
 		fs.PrintDefaults()

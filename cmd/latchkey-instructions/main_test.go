@@ -106,3 +106,19 @@ func TestParseConfig(t *testing.T) {
 		t.Errorf("-paths login-failure,me selected %v, want me first, in the table's order", c.paths)
 	}
 }
+
+func TestCheck(t *testing.T) {
+	trees := []*tree{{label: "a"}}
+	ps := []path{{name: "me"}, {name: "healthz"}}
+	na := [][]result{{{perOp: 1}, {na: "n/a"}}}
+	failed := [][]result{{{perOp: 1}, {na: "failed"}}}
+	if err := check(config{paths: ps}, trees, na); err != nil {
+		t.Errorf("n/a failed without -strict: %v", err)
+	}
+	if err := check(config{paths: ps, strict: true}, trees, na); err == nil {
+		t.Error("n/a passed with -strict")
+	}
+	if err := check(config{paths: ps}, trees, failed); err == nil {
+		t.Error("a failed run passed")
+	}
+}

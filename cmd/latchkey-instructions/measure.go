@@ -77,7 +77,27 @@ func measureAll(ctx context.Context, c config, stdout, stderr io.Writer) (err er
 	version, _ := exec.CommandContext(ctx, "valgrind", "--version").Output()
 	fmt.Fprintf(stdout, "Instructions per operation (callgrind; %s; GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1 GOGC=%s; n1=%d, n2=%d):\n\n",
 		strings.TrimSpace(string(version)), c.gogc, c.n1, c.n2)
-	return writeTable(stdout, c.paths, trees, results)
+	if err := writeTable(stdout, c.paths, trees, results); err != nil {
+		return err
+	}
+	return check(c, trees, results)
+}
+
+// check returns an error when a run failed, or with -strict when a path
+// has no count.
+func check(c config, trees []*tree, results [][]result) error {
+	var bad []string
+	for ti, t := range trees {
+		for pi, p := range c.paths {
+			if r := results[ti][pi]; r.na == "failed" || (c.strict && r.na != "") {
+				bad = append(bad, fmt.Sprintf("%s in %s: %s", p.name, t.label, r.na))
+			}
+		}
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
+	}
+	return nil
 }
 
 // checkout adds a detached worktree of rev at dir; cleanup removes it.
