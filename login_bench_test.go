@@ -2,9 +2,14 @@ package latchkey_test
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
+	"io"
+	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,4 +58,58 @@ func BenchmarkLoginFailure(b *testing.B) {
 			b.ReportMetric(float64(n)/float64(b.N), "hashes/op")
 		})
 	}
+}
+
+// BenchmarkLoginFailureNoHash is a failed login without the hash: a known
+// user's wrong password, checked by a password.Hasher against a stored
+// hash of a scheme that compares strings, so that what it costs is the
+// login's own work: the user's query on SQLite, the Hasher's slot, clock
+// and floor, two JSON log lines (written to io.Discard) and the security
+// event, written to SQLite in batches of 500 as Run writes them. No
+// throttle or captcha is configured.
+// The Hasher pads a failed check to its floor with a sleep, which holds
+// no CPU; the sleep is off here, so that the benchmark counts work and
+// not a timer's wake-ups. scripts/bench-instructions counts its
+// instructions.
+func BenchmarkLoginFailureNoHash(b *testing.B) {
+	ctx := context.Background()
+	st := openStore(b, filepath.Join(b.TempDir(), "latchkey.db"))
+	h := password.New(password.Options{
+		Params:  password.Argon2id{Memory: 8, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
+		Schemes: []password.Scheme{compareScheme{}},
+		Sleep:   func(context.Context, time.Duration) {},
+	})
+	a := latchkey.NewAuthenticator(st, memory.New(memory.Options{MaxEntries: 1000}), h, latchkey.Options{
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	})
+	u, err := a.AddUser(ctx, latchkey.NewUser{Username: "alice", Email: "alice@example.com"}, pw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.SetPassword(ctx, u.ID, latchkey.PasswordUpdate{NewHash: "compare$" + string(pw)}); err != nil {
+		b.Fatal(err)
+	}
+	req := latchkey.LoginRequest{Username: "alice", Password: "wrong passphrase",
+		Client: latchkey.Client{Addr: netip.MustParseAddr("127.0.0.1"), UserAgent: "bench"}}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if _, err := a.Login(ctx, req); !errors.Is(err, latchkey.ErrInvalidCredentials) {
+			b.Fatalf("login: %v, want %v", err, latchkey.ErrInvalidCredentials)
+		}
+		if n++; n%500 == 0 {
+			if err := a.FlushEvents(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// compareScheme is a password scheme that costs nothing: "compare$pw".
+type compareScheme struct{}
+
+func (compareScheme) Identify(encoded string) bool { return strings.HasPrefix(encoded, "compare$") }
+func (compareScheme) Params(string) string         { return "compare" }
+func (compareScheme) Verify(pw latchkey.Password, encoded string) (ok, weaker bool, err error) {
+	return subtle.ConstantTimeCompare([]byte(pw), []byte(strings.TrimPrefix(encoded, "compare$"))) == 1, false, nil
 }
