@@ -83,7 +83,8 @@ func newClient(t *testing.T) *http.Client {
 }
 
 // answer is one request's outcome. request never fails the test, so that
-// pollers may run it off the test's goroutine.
+// pollers may run it off the test's goroutine: an answer that breaks the
+// OpenAPI document fails the test that started its node when it ends.
 type answer struct {
 	status     int
 	body       map[string]any
@@ -130,10 +131,17 @@ func request(c *http.Client, p *proc, method, path, token string, body any) answ
 		a.err, a.end = err, time.Now()
 		return a
 	}
-	json.NewDecoder(res.Body).Decode(&a.body)
-	io.Copy(io.Discard, res.Body)
+	b, err := io.ReadAll(res.Body)
 	res.Body.Close()
-	a.status, a.end = res.StatusCode, time.Now()
+	a.end = time.Now()
+	if err != nil {
+		a.err = err // an answer cut short is no answer
+		return a
+	}
+	a.status = res.StatusCode
+	json.Unmarshal(b, &a.body)
+	// After a.end: the check's time is not the server's.
+	p.validate(c, req, res.StatusCode, res.Header, b)
 	return a
 }
 
