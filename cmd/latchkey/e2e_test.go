@@ -542,8 +542,13 @@ func getJSON(t *testing.T, p *proc, path, token string, v any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.openapi(t).Check(t, req, res.StatusCode, res.Header, b)
+	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatal(err)
 	}
 }
