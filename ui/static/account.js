@@ -14,10 +14,13 @@ function done(text) {
   say(status, text);
 }
 
+// fail says what went wrong; field, returned for busy to focus, is
+// focused now when it can be.
 function fail(err, field) {
   say(status, '');
   say(error, describe(err));
-  if (field) focus(field);
+  if (field && !field.disabled) focus(field);
+  return field;
 }
 
 // signedOut leaves for the login page: the token is gone or refused.
@@ -46,9 +49,9 @@ function handle(form, fn) {
     say(error, '');
     busy(form, async () => {
       try {
-        await fn();
+        return await fn();
       } catch (err) {
-        fail(err, form.querySelector('input:not([hidden])'));
+        return fail(err, err.field || form.querySelector('input:not([hidden])'));
       }
     });
   });
@@ -234,8 +237,9 @@ handle($('password-change'), async () => {
     setToken(issued.token);
   } catch (err) {
     if (err.code === 'mfa_code_required') {
-      focus($('pw-code'));
-      throw new Error('Enter a two-step code too: two-step verification is on.');
+      const e = new Error('Enter a two-step code too: two-step verification is on.');
+      e.field = $('pw-code');
+      throw e;
     }
     throw err;
   }

@@ -89,17 +89,22 @@ export function show(on, ...els) {
   for (const el of els) el.hidden = !on;
 }
 
-// busy disables a form's controls while fn runs, and says so.
+// busy disables a form's controls while fn runs, and says so. When fn
+// returns an element, the focus goes to it once the controls are back
+// (a disabled field cannot take it).
 export async function busy(form, fn) {
   const controls = [...form.querySelectorAll('button, input')];
   const was = controls.map((c) => c.disabled);
   controls.forEach((c) => (c.disabled = true));
   form.setAttribute('aria-busy', 'true');
+  let result;
   try {
-    return await fn();
+    result = await fn();
+    return result;
   } finally {
     controls.forEach((c, i) => (c.disabled = was[i]));
     form.removeAttribute('aria-busy');
+    if (result instanceof HTMLElement) focus(result);
   }
 }
 

@@ -19,13 +19,16 @@ function signedIn(issued) {
   location.assign('account.html');
 }
 
+// fail says what went wrong and marks field, which it returns for busy
+// to focus (or focuses now, outside busy).
 function fail(err, field) {
   say(status, '');
   say(error, describe(err));
   if (field) {
     field.setAttribute('aria-invalid', 'true');
-    focus(field);
+    if (!field.disabled) focus(field);
   }
+  return field;
 }
 
 // needsSecondFactor switches to the code step.
@@ -94,7 +97,7 @@ mfaForm.addEventListener('submit', (e) => {
     } catch (err) {
       if (err.code === 'invalid_mfa_token') return startOver('That took too long or too many tries: sign in again. ' + describe(err));
       code.value = '';
-      fail(err, code);
+      return fail(err, code);
     }
   });
 });
@@ -136,7 +139,7 @@ $('passkey-login').addEventListener('click', () => {
     } catch (err) {
       if (err && err.name === 'NotAllowedError') return fail(new Error('The passkey sign-in was cancelled or timed out.'));
       if (err && err.code === 'mfa_required') return needsSecondFactor(err.body);
-      fail(err);
+      return fail(err);
     }
   });
 });
@@ -147,6 +150,7 @@ async function init() {
     return;
   }
   if (new URLSearchParams(location.search).has('signed-out')) say(status, 'You are signed out.');
+  focus($('username'));
   try {
     const res = await fetch('config.json', { cache: 'no-cache', credentials: 'omit' });
     const cfg = await res.json();
@@ -156,7 +160,6 @@ async function init() {
     console.warn('config.json:', err);
   }
   probePasskeys();
-  focus($('username'));
 }
 
 init();
