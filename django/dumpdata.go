@@ -235,6 +235,9 @@ func (d *dumpReader) token(o *object) (Token, error) {
 		if err := json.Unmarshal(f.User, &nk); err != nil || len(nk) != 1 {
 			return t, errors.New(`"user" is neither an id nor a [username] natural key`)
 		}
+		if nk[0] == "" {
+			return t, errors.New(`"user" is an empty username`)
+		}
 		t.Username = nk[0]
 	default:
 		if t.UserID, err = intPK(f.User); err != nil {
