@@ -20,6 +20,9 @@
 //     (throttle/memory, throttle/redis), with throttle/throttletest;
 //   - CaptchaVerifier (captcha) and its ReplayGuard (cache/memory.Claims,
 //     cache/redis.Claims), with cache/guardtest;
+//   - ChallengeStore, the state of WebAuthn ceremonies
+//     (cache/memory.Challenges, cache/redis.Challenges), with
+//     cache/challengetest;
 //   - Metrics (prom), which observes the Authenticator's decisions.
 //
 // api serves the Authenticator over HTTP; cmd/latchkey chooses and wires
