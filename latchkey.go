@@ -136,9 +136,9 @@ type PasswordUpdate struct {
 }
 
 // Store keeps users and sessions, the service clients
-// (ServiceClientStore), the security events (EventStore) and second
-// factors (MFAStore). Every method that changes sessions or a
-// user writes Change entries in the same transaction, so that the change
+// (ServiceClientStore), the security events (EventStore), second factors
+// (MFAStore) and passkeys (PasskeyStore). Every method that changes
+// sessions or a user writes Change entries in the same transaction, so that the change
 // feed never misses a revocation. Errors are *Error values of kind
 // NotFound, Conflict or Internal; implementations translate driver errors.
 type Store interface {
@@ -204,6 +204,7 @@ type Store interface {
 	ServiceClientStore
 	EventStore
 	MFAStore
+	PasskeyStore
 
 	Ping(ctx context.Context) error
 	Close() error
