@@ -81,6 +81,12 @@ type Options struct {
 	// "latchkey".
 	TOTPIssuer string
 
+	// RelyingParty checks passkeys (WebAuthn), whose ceremonies keep
+	// their state in Challenges; without both, every passkey route
+	// answers ErrWebAuthnUnavailable.
+	RelyingParty RelyingParty
+	Challenges   ChallengeStore
+
 	// Metrics observes logins, token checks, throttle refusals, captcha
 	// verifications and revocations; default NoMetrics.
 	Metrics Metrics

@@ -20,6 +20,8 @@
 //     (throttle/memory, throttle/redis), with throttle/throttletest;
 //   - CaptchaVerifier (captcha) and its ReplayGuard (cache/memory.Claims,
 //     cache/redis.Claims), with cache/guardtest;
+//   - RelyingParty, the cryptography of passkeys (webauthn), with a
+//     software authenticator for tests (webauthn/webauthntest);
 //   - ChallengeStore, the state of WebAuthn ceremonies
 //     (cache/memory.Challenges, cache/redis.Challenges), with
 //     cache/challengetest;

@@ -1,0 +1,485 @@
+package latchkey
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// The flows of passkeys (WebAuthn): a signed-in user registers, lists and
+// removes passkeys; anybody logs in with one, naming no user (the
+// credential is discoverable), or answers a password's mfa_required with
+// one. The cryptography is the RelyingParty's; what is decided here is
+// where each ceremony's state lives (the ChallengeStore, taken once),
+// what a counter that does not move means (a clone: refused), and that
+// every assertion passes the login gate's throttle.
+
+// WebAuthnChallengeTTL is how long a ceremony's options can be answered.
+const WebAuthnChallengeTTL = 5 * time.Minute
+
+// ChallengeIDPrefix starts every challenge_id of a passkey login.
+const ChallengeIDPrefix = "lkw_"
+
+// MFAMethodWebAuthn is the method of mfa_required that a passkey answers.
+const MFAMethodWebAuthn = "webauthn"
+
+// RelyingParty does the cryptography of WebAuthn ceremonies (package
+// webauthn): it makes the options a browser passes to
+// navigator.credentials.create and .get, as JSON, with the state to keep
+// until the answer, and checks the answers (origin, relying party,
+// challenge, signature, user presence and verification) against that
+// state. It keeps nothing itself, and reads no clock: the state's expiry
+// is the ChallengeStore's.
+type RelyingParty interface {
+	// BeginRegistration returns the creation options for a new
+	// discoverable credential of u (excluding u.Passkeys), and the state
+	// that FinishRegistration takes.
+	BeginRegistration(u PasskeyUser) (options, state []byte, err error)
+	// FinishRegistration checks the browser's answer (the JSON of a
+	// PublicKeyCredential) against state and returns the new passkey,
+	// without its UserID, Name and CreatedAt.
+	FinishRegistration(u PasskeyUser, state, response []byte) (Passkey, error)
+	// BeginLogin returns the request options of a login with a
+	// discoverable credential (no allowCredentials), and its state.
+	BeginLogin() (options, state []byte, err error)
+	// ParseAssertion decodes the browser's answer to a login, checking
+	// nothing yet: enough to find the passkey it names.
+	ParseAssertion(response []byte) (Assertion, error)
+	// VerifyAssertion checks a against state and the stored passkey p of
+	// u.
+	VerifyAssertion(a Assertion, state []byte, u PasskeyUser, p Passkey) (AssertionResult, error)
+}
+
+// PasskeyUser is a user as a WebAuthn ceremony sees it.
+type PasskeyUser struct {
+	// Handle is the user handle the credential keeps (userHandle), which
+	// names the user at a login: the user id, 8 bytes big-endian
+	// (passkeyHandle).
+	Handle      []byte
+	Name        string
+	DisplayName string
+	Passkeys    []Passkey
+}
+
+// Assertion is a decoded, unchecked answer to a login.
+type Assertion struct {
+	CredentialID []byte
+	UserHandle   []byte
+	// Parsed is the RelyingParty's own decoding, for VerifyAssertion.
+	Parsed any
+}
+
+// AssertionResult is what a checked assertion says of its authenticator.
+type AssertionResult struct {
+	// SignCount is the assertion's signature counter.
+	SignCount   uint32
+	BackupState bool
+	// CloneWarning: the counter did not move forward from the stored
+	// one (and one of them is not 0): two copies of the key may exist.
+	CloneWarning bool
+}
+
+// Errors of passkeys.
+const (
+	CodeWebAuthnUnavailable = "webauthn_unavailable"
+	CodeInvalidPasskey      = "invalid_passkey"
+	CodePasskeyNotPending   = "passkey_not_pending"
+	CodePasskeyLimit        = "passkey_limit"
+)
+
+var (
+	ErrWebAuthnUnavailable = &Error{Kind: KindUnavailable, Code: CodeWebAuthnUnavailable, Detail: "Passkeys are not available: the server has no WebAuthn relying party (LATCHKEY_WEBAUTHN_RP_ID)."}
+	// ErrInvalidPasskey refuses an assertion, for whatever reason (an
+	// unknown passkey or challenge, a challenge used already, a wrong
+	// origin or signature, a cloned authenticator): the event says
+	// which, the client is told nothing more.
+	ErrInvalidPasskey    = &Error{Kind: KindUnauthenticated, Code: CodeInvalidPasskey, Detail: "The passkey could not be verified: ask for new options (POST /v1/login/webauthn/options) and try again."}
+	ErrPasskeyNotPending = &Error{Kind: KindConflict, Code: CodePasskeyNotPending, Detail: "No passkey registration is pending for this session, or it expired: ask for new options (POST /v1/webauthn/register/options)."}
+	ErrPasskeyLimit      = &Error{Kind: KindConflict, Code: CodePasskeyLimit, Detail: fmt.Sprintf("This account has %d passkeys, the most it may have: remove one first.", MaxPasskeys)}
+)
+
+// passkeyHandle is the user handle of the user id: 8 bytes, big-endian.
+func passkeyHandle(userID int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(userID)) }
+
+// handleUserID is the user id of a user handle; false when it is none.
+func handleUserID(h []byte) (int64, bool) {
+	if len(h) != 8 {
+		return 0, false
+	}
+	id := int64(binary.BigEndian.Uint64(h))
+	return id, id > 0
+}
+
+// PasskeyID is the public id of a passkey: its credential id in
+// base64url without padding, as a browser's PublicKeyCredential.id.
+func PasskeyID(credentialID []byte) string { return base64.RawURLEncoding.EncodeToString(credentialID) }
+
+func (a *Authenticator) relyingParty() (RelyingParty, error) {
+	if a.opt.RelyingParty == nil || a.opt.Challenges == nil {
+		return nil, ErrWebAuthnUnavailable
+	}
+	return a.opt.RelyingParty, nil
+}
+
+func (a *Authenticator) passkeyUser(u User, ps []Passkey) PasskeyUser {
+	display := strings.TrimSpace(u.FirstName + " " + u.LastName)
+	if display == "" {
+		display = u.Username
+	}
+	return PasskeyUser{Handle: passkeyHandle(u.ID), Name: u.Username, DisplayName: display, Passkeys: ps}
+}
+
+// registrationKey names the pending registration of a session: one at a
+// time, the newest options replacing older ones.
+func registrationKey(sessionID string) string { return "webauthn:register:" + sessionID }
+
+// PasskeyRegistrationOptions begins the registration of a passkey for the
+// principal's user: the options for navigator.credentials.create, whose
+// answer RegisterPasskey takes within WebAuthnChallengeTTL, from the same
+// session.
+func (a *Authenticator) PasskeyRegistrationOptions(ctx context.Context, p Principal) ([]byte, error) {
+	rp, err := a.relyingParty()
+	if err != nil {
+		return nil, err
+	}
+	ps, err := a.store.PasskeysOf(ctx, p.User.ID)
+	if err != nil {
+		return nil, Unavailable(fmt.Errorf("passkey options: %w", err))
+	}
+	if len(ps) >= MaxPasskeys {
+		return nil, ErrPasskeyLimit
+	}
+	options, state, err := rp.BeginRegistration(a.passkeyUser(p.User, ps))
+	if err != nil {
+		return nil, Internal("passkey options: %w", err)
+	}
+	if err := a.opt.Challenges.Put(ctx, registrationKey(p.Session.SessionID), state, a.now().Add(WebAuthnChallengeTTL)); err != nil {
+		return nil, Unavailable(fmt.Errorf("passkey options: %w", err))
+	}
+	return options, nil
+}
+
+// PasskeyRegistration is the answer to PasskeyRegistrationOptions.
+type PasskeyRegistration struct {
+	// Credential is the browser's PublicKeyCredential, as JSON
+	// (PublicKeyCredential.toJSON()).
+	Credential []byte
+	// Name names the passkey in its list; "" gives "Passkey".
+	Name   string
+	Client Client
+}
+
+// RegisterPasskey checks the browser's answer to the session's pending
+// registration, and stores the passkey.
+func (a *Authenticator) RegisterPasskey(ctx context.Context, p Principal, req PasskeyRegistration) (Passkey, error) {
+	rp, err := a.relyingParty()
+	if err != nil {
+		return Passkey{}, err
+	}
+	var fe fieldErrors
+	if len(req.Credential) == 0 {
+		fe.add("credential", "This field is required.")
+	}
+	name, msg := normalizeDeviceName(req.Name)
+	if msg != "" {
+		fe.add("name", msg)
+	}
+	if err := fe.err(); err != nil {
+		return Passkey{}, err
+	}
+	if name == "" {
+		name = "Passkey"
+	}
+	state, ok, err := a.opt.Challenges.Take(ctx, registrationKey(p.Session.SessionID))
+	switch {
+	case err != nil:
+		return Passkey{}, Unavailable(fmt.Errorf("register passkey: %w", err))
+	case !ok:
+		return Passkey{}, ErrPasskeyNotPending
+	}
+	ps, err := a.store.PasskeysOf(ctx, p.User.ID)
+	if err != nil {
+		return Passkey{}, Unavailable(fmt.Errorf("register passkey: %w", err))
+	}
+	if len(ps) >= MaxPasskeys {
+		return Passkey{}, ErrPasskeyLimit
+	}
+	pk, err := rp.FinishRegistration(a.passkeyUser(p.User, ps), state, req.Credential)
+	if err != nil {
+		e := InvalidField("credential", "The passkey could not be verified.")
+		e.Err = err
+		return Passkey{}, e
+	}
+	pk.UserID, pk.Name, pk.CreatedAt = p.User.ID, name, a.now()
+	switch err := a.store.CreatePasskey(ctx, pk); {
+	case errors.Is(err, ErrConflict):
+		return Passkey{}, InvalidField("credential", "This passkey is registered already.")
+	case err != nil:
+		return Passkey{}, Unavailable(fmt.Errorf("register passkey: %w", err))
+	}
+	a.emit(ctx, Event{Kind: EventPasskeyRegister, UserID: p.User.ID, Username: p.User.Username, Detail: name,
+		IP: req.Client.IP(), UserAgent: req.Client.UserAgent, SessionID: p.Session.SessionID})
+	return pk, nil
+}
+
+// Passkeys returns the passkeys of the principal's user, oldest first.
+func (a *Authenticator) Passkeys(ctx context.Context, p Principal) ([]Passkey, error) {
+	ps, err := a.store.PasskeysOf(ctx, p.User.ID)
+	if err != nil {
+		return nil, Unavailable(fmt.Errorf("passkeys: %w", err))
+	}
+	return ps, nil
+}
+
+// DeletePasskey removes the passkey of the principal's user whose public
+// id (PasskeyID) is id; ErrNotFound when the user has none with that id.
+// The sessions it logged in stay: remove them with DELETE /v1/sessions.
+func (a *Authenticator) DeletePasskey(ctx context.Context, p Principal, id string, c Client) error {
+	cid, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil || len(cid) == 0 {
+		return ErrNotFound
+	}
+	switch err := a.store.DeletePasskey(ctx, p.User.ID, cid); {
+	case errors.Is(err, ErrNotFound):
+		return ErrNotFound
+	case err != nil:
+		return Unavailable(fmt.Errorf("delete passkey: %w", err))
+	}
+	a.emit(ctx, Event{Kind: EventPasskeyRemove, UserID: p.User.ID, Username: p.User.Username, Detail: id,
+		IP: c.IP(), UserAgent: c.UserAgent, SessionID: p.Session.SessionID})
+	return nil
+}
+
+// PasskeyChallenge is the start of a passkey login: the options for
+// navigator.credentials.get, and the id that the answer names them by.
+type PasskeyChallenge struct {
+	ID        string
+	Options   []byte
+	ExpiresAt time.Time
+}
+
+func loginChallengeKey(id string) string { return "webauthn:login:" + id }
+
+// PasskeyLoginOptions begins a passkey login.
+func (a *Authenticator) PasskeyLoginOptions(ctx context.Context) (PasskeyChallenge, error) {
+	rp, err := a.relyingParty()
+	if err != nil {
+		return PasskeyChallenge{}, err
+	}
+	options, state, err := rp.BeginLogin()
+	if err != nil {
+		return PasskeyChallenge{}, Internal("passkey login options: %w", err)
+	}
+	var b [TokenBytes]byte
+	if _, err := io.ReadFull(a.opt.Rand, b[:]); err != nil {
+		return PasskeyChallenge{}, Internal("passkey login options: %w", err)
+	}
+	ch := PasskeyChallenge{
+		ID:        ChallengeIDPrefix + base64.RawURLEncoding.EncodeToString(b[:]),
+		Options:   options,
+		ExpiresAt: a.now().Add(WebAuthnChallengeTTL),
+	}
+	if err := a.opt.Challenges.Put(ctx, loginChallengeKey(ch.ID), state, ch.ExpiresAt); err != nil {
+		return PasskeyChallenge{}, Unavailable(fmt.Errorf("passkey login options: %w", err))
+	}
+	return ch, nil
+}
+
+// PasskeyLoginRequest is a login with a passkey.
+type PasskeyLoginRequest struct {
+	// ChallengeID names the options the assertion answers.
+	ChallengeID string
+	// Credential is the browser's PublicKeyCredential, as JSON.
+	Credential []byte
+	// MFAToken, when set, is the mfa_token of a password login that the
+	// passkey completes: the passkey must then be that user's, and the
+	// token is used up.
+	MFAToken   MFAToken
+	DeviceName string
+	Client     Client
+}
+
+// LoginPasskey exchanges an assertion of a passkey for a token: a
+// complete login, its passkey both something the user has and, verified
+// by the authenticator (UV), something they know or are, so it needs no
+// second factor (LoginUpdate.SecondFactor). In order:
+//
+//   - the assertion is decoded, and its passkey and user looked up;
+//   - the throttle charges the attempt, by the client's address, and by
+//     the user's name when the passkey is known;
+//   - the challenge is taken from the ChallengeStore: used once;
+//   - the assertion is checked, and a counter that did not move forward
+//     refused (a cloned authenticator);
+//   - the counter is moved, conditionally: of two assertions checked
+//     against one counter, one is accepted;
+//   - the throttle records the outcome.
+func (a *Authenticator) LoginPasskey(ctx context.Context, req PasskeyLoginRequest) (Issued, error) {
+	start := a.opt.Now()
+	is, u, reason, err := a.loginPasskey(ctx, req)
+	a.opt.Metrics.Login(loginOutcomeOf(err), a.opt.Now().Sub(start))
+	a.logLogin(ctx, foldUsername(u.Username), u.Username, req.Client, err)
+	a.emit(ctx, passkeyLoginEvent(u, is, reason, req.Client, err))
+	return is, err
+}
+
+// refusePasskey refuses an assertion, with the reason its event keeps.
+func refusePasskey(reason string, cause error) (Issued, string, error) {
+	e := *ErrInvalidPasskey
+	e.Err = cause
+	return Issued{}, reason, &e
+}
+
+func (a *Authenticator) loginPasskey(ctx context.Context, req PasskeyLoginRequest) (Issued, User, string, error) {
+	rp, err := a.relyingParty()
+	if err != nil {
+		return Issued{}, User{}, "", err
+	}
+	var fe fieldErrors
+	if req.ChallengeID == "" {
+		fe.add("challenge_id", "This field is required.")
+	}
+	if len(req.Credential) == 0 {
+		fe.add("credential", "This field is required.")
+	}
+	device, msg := normalizeDeviceName(req.DeviceName)
+	if msg != "" {
+		fe.add("device_name", msg)
+	}
+	if err := fe.err(); err != nil {
+		return Issued{}, User{}, "", err
+	}
+	as, err := rp.ParseAssertion(req.Credential)
+	if err != nil {
+		e := InvalidField("credential", "Not a WebAuthn assertion.")
+		e.Err = err
+		return Issued{}, User{}, "", e
+	}
+	// The user, when the passkey is known: the throttle counts by name.
+	pk, err := a.store.PasskeyByCredentialID(ctx, as.CredentialID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Issued{}, User{}, "", Unavailable(fmt.Errorf("passkey login: %w", err))
+	}
+	var u User
+	if err == nil {
+		if u, err = a.store.UserByID(ctx, pk.UserID); err != nil && !errors.Is(err, ErrNotFound) {
+			return Issued{}, User{}, "", Unavailable(fmt.Errorf("passkey login: %w", err))
+		}
+	}
+	name := passkeyThrottleName(as.CredentialID)
+	if u.ID != 0 {
+		name = foldUsername(u.Username)
+	}
+	if err := a.admit(ctx, name, req.Client); err != nil {
+		return Issued{}, withoutHash(u), "", err
+	}
+	is, reason, err := a.checkAssertion(ctx, rp, req, as, pk, u, device)
+	a.record(ctx, name, req.Client, outcomeOf(err))
+	return is, withoutHash(u), reason, err
+}
+
+func withoutHash(u User) User {
+	u.PasswordHash = ""
+	return u
+}
+
+// passkeyThrottleName is the name the throttle counts an assertion of an
+// unknown passkey under: one of its own for each credential id, which no
+// username can be (a NUL), so that nobody's allowance is spent by it; the
+// address's bucket still limits them all.
+func passkeyThrottleName(credentialID []byte) string {
+	return "\x00passkey:" + PasskeyID(credentialID)
+}
+
+func (a *Authenticator) checkAssertion(ctx context.Context, rp RelyingParty, req PasskeyLoginRequest, as Assertion, pk Passkey, u User, device string) (Issued, string, error) {
+	state, ok, err := a.opt.Challenges.Take(ctx, loginChallengeKey(req.ChallengeID))
+	switch {
+	case err != nil:
+		return Issued{}, "", Unavailable(fmt.Errorf("passkey login: %w", err))
+	case !ok:
+		return refusePasskey("challenge", errors.New("unknown, expired or used challenge"))
+	case u.ID == 0:
+		return refusePasskey("unknown_passkey", errors.New("no such passkey"))
+	case !u.Active:
+		return refusePasskey("inactive", errors.New("user disabled"))
+	}
+	if id, ok := handleUserID(as.UserHandle); !ok || id != u.ID {
+		return refusePasskey("user_handle", errors.New("user handle names another user"))
+	}
+	res, err := rp.VerifyAssertion(as, state, a.passkeyUser(u, []Passkey{pk}), pk)
+	if err != nil {
+		return refusePasskey("verification", err)
+	}
+	if res.CloneWarning {
+		return refusePasskey("cloned", fmt.Errorf("counter %d after %d", res.SignCount, pk.SignCount))
+	}
+	use := PasskeyUse{CredentialID: pk.CredentialID, OldCount: pk.SignCount, NewCount: res.SignCount, BackupState: res.BackupState, At: a.now()}
+	switch err := a.store.UsePasskey(ctx, use); {
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrNotFound):
+		return refusePasskey("cloned", fmt.Errorf("counter moved meanwhile: %w", err))
+	case err != nil:
+		return Issued{}, "", Unavailable(fmt.Errorf("passkey login: %w", err))
+	}
+	if req.MFAToken != "" {
+		ch, err := a.useMFAToken(ctx, req.MFAToken, u.ID)
+		if err != nil {
+			return Issued{}, "mfa_token", err
+		}
+		if device == "" {
+			device = ch.DeviceName
+		}
+	}
+	is, err := a.createSession(ctx, u, req.Client, device, LoginUpdate{ExpectHash: u.PasswordHash, SecondFactor: true})
+	if errors.Is(err, ErrConflict) {
+		// Disabled, or the password changed, since the lookup.
+		return refusePasskey("conflict", err)
+	}
+	return is, "", err
+}
+
+// useMFAToken uses up the mfa_token tok of user userID: a passkey of the
+// user answers it.
+func (a *Authenticator) useMFAToken(ctx context.Context, tok MFAToken, userID int64) (MFAChallenge, error) {
+	s := string(tok)
+	if !strings.HasPrefix(s, MFATokenPrefix) || !ValidTokenSyntax(s) {
+		return MFAChallenge{}, ErrInvalidMFAToken
+	}
+	ch, err := a.store.AttemptMFAChallenge(ctx, tok.Digest(), a.now(), MaxMFAAttempts)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return MFAChallenge{}, ErrInvalidMFAToken
+	case err != nil:
+		return MFAChallenge{}, Unavailable(fmt.Errorf("passkey login: mfa token: %w", err))
+	case ch.UserID != userID:
+		return MFAChallenge{}, ErrInvalidMFAToken
+	}
+	switch err := a.store.UseMFAChallenge(ctx, tok.Digest()); {
+	case errors.Is(err, ErrNotFound):
+		return MFAChallenge{}, ErrInvalidMFAToken
+	case err != nil:
+		return MFAChallenge{}, Unavailable(fmt.Errorf("passkey login: mfa token: %w", err))
+	}
+	return ch, nil
+}
+
+// passkeyLoginEvent is the security event of a passkey login: a success
+// (Detail "webauthn"), a refusal (Detail: the reason, for operators), or
+// a throttled attempt.
+func passkeyLoginEvent(u User, is Issued, reason string, c Client, err error) Event {
+	e := Event{Kind: EventLoginSuccess, UserID: u.ID, Username: u.Username, Detail: MFAMethodWebAuthn,
+		IP: c.IP(), UserAgent: c.UserAgent, SessionID: is.Session.ID}
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrThrottled):
+		e.Kind, e.Detail = EventLoginThrottled, "webauthn: "+ThrottleReason(err)
+	case reason != "":
+		e.Kind, e.Detail = EventPasskeyFailure, reason
+	default:
+		e.Kind, e.Detail = EventPasskeyFailure, AsError(err).Code
+	}
+	return e
+}
