@@ -111,6 +111,9 @@ type requestOptions struct {
 
 func decode(s string) ([]byte, error) { return b64.DecodeString(s) }
 
+// B64 is b in base64url without padding, as WebAuthn's JSON has it.
+func B64(b []byte) string { return b64.EncodeToString(b) }
+
 // Create answers creation options (the JSON of latchkey's answer to POST
 // /v1/webauthn/register/options) with a new resident ES256 credential,
 // as the JSON of PublicKeyCredential.toJSON().
