@@ -86,6 +86,9 @@ type Options struct {
 	// answers ErrWebAuthnUnavailable.
 	RelyingParty RelyingParty
 	Challenges   ChallengeStore
+	// CeremonyLimiter, when set, limits the passkey logins each client
+	// address begins; nil: no limit.
+	CeremonyLimiter CeremonyLimiter
 
 	// Metrics observes logins, token checks, throttle refusals, captcha
 	// verifications and revocations; default NoMetrics.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -53,6 +54,16 @@ type RelyingParty interface {
 	// VerifyAssertion checks a against state and the stored passkey p of
 	// u.
 	VerifyAssertion(a Assertion, state []byte, u PasskeyUser, p Passkey) (AssertionResult, error)
+}
+
+// CeremonyLimiter limits the passkey logins begun by a client address
+// (throttle.Limiter, the bucket of captcha challenges): each keeps its
+// state until it expires, which nobody may fill at will. CheckChallenge
+// charges one to ip: nil when it may begin, a KindThrottled error when
+// the address has had its share, an Unavailable one when the count could
+// not be read.
+type CeremonyLimiter interface {
+	CheckChallenge(ctx context.Context, ip netip.Addr) error
 }
 
 // PasskeyUser is a user as a WebAuthn ceremony sees it.
@@ -265,11 +276,17 @@ type PasskeyChallenge struct {
 
 func loginChallengeKey(id string) string { return "webauthn:login:" + id }
 
-// PasskeyLoginOptions begins a passkey login.
-func (a *Authenticator) PasskeyLoginOptions(ctx context.Context) (PasskeyChallenge, error) {
+// PasskeyLoginOptions begins a passkey login from c, within the
+// CeremonyLimiter's share of c's address.
+func (a *Authenticator) PasskeyLoginOptions(ctx context.Context, c Client) (PasskeyChallenge, error) {
 	rp, err := a.relyingParty()
 	if err != nil {
 		return PasskeyChallenge{}, err
+	}
+	if l := a.opt.CeremonyLimiter; l != nil {
+		if err := l.CheckChallenge(ctx, c.Addr); err != nil {
+			return PasskeyChallenge{}, err
+		}
 	}
 	options, state, err := rp.BeginLogin()
 	if err != nil {

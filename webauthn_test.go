@@ -71,7 +71,7 @@ func (f *fixture) register(tb testing.TB, p latchkey.Principal, a *webauthntest.
 // assertion begins a passkey login and answers it with a.
 func (f *fixture) assertion(tb testing.TB, a *webauthntest.Authenticator) latchkey.PasskeyLoginRequest {
 	tb.Helper()
-	ch, err := f.auth.PasskeyLoginOptions(context.Background())
+	ch, err := f.auth.PasskeyLoginOptions(context.Background(), mfaClient)
 	if err != nil {
 		tb.Fatalf("PasskeyLoginOptions: %v", err)
 	}
@@ -290,7 +290,7 @@ func TestPasskeysUnavailable(t *testing.T) {
 	p := f.principal(t, f.login(t, "alice"))
 	_, err := f.auth.PasskeyRegistrationOptions(ctx, p)
 	wantErr(t, err, latchkey.ErrWebAuthnUnavailable)
-	_, err = f.auth.PasskeyLoginOptions(ctx)
+	_, err = f.auth.PasskeyLoginOptions(ctx, mfaClient)
 	wantErr(t, err, latchkey.ErrWebAuthnUnavailable)
 	_, err = f.auth.LoginPasskey(ctx, latchkey.PasskeyLoginRequest{ChallengeID: "x", Credential: []byte("{}")})
 	if !errors.Is(err, latchkey.ErrWebAuthnUnavailable) {
@@ -319,5 +319,22 @@ func TestPasskeyThrottled(t *testing.T) {
 			break
 		}
 	}
+	wantErr(t, err, latchkey.ErrThrottled)
+}
+
+func TestPasskeyLoginOptionsLimited(t *testing.T) {
+	c := newClock()
+	l, err := throttle.New(throttlememory.New(throttlememory.Options{}), throttle.Config{
+		Challenge: latchkey.Bucket{Burst: 3, Every: time.Hour}, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixtureOn(t, t.TempDir()+"/latchkey.db", c, passkeyOptions(t, c, latchkey.Options{CeremonyLimiter: l}))
+	for i := range 3 {
+		if _, err := f.auth.PasskeyLoginOptions(context.Background(), mfaClient); err != nil {
+			t.Fatalf("options %d: %v", i+1, err)
+		}
+	}
+	_, err = f.auth.PasskeyLoginOptions(context.Background(), mfaClient)
 	wantErr(t, err, latchkey.ErrThrottled)
 }

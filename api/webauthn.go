@@ -120,7 +120,7 @@ func (s *server) handleDeletePasskey() authedHandler {
 
 func (s *server) handlePasskeyLoginOptions() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ch, err := s.auth.PasskeyLoginOptions(r.Context())
+		ch, err := s.auth.PasskeyLoginOptions(r.Context(), s.clientOf(r))
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -88,6 +88,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		MFAKey:                mfaKey,
 		RelyingParty:          rp,
 		Challenges:            b.challenges,
+		CeremonyLimiter:       limiter,
 		Throttle:              limiter,
 		Captcha:               verifier,
 		CaptchaAfterFailures:  cfg.CaptchaAfter,
