@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkeyhq/latchkey/cache/redis/redistest"
+	"github.com/latchkeyhq/latchkey/postgres/pgtest"
 	"github.com/latchkeyhq/latchkey/webauthn/webauthntest"
 )
 
@@ -148,5 +150,40 @@ func TestPasskeysOffEndToEnd(t *testing.T) {
 	p := serve(t, env)
 	if st, m := p.call(t, "POST", "/v1/login/webauthn/options", "", nil); st != 503 || m["code"] != "webauthn_unavailable" {
 		t.Fatalf("login options without a relying party: %d %v", st, m)
+	}
+}
+
+// TestPasskeyTwoNodes: two servers on one PostgreSQL and one Redis. Each
+// ceremony begins on one node and ends on the other, its challenge kept
+// in Redis; a replay on the first node finds it taken.
+func TestPasskeyTwoNodes(t *testing.T) {
+	needCluster(t)
+	pgURL, _ := pgtest.NewSchema(t)
+	srv := redistest.StartServer(t)
+	env := append([]string{"LATCHKEY_DATABASE_URL=" + pgURL, "LATCHKEY_CACHE_URL=" + srv.URL(), "LATCHKEY_CAPTCHA_PROVIDER=none",
+		"LATCHKEY_WEBAUTHN_RP_ID=" + e2eRPID, "LATCHKEY_WEBAUTHN_ORIGINS=" + e2eOrigin}, throttleEnv...)
+	addUser(t, env, "alice")
+	a0, a1 := serve(t, env), serve(t, env)
+	tok := a0.login(t, "alice", e2ePassword)
+
+	st, m := a0.call(t, "POST", "/v1/webauthn/register/options", tok, nil)
+	if st != 200 {
+		t.Fatalf("register options on node 0: %d %v", st, m)
+	}
+	a := webauthntest.New(e2eOrigin)
+	cred, err := a.Create(raw(t, m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, m := a1.call(t, "POST", "/v1/webauthn/register", tok, map[string]any{"credential": json.RawMessage(cred)}); st != 201 {
+		t.Fatalf("register on node 1: %d %v", st, m)
+	}
+
+	req := a1.passkeyAssertion(t, a)
+	if st, m := a0.call(t, "POST", "/v1/login/webauthn", "", req); st != 200 {
+		t.Fatalf("passkey login begun on node 1, ended on node 0: %d %v", st, m)
+	}
+	if st, m := a1.call(t, "POST", "/v1/login/webauthn", "", req); st != 401 || m["code"] != "invalid_passkey" {
+		t.Fatalf("the assertion replayed on node 1: %d %v", st, m)
 	}
 }
