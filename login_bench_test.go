@@ -2,9 +2,14 @@ package latchkey_test
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
+	"io"
+	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,4 +58,202 @@ func BenchmarkLoginFailure(b *testing.B) {
 			b.ReportMetric(float64(n)/float64(b.N), "hashes/op")
 		})
 	}
+}
+
+// BenchmarkLoginFailureNoHash is a failed login without the hash: a known
+// user's wrong password, checked by a password.Hasher against a stored
+// hash of a scheme that compares strings, so that what it costs is the
+// login's own work: the user's query on SQLite, the Hasher's slot, clock
+// and floor, two JSON log lines (written to io.Discard) and the security
+// event, written to SQLite in batches of 500 as Run writes them. No
+// throttle or captcha is configured.
+// The Hasher pads a failed check to its floor with a sleep, which holds
+// no CPU; the sleep is off here, so that the benchmark counts work and
+// not a timer's wake-ups. scripts/bench-instructions counts its
+// instructions.
+func BenchmarkLoginFailureNoHash(b *testing.B) {
+	ctx := context.Background()
+	st := openStore(b, filepath.Join(b.TempDir(), "latchkey.db"))
+	h := password.New(password.Options{
+		Params:  password.Argon2id{Memory: 8, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
+		Schemes: []password.Scheme{compareScheme{}},
+		Sleep:   func(context.Context, time.Duration) {},
+	})
+	a := latchkey.NewAuthenticator(st, memory.New(memory.Options{MaxEntries: 1000}), h, latchkey.Options{
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	})
+	u, err := a.AddUser(ctx, latchkey.NewUser{Username: "alice", Email: "alice@example.com"}, pw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.SetPassword(ctx, u.ID, latchkey.PasswordUpdate{NewHash: "compare$" + string(pw)}); err != nil {
+		b.Fatal(err)
+	}
+	req := latchkey.LoginRequest{Username: "alice", Password: "wrong passphrase",
+		Client: latchkey.Client{Addr: netip.MustParseAddr("127.0.0.1"), UserAgent: "bench"}}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if _, err := a.Login(ctx, req); !errors.Is(err, latchkey.ErrInvalidCredentials) {
+			b.Fatalf("login: %v, want %v", err, latchkey.ErrInvalidCredentials)
+		}
+		if n++; n%500 == 0 {
+			if err := a.FlushEvents(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// compareScheme is a password scheme that costs nothing: "compare$pw".
+type compareScheme struct{}
+
+func (compareScheme) Identify(encoded string) bool { return strings.HasPrefix(encoded, "compare$") }
+func (compareScheme) Params(string) string         { return "compare" }
+func (compareScheme) Verify(pw latchkey.Password, encoded string) (ok, weaker bool, err error) {
+	return subtle.ConstantTimeCompare([]byte(pw), []byte(strings.TrimPrefix(encoded, "compare$"))) == 1, false, nil
+}
+
+// BenchmarkLoginEvents measures what writing security events costs a
+// login: the same login on two authenticators, each on a SQLite file of
+// its own and running Run, one whose events reach the store (on) and one
+// whose store drops them (off), alternately within one loop so that the
+// machine's noise weighs on both alike. The event itself is made on both
+// sides, as it cannot be turned off (BenchmarkEventEmit times it with
+// serve's log line; the logger discards here): what on adds is Run's
+// batched insert, every 200ms, off the login's path but on the same
+// database file. The hash is cheap, and a failed login is not padded, so
+// that neither drowns the difference. Each case reports the p50 and p99
+// of either side and their differences (on − off); ns/op is the pair.
+// The benchmark fails unless on's store holds one event for each of its
+// logins afterwards, and off's store was given as many.
+func BenchmarkLoginEvents(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		pw   latchkey.Password
+		want error
+	}{
+		{"success", pw, nil},
+		{"wrong-password", "wrong passphrase", latchkey.ErrInvalidCredentials},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			ctx := context.Background()
+			// A cheap hash, and no padding of failed logins to the
+			// floor: that wait, the same on both sides, would measure
+			// the slowest recent hash, which the machine's noise sets.
+			h := password.New(password.Options{
+				Params: password.Argon2id{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
+				Sleep:  func(context.Context, time.Duration) {},
+			})
+			dropped := &droppingEvents{Store: openStore(b, filepath.Join(b.TempDir(), "off.db"))}
+			off := newEventsBench(b, dropped, h)
+			kept := openStore(b, filepath.Join(b.TempDir(), "on.db"))
+			on := newEventsBench(b, kept, h)
+			req := latchkey.LoginRequest{Username: "alice", Password: bc.pw}
+			login := func(e *eventsBench) {
+				start := time.Now()
+				_, err := e.auth.Login(ctx, req)
+				e.took = append(e.took, time.Since(start))
+				if !errors.Is(err, bc.want) {
+					b.Fatalf("login: %v, want %v", err, bc.want)
+				}
+			}
+			for i := 0; b.Loop(); i++ {
+				if i%2 == 0 {
+					login(off)
+					login(on)
+				} else {
+					login(on)
+					login(off)
+				}
+			}
+			off.stop(b)
+			on.stop(b)
+			if n := countEvents(b, kept); n != len(on.took) {
+				b.Fatalf("%d logins with events on wrote %d events, want one each", len(on.took), n)
+			}
+			if n := dropped.n.Load(); n != int64(len(off.took)) {
+				b.Fatalf("%d logins with events off made %d events, want one each", len(off.took), n)
+			}
+			offP50, offP99 := quantiles(off.took)
+			onP50, onP99 := quantiles(on.took)
+			b.ReportMetric(float64(offP50.Nanoseconds()), "off-p50-ns")
+			b.ReportMetric(float64(offP99.Nanoseconds()), "off-p99-ns")
+			b.ReportMetric(float64(onP50.Nanoseconds()), "on-p50-ns")
+			b.ReportMetric(float64(onP99.Nanoseconds()), "on-p99-ns")
+			b.ReportMetric(float64((onP50 - offP50).Nanoseconds()), "diff-p50-ns")
+			b.ReportMetric(float64((onP99 - offP99).Nanoseconds()), "diff-p99-ns")
+		})
+	}
+}
+
+// droppingEvents is a store that drops the security events given it, and
+// counts them.
+type droppingEvents struct {
+	latchkey.Store
+	n atomic.Int64
+}
+
+func (s *droppingEvents) AppendEvents(_ context.Context, es []latchkey.Event) error {
+	s.n.Add(int64(len(es)))
+	return nil
+}
+
+// eventsBench is one side of BenchmarkLoginEvents: an authenticator with
+// alice as a user, its Run going, and the latencies of its logins.
+type eventsBench struct {
+	auth *latchkey.Authenticator
+	took []time.Duration
+	stop func(testing.TB)
+}
+
+func newEventsBench(b *testing.B, st latchkey.Store, h latchkey.PasswordHasher) *eventsBench {
+	b.Helper()
+	ctx := context.Background()
+	a := latchkey.NewAuthenticator(st, memory.New(memory.Options{MaxEntries: 10_000}), h, latchkey.Options{})
+	if _, err := a.AddUser(ctx, latchkey.NewUser{Username: "alice", Email: "alice@example.com"}, pw); err != nil {
+		b.Fatal(err)
+	}
+	if err := a.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var stopped bool
+	stop := func(tb testing.TB) {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		// Run writes the queued events before it returns.
+		if err := <-done; err != nil {
+			tb.Error(err)
+		}
+	}
+	b.Cleanup(func() { stop(b) }) // before the store closes
+	return &eventsBench{auth: a, stop: stop}
+}
+
+// countEvents counts the events in st.
+func countEvents(tb testing.TB, st latchkey.Store) int {
+	tb.Helper()
+	n := 0
+	err := st.Events(context.Background(), latchkey.EventFilter{}, func(latchkey.Event) error {
+		n++
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+// quantiles returns the p50 and the p99 of ds (nearest rank), which it
+// sorts.
+func quantiles(ds []time.Duration) (p50, p99 time.Duration) {
+	slices.Sort(ds)
+	at := func(p int) time.Duration { return ds[max((len(ds)*p+99)/100, 1)-1] }
+	return at(50), at(99)
 }

@@ -42,6 +42,7 @@ type env struct {
 	srv   *httptest.Server
 	auth  *latchkey.Authenticator
 	store *sqlite.Store
+	cache *memory.Cache
 	clock *clock
 }
 
@@ -87,7 +88,8 @@ func newEnv(t testing.TB, eo envOptions) *env {
 	if eo.wrap != nil {
 		as = eo.wrap(st)
 	}
-	a := latchkey.NewAuthenticator(as, memory.New(memory.Options{MaxEntries: 1000, Now: c.Now}), h, latchkey.Options{
+	cache := memory.New(memory.Options{MaxEntries: 1000, Now: c.Now})
+	a := latchkey.NewAuthenticator(as, cache, h, latchkey.Options{
 		TokenTTL:      time.Hour,
 		Now:           c.Now,
 		CheckPassword: password.Policy{MinLength: 12}.Check,
@@ -111,7 +113,7 @@ func newEnv(t testing.TB, eo envOptions) *env {
 	srv := httptest.NewServer(api.NewServer(a, eo.api))
 	t.Cleanup(srv.Close)
 	checkOpenAPI(t, srv)
-	e := &env{srv: srv, auth: a, store: st, clock: c}
+	e := &env{srv: srv, auth: a, store: st, cache: cache, clock: c}
 	for _, name := range []string{"alice", "bob", "leo"} {
 		if _, err := a.AddUser(ctx, latchkey.NewUser{Username: name, Email: name + "@example.com", FirstName: strings.ToUpper(name[:1]) + name[1:]}, goodPassword); err != nil {
 			t.Fatal(err)

@@ -20,7 +20,10 @@ var openapiMethods = []string{"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD",
 // the document's operations to each other, both ways: a route missing
 // from the document, or an operation the mux lacks, fails. A pattern
 // without a method (any method) must be a path item marked
-// x-any-method that lists every method.
+// x-any-method that lists every method. A pattern ending in {$} (that
+// path exactly) is the document's path without it; a pattern ending in
+// a slash matches a whole subtree, which no OpenAPI path describes, and
+// fails.
 func TestOpenAPICoversRoutes(t *testing.T) {
 	var registered patterns
 	(&server{}).routes(&registered)
@@ -45,6 +48,12 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		method, path, ok := strings.Cut(p, " ")
 		if !ok {
 			path = method
+		}
+		if strings.HasSuffix(path, "/") {
+			t.Errorf("%q matches every path below it, which the document cannot list: end it in {$}, or name a path segment", p)
+		}
+		path = strings.TrimSuffix(path, "{$}")
+		if !ok {
 			if string(doc.Paths[path]["x-any-method"]) != "true" {
 				t.Errorf("%q takes any method; the document's %s is not marked x-any-method", p, path)
 			}

@@ -34,6 +34,10 @@ func (s *server) routes(mux registrar) {
 	mux.Handle("POST /v1/introspect", s.handleIntrospect())
 	mux.Handle("GET /v1/openapi.json", s.handleOpenAPI(contentTypeJSON))
 	mux.Handle("GET /v1/openapi.yaml", s.handleOpenAPI(contentTypeYAML))
+	// The login page, when Options.UI is set: /ui/ exactly, and each of
+	// its files, one path segment below it.
+	mux.Handle("GET /ui/{$}", s.handleUI(true))
+	mux.Handle("GET /ui/{file}", s.handleUI(false))
 	mux.Handle("GET /healthz", s.handleHealthz())
 	mux.Handle("GET /readyz", s.handleReadyz())
 }

@@ -28,6 +28,8 @@ type Options struct {
 	ForwardAuthCookie string
 	// Metrics, when set, observes every request by route and status.
 	Metrics Metrics
+	// UI, when set, serves the login page under /ui/ (package ui).
+	UI UI
 }
 
 // Challenger issues proof-of-work challenges (captcha.PoW): to the client

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -43,11 +44,16 @@ func (p *proc) challenge(t *testing.T, forwardedFor string) challenge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.openapi(t).Check(t, req, res.StatusCode, res.Header, b)
 	c := challenge{status: res.StatusCode, retryAfter: res.Header.Get("Retry-After")}
 	if res.StatusCode != http.StatusOK {
 		var body struct{ Code string }
-		json.NewDecoder(res.Body).Decode(&body)
+		json.Unmarshal(b, &body)
 		c.code = body.Code
 		return c
 	}
@@ -55,7 +61,7 @@ func (p *proc) challenge(t *testing.T, forwardedFor string) challenge {
 		Algorithm, Challenge, Salt, Signature string
 		MaxNumber                             int64
 	}
-	if err := json.NewDecoder(res.Body).Decode(&ch); err != nil {
+	if err := json.Unmarshal(b, &ch); err != nil {
 		t.Fatal(err)
 	}
 	for n := int64(0); n <= ch.MaxNumber; n++ {

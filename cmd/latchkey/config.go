@@ -75,6 +75,9 @@ type Config struct {
 
 	MetricsAddr string
 
+	// UI is on or off: the login page at /ui/.
+	UI string
+
 	// MFAKey is LATCHKEY_MFA_KEY, parsed: nil when unset.
 	MFAKey []byte
 
@@ -181,6 +184,9 @@ func serveSettings() []setting {
 		{flag: "metrics-addr", env: "LATCHKEY_METRICS_ADDR", def: "",
 			help:  "serve Prometheus metrics at /metrics on this address (host:port), a listener of its own (empty: off)",
 			value: func(c *Config) flag.Value { return (*config.String)(&c.MetricsAddr) }},
+		{flag: "ui", env: "LATCHKEY_UI", def: "off",
+			help:  "on: serve the login page at /ui/ (HTML, CSS and JavaScript built in, under a strict Content-Security-Policy); off",
+			value: func(c *Config) flag.Value { return (*config.String)(&c.UI) }},
 		{flag: "tls-cert-file", env: "LATCHKEY_TLS_CERT_FILE", def: "",
 			help:  "serve HTTPS only, with this PEM certificate (chain); reread on SIGHUP; needs tls-key-file",
 			value: func(c *Config) flag.Value { return (*config.String)(&c.TLSCertFile) }},
@@ -381,7 +387,7 @@ func (c *Config) validateServe() error {
 	if c.ForwardAuthCookie != "" && !validCookieName(c.ForwardAuthCookie) {
 		errs = append(errs, fmt.Errorf("forward-auth-cookie %q is not a cookie name: letters, digits and !#$%%&'*+-.^_`|~ only", c.ForwardAuthCookie))
 	}
-	errs = append(errs, c.validateMetrics())
+	errs = append(errs, c.validateMetrics(), c.validateUI())
 	errs = append(errs, config.CheckWebAuthn(c.WebAuthnRPID, c.WebAuthnOrigins))
 	if c.WebAuthnRPID != "" && strings.TrimSpace(c.WebAuthnName) == "" {
 		errs = append(errs, errors.New("webauthn-display-name must not be empty"))
@@ -401,6 +407,25 @@ func (c *Config) validateMetrics() error {
 	}
 	if c.MetricsAddr == c.Addr && port != "0" {
 		return fmt.Errorf("metrics-addr %q is addr too: the metrics need an address of their own", c.MetricsAddr)
+	}
+	return nil
+}
+
+// validateUI checks that the login page is on or off, and that a captcha
+// widget it would show has its site key.
+func (c *Config) validateUI() error {
+	switch c.UI {
+	case "off":
+		return nil
+	case "on":
+	default:
+		return fmt.Errorf("ui %q: use on or off", c.UI)
+	}
+	switch c.CaptchaProvider {
+	case "recaptcha", "hcaptcha", "turnstile":
+		if c.CaptchaSiteKey == "" {
+			return fmt.Errorf("ui: the login page shows the %s widget, which needs captcha-site-key (LATCHKEY_CAPTCHA_SITE_KEY)", c.CaptchaProvider)
+		}
 	}
 	return nil
 }

@@ -72,6 +72,9 @@ func TestConfig(t *testing.T) {
 		{"forward-auth cookie", []string{"LATCHKEY_FORWARD_AUTH_COOKIE", "__Host-latchkey"}, nil, func(c *Config) bool { return c.ForwardAuthCookie == "__Host-latchkey" }},
 		{"forward-auth cookie flag", nil, []string{"--forward-auth-cookie", "lk"}, func(c *Config) bool { return c.ForwardAuthCookie == "lk" }},
 		{"metrics off by default", nil, nil, func(c *Config) bool { return c.MetricsAddr == "" }},
+		{"login page off by default", nil, nil, func(c *Config) bool { return c.UI == "off" }},
+		{"login page", []string{"LATCHKEY_UI", "on"}, nil, func(c *Config) bool { return c.UI == "on" }},
+		{"login page with a widget and its site key", []string{"LATCHKEY_UI", "on", "LATCHKEY_CAPTCHA_PROVIDER", "turnstile", "LATCHKEY_CAPTCHA_SECRET", "s", "LATCHKEY_CAPTCHA_SITE_KEY", "k"}, nil, func(c *Config) bool { return c.UI == "on" }},
 		{"metrics address", []string{"LATCHKEY_METRICS_ADDR", "127.0.0.1:9464"}, nil, func(c *Config) bool { return c.MetricsAddr == "127.0.0.1:9464" }},
 		{"metrics address flag", nil, []string{"--metrics-addr", ":9464"}, func(c *Config) bool { return c.MetricsAddr == ":9464" }},
 		{"passkeys off by default", nil, nil, func(c *Config) bool {
@@ -113,6 +116,8 @@ func TestConfigErrors(t *testing.T) {
 		{"cookie name with a space", []string{"LATCHKEY_FORWARD_AUTH_COOKIE", "my token"}, nil, "forward-auth-cookie"},
 		{"cookie name with an equals sign", nil, []string{"--forward-auth-cookie", "a=b"}, "forward-auth-cookie"},
 		{"metrics address without a port", []string{"LATCHKEY_METRICS_ADDR", "localhost"}, nil, "metrics-addr"},
+		{"login page neither on nor off", []string{"LATCHKEY_UI", "yes"}, nil, "ui"},
+		{"login page widget without its site key", []string{"LATCHKEY_UI", "on", "LATCHKEY_CAPTCHA_PROVIDER", "hcaptcha", "LATCHKEY_CAPTCHA_SECRET", "s"}, nil, "captcha-site-key"},
 		{"metrics address that is the API's", []string{"LATCHKEY_METRICS_ADDR", "127.0.0.1:8080"}, nil, "metrics-addr"},
 		{"cookie name with a semicolon", nil, []string{"--forward-auth-cookie", "a;b"}, "forward-auth-cookie"},
 		{"bad captcha mode", []string{"LATCHKEY_CAPTCHA_REQUIRED", "sometimes"}, nil, "captcha-required"},

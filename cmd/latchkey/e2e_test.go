@@ -76,6 +76,7 @@ type proc struct {
 	client *http.Client // nil: http.DefaultClient
 	logs   *bytes.Buffer
 	mu     *sync.Mutex
+	broken []error // answers that break the OpenAPI document, under mu
 	done   chan error
 }
 
@@ -112,6 +113,7 @@ func serve(t testing.TB, env []string) *proc {
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-p.done
+		p.failBroken(t)
 	})
 	select {
 	case a := <-addr:
@@ -165,36 +167,83 @@ func (p *proc) call(t testing.TB, method, path, token string, body any) (int, ma
 }
 
 // The OpenAPI document the built binary serves, fetched once: every
-// answer proc.call receives is held to it.
+// answer of latchkey's routes the tests receive is held to it.
 var (
 	openapiMu  sync.Mutex
 	openapiDoc *openapitest.Document
 )
 
+// openapi returns the document, fetched from p the first time.
 func (p *proc) openapi(t testing.TB) *openapitest.Document {
 	t.Helper()
+	doc, err := p.document(p.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// document returns the document, fetched from p with c (p's client when
+// nil) the first time.
+func (p *proc) document(c *http.Client) (*openapitest.Document, error) {
 	openapiMu.Lock()
 	defer openapiMu.Unlock()
 	if openapiDoc != nil {
-		return openapiDoc
+		return openapiDoc, nil
 	}
-	c := p.client
+	if c == nil {
+		c = p.client
+	}
 	if c == nil {
 		c = http.DefaultClient
 	}
 	res, err := c.Get(p.url + "/v1/openapi.json")
 	if err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("GET /v1/openapi.json: %w", err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("GET /v1/openapi.json: %d %v", res.StatusCode, err)
+		return nil, fmt.Errorf("GET /v1/openapi.json: %d %v", res.StatusCode, err)
 	}
-	if openapiDoc, err = openapitest.Parse(b); err != nil {
-		t.Fatal(err)
+	doc, err := openapitest.Parse(b)
+	if err != nil {
+		return nil, err
 	}
-	return openapiDoc
+	openapiDoc = doc
+	return doc, nil
+}
+
+// validate holds an answer p gave to req, received with c, to the
+// document, and records where it breaks it: the test that started p
+// fails with the record when it ends. It never fails the test itself, so
+// that helpers without one may call it from any goroutine; the helpers
+// that have one call p.openapi(t).Check instead.
+func (p *proc) validate(c *http.Client, req *http.Request, status int, header http.Header, body []byte) {
+	doc, err := p.document(c)
+	if err == nil {
+		err = doc.Validate(req, status, header, body)
+	}
+	if err != nil {
+		p.mu.Lock()
+		p.broken = append(p.broken, err)
+		p.mu.Unlock()
+	}
+}
+
+// failBroken fails t with the answers validate recorded, the first few
+// of them.
+func (p *proc) failBroken(t testing.TB) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, err := range p.broken {
+		if i == 3 {
+			t.Errorf("and %d more answers of %s break the OpenAPI document", len(p.broken)-i, p.url)
+			break
+		}
+		t.Errorf("an answer of %s breaks the OpenAPI document: %v", p.url, err)
+	}
 }
 
 func (p *proc) login(t testing.TB, user, pw string) string {
@@ -493,8 +542,13 @@ func getJSON(t *testing.T, p *proc, path, token string, v any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.openapi(t).Check(t, req, res.StatusCode, res.Header, b)
+	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -24,20 +23,17 @@ func TestEventsEndToEnd(t *testing.T) {
 	p := serve(t, env)
 	ctx := t.Context()
 	c := &http.Client{}
-	owner, err := postLogin(ctx, c, p.url, "198.51.100.1", e2ePassword)
+	owner, err := postLogin(ctx, c, p, "198.51.100.1", e2ePassword)
 	if err != nil || owner.status != 200 {
 		t.Fatalf("owner's login: %+v %v", owner, err)
 	}
 	const wrong = "not alice's passphrase"
-	if r, err := postLogin(ctx, c, p.url, "203.0.113.9", wrong); err != nil || r.status != 401 {
+	if r, err := postLogin(ctx, c, p, "203.0.113.9", wrong); err != nil || r.status != 401 {
 		t.Fatalf("failed login: %+v %v", r, err)
 	}
 	const typo = "correct horse as a name"
-	body, _ := json.Marshal(map[string]string{"username": typo, "password": wrong})
-	if res, err := c.Post(p.url+"/v1/login", "application/json", bytes.NewReader(body)); err != nil || res.StatusCode != 401 {
-		t.Fatalf("unknown name: %v %v", res, err)
-	} else {
-		res.Body.Close()
+	if st, m := p.call(t, "POST", "/v1/login", "", map[string]string{"username": typo, "password": wrong}); st != 401 {
+		t.Fatalf("unknown name: %d %v", st, m)
 	}
 
 	// Written within a flush (200 ms).

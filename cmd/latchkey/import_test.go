@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -209,7 +210,12 @@ func TestEndToEndImportDjango(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		b, err := io.ReadAll(res.Body)
 		res.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.openapi(t).Check(t, req, res.StatusCode, res.Header, b)
 		want := 200
 		if !fixtures[name].Active {
 			want = 401

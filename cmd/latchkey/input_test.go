@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,9 +29,14 @@ func (p *proc) rawLogin(t *testing.T, user, pw, userAgent string) (int, map[stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.openapi(t).Check(t, req, res.StatusCode, res.Header, body)
 	var m map[string]any
-	json.NewDecoder(res.Body).Decode(&m)
+	json.Unmarshal(body, &m)
 	return res.StatusCode, m
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -41,9 +42,14 @@ func (p *proc) introspect(t *testing.T, id, secret, token string) (int, http.Hea
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.openapi(t).Check(t, req, res.StatusCode, res.Header, b)
 	var m map[string]any
-	json.NewDecoder(res.Body).Decode(&m)
+	json.Unmarshal(b, &m)
 	if res.Header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("introspect: %d %v without no-store", res.StatusCode, m)
 	}

@@ -79,7 +79,7 @@ func TestLoginFlood(t *testing.T) {
 
 	// The owner logs in first, from an address of its own: it gets the
 	// token GET /v1/me is polled with, and that address becomes known.
-	res, err := postLogin(ctx, client, p.url, ownerIP, e2ePassword)
+	res, err := postLogin(ctx, client, p, ownerIP, e2ePassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,14 +90,14 @@ func TestLoginFlood(t *testing.T) {
 	// The proxy's header is believed: the session records the owner's
 	// address, not the proxy's. Otherwise the flood would come from one
 	// client, not 50.
-	if ip := sessionIP(ctx, t, client, p.url, tok); ip != ownerIP {
+	if ip := sessionIP(ctx, t, client, p, tok); ip != ownerIP {
 		t.Fatalf("the session records %q, want %s: X-Forwarded-For from a trusted proxy is not believed", ip, ownerIP)
 	}
 
 	stop := make(chan struct{})
 	var bg sync.WaitGroup
 	var me meStats
-	bg.Go(func() { me = pollMe(ctx, p.url, tok, stop) })
+	bg.Go(func() { me = pollMe(ctx, p, tok, stop) })
 	var rss rssStats
 	bg.Go(func() { rss = sampleRSS(pid, stop) })
 
@@ -113,7 +113,7 @@ func TestLoginFlood(t *testing.T) {
 	for range floodWorkers {
 		workers.Go(func() {
 			for i := range jobs {
-				res, err := postLogin(ctx, client, p.url, floodIP(i), "not the password at all")
+				res, err := postLogin(ctx, client, p, floodIP(i), "not the password at all")
 				mu.Lock()
 				switch {
 				case err != nil:
@@ -187,7 +187,7 @@ feed:
 	// The flood spent the account's allowance for unknown addresses, not
 	// the owner's: from the address it logged in from before, the owner
 	// still gets in.
-	res, err = postLogin(ctx, client, p.url, ownerIP, e2ePassword)
+	res, err = postLogin(ctx, client, p, ownerIP, e2ePassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,13 +258,13 @@ type loginResult struct {
 	retryAfter int // seconds; 0 when absent
 }
 
-// postLogin logs in as alice with pw, through the trusted proxy on behalf
-// of the client at ip. It is safe to call from any goroutine.
-func postLogin(ctx context.Context, c *http.Client, base, ip, pw string) (loginResult, error) {
+// postLogin logs in to p as alice with pw, through the trusted proxy on
+// behalf of the client at ip. It is safe to call from any goroutine.
+func postLogin(ctx context.Context, c *http.Client, p *proc, ip, pw string) (loginResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	body, _ := json.Marshal(map[string]string{"username": "alice", "password": pw})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/login", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url+"/v1/login", bytes.NewReader(body))
 	if err != nil {
 		return loginResult{}, err
 	}
@@ -274,9 +274,14 @@ func postLogin(ctx context.Context, c *http.Client, base, ip, pw string) (loginR
 	if err != nil {
 		return loginResult{}, err
 	}
-	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		return loginResult{}, err
+	}
+	p.validate(c, req, res.StatusCode, res.Header, b)
 	var m struct{ Code, Token string }
-	if err := json.NewDecoder(res.Body).Decode(&m); err != nil {
+	if err := json.Unmarshal(b, &m); err != nil {
 		return loginResult{}, fmt.Errorf("%d with an unreadable body: %w", res.StatusCode, err)
 	}
 	ra, _ := strconv.Atoi(res.Header.Get("Retry-After"))
@@ -285,22 +290,27 @@ func postLogin(ctx context.Context, c *http.Client, base, ip, pw string) (loginR
 
 // sessionIP returns the address GET /v1/sessions records for the token's
 // session.
-func sessionIP(ctx context.Context, t *testing.T, c *http.Client, base, tok string) string {
+func sessionIP(ctx context.Context, t *testing.T, c *http.Client, p *proc, tok string) string {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/sessions", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.url+"/v1/sessions", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	res, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.openapi(t).Check(t, req, res.StatusCode, res.Header, b)
 	var m struct {
 		Sessions []struct {
 			IP      string
 			Current bool
 		}
 	}
-	if err := json.NewDecoder(res.Body).Decode(&m); err != nil || res.StatusCode != http.StatusOK {
+	if err := json.Unmarshal(b, &m); err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("sessions: %d %v", res.StatusCode, err)
 	}
 	for _, s := range m.Sessions {
@@ -330,9 +340,9 @@ func (s meStats) quantile(q float64) time.Duration {
 	return d[i].Round(10 * time.Microsecond)
 }
 
-// pollMe calls GET /v1/me with tok every 10ms until stop is closed, on
-// connections of its own.
-func pollMe(ctx context.Context, base, tok string, stop <-chan struct{}) meStats {
+// pollMe calls GET /v1/me on p with tok every 10ms until stop is closed,
+// on connections of its own.
+func pollMe(ctx context.Context, p *proc, tok string, stop <-chan struct{}) meStats {
 	c := &http.Client{Transport: &http.Transport{}}
 	defer c.CloseIdleConnections()
 	var s meStats
@@ -347,16 +357,20 @@ func pollMe(ctx context.Context, base, tok string, stop <-chan struct{}) meStats
 		case <-tick.C:
 		}
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		req, _ := http.NewRequestWithContext(rctx, http.MethodGet, base+"/v1/me", nil)
+		req, _ := http.NewRequestWithContext(rctx, http.MethodGet, p.url+"/v1/me", nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		began := time.Now()
 		res, err := c.Do(req)
+		var b []byte
 		if err == nil {
-			_, err = io.Copy(io.Discard, res.Body)
+			b, err = io.ReadAll(res.Body)
 			res.Body.Close()
 		}
 		took := time.Since(began)
 		cancel()
+		if err == nil {
+			p.validate(c, req, res.StatusCode, res.Header, b)
+		}
 		switch {
 		case err != nil:
 			s.failed++

@@ -15,6 +15,7 @@ import (
 	"github.com/latchkeyhq/latchkey/internal/dial"
 	"github.com/latchkeyhq/latchkey/password"
 	"github.com/latchkeyhq/latchkey/prom"
+	"github.com/latchkeyhq/latchkey/ui"
 	"github.com/latchkeyhq/latchkey/webauthn"
 )
 
@@ -103,6 +104,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if metrics != nil {
 		gate.Metrics, apiOpt.Metrics = metrics, metrics
+	}
+	if cfg.UI == "on" {
+		pages, err := ui.New(ui.Captcha{Provider: cfg.CaptchaProvider, SiteKey: cfg.CaptchaSiteKey, Always: cfg.CaptchaAfter == 0})
+		if err != nil {
+			return err
+		}
+		apiOpt.UI = pages
 	}
 	auth := newAuthenticator(cfg, store, b.cache, hasher, log, gate)
 	if err := auth.Start(ctx); err != nil {

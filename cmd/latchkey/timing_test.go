@@ -122,7 +122,7 @@ func TestEndToEndFailedLoginTiming(t *testing.T) {
 		wg.Go(func() {
 			defer func() { <-inFlight }()
 			k := kinds[i]
-			d, status, err := timeLogin(client, p.url, k.user, k.password)
+			d, status, err := timeLogin(client, p, k.user, k.password)
 			if err != nil || status != http.StatusUnauthorized {
 				if bad.Add(1) == 1 {
 					t.Errorf("%s: login answered %d (%v), want 401", k.name, status, err)
@@ -163,20 +163,28 @@ func TestEndToEndFailedLoginTiming(t *testing.T) {
 	}
 }
 
-// timeLogin posts one login and returns how long its answer took, body
-// included.
-func timeLogin(c *http.Client, base, user, pw string) (time.Duration, int, error) {
+// timeLogin posts one login to p and returns how long its answer took,
+// body included.
+func timeLogin(c *http.Client, p *proc, user, pw string) (time.Duration, int, error) {
 	b, _ := json.Marshal(map[string]string{"username": user, "password": pw})
-	start := time.Now()
-	res, err := c.Post(base+"/v1/login", "application/json", bytes.NewReader(b))
+	req, err := http.NewRequest("POST", p.url+"/v1/login", bytes.NewReader(b))
 	if err != nil {
 		return 0, 0, err
 	}
-	defer res.Body.Close()
-	if _, err := io.Copy(io.Discard, res.Body); err != nil {
+	req.Header.Set("Content-Type", "application/json")
+	start := time.Now()
+	res, err := c.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	took := time.Since(start)
+	if err != nil {
 		return 0, res.StatusCode, err
 	}
-	return time.Since(start), res.StatusCode, nil
+	p.validate(c, req, res.StatusCode, res.Header, body)
+	return took, res.StatusCode, nil
 }
 
 // pbkdf2Dump writes a Django dump of one user, pbkdf2User, whose password

@@ -241,21 +241,22 @@ func tlsClient(t *testing.T, ca *tlstest.CA) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
 
-// keptConn is one HTTP/1.1 connection over TLS, kept open across
+// keptConn is one HTTP/1.1 connection over TLS to p, kept open across
 // requests.
 type keptConn struct {
+	p    *proc
 	conn *tls.Conn
 	r    *bufio.Reader
 }
 
-func dialKept(t *testing.T, addr string, ca *tlstest.CA) *keptConn {
+func dialKept(t *testing.T, p *proc, addr string, ca *tlstest.CA) *keptConn {
 	t.Helper()
 	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"})
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &keptConn{conn: conn, r: bufio.NewReader(conn)}
+	return &keptConn{p: p, conn: conn, r: bufio.NewReader(conn)}
 }
 
 // me sends GET /v1/me on the connection and returns the status.
@@ -267,8 +268,14 @@ func (k *keptConn) me(t *testing.T, token string) int {
 	if err != nil {
 		t.Fatalf("GET /v1/me on the kept connection: %v", err)
 	}
-	io.Copy(io.Discard, res.Body)
+	b, err := io.ReadAll(res.Body)
 	res.Body.Close()
+	if err != nil {
+		t.Fatalf("GET /v1/me on the kept connection: %v", err)
+	}
+	// The request as written above, for the document's routes.
+	req, _ := http.NewRequest("GET", k.p.url+"/v1/me", nil)
+	k.p.openapi(t).Check(t, req, res.StatusCode, res.Header, b)
 	if res.Close {
 		t.Fatal("the server closes the kept connection")
 	}
@@ -326,9 +333,14 @@ func TestEndToEndHTTPS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var me map[string]any
-	json.NewDecoder(res.Body).Decode(&me)
+	b, err := io.ReadAll(res.Body)
 	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.openapi(t).Check(t, req, res.StatusCode, res.Header, b)
+	var me map[string]any
+	json.Unmarshal(b, &me)
 	if res.StatusCode != 200 || me["username"] != "alice" {
 		t.Fatalf("GET /v1/me over TLS: %d %v", res.StatusCode, me)
 	}
@@ -364,7 +376,7 @@ func TestEndToEndHTTPS(t *testing.T) {
 		conn.Close()
 	})
 
-	kept := dialKept(t, addr, ca)
+	kept := dialKept(t, p, addr, ca)
 	if st := kept.me(t, tok); st != 200 {
 		t.Fatalf("GET /v1/me on a kept connection: %d", st)
 	}
