@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/latchkeyhq/latchkey"
@@ -205,6 +206,34 @@ func (f fields) optional(name string) (string, error) {
 		return "", latchkey.InvalidField(name, "Not a valid string.")
 	}
 	return f.values[name], nil
+}
+
+// credential returns the WebAuthn credential of a body: its field
+// "credential" (see object) or, when it has none, the body itself
+// without the fields named in own, when it holds a credential's fields
+// at its top (a PublicKeyCredential.toJSON() spread into the body, with
+// the route's own fields beside them).
+func (f fields) credential(own ...string) (json.RawMessage, error) {
+	_, inValues := f.values["credential"]
+	if inValues || f.raw["credential"] != nil || f.raw["response"] == nil {
+		return f.object("credential")
+	}
+	m := make(map[string]json.RawMessage, len(f.values)+len(f.raw))
+	for k, v := range f.values {
+		if !slices.Contains(own, k) {
+			m[k], _ = json.Marshal(v)
+		}
+	}
+	for k, v := range f.raw {
+		if !slices.Contains(own, k) {
+			m[k] = v
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, latchkey.InvalidField("credential", "Not a JSON object.")
+	}
+	return b, nil
 }
 
 // object returns the named field, a JSON object (a WebAuthn credential),

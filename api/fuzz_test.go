@@ -182,6 +182,8 @@ var passkeyBodySeeds = []string{
 	`{"challenge_id":"lkw_abc","credential":"{\"id\":\"AQID\"}"}`,
 	`{"credential":[1,2]}`, `{"credential":null}`, `{"credential":{}}`, `{"challenge_id":1,"credential":{"a":{"b":[]}}}`,
 	`{"credential":{"id":"x"},"credential":{"id":"y"}}`, `{}`, `[]`, `"x"`,
+	`{"challenge_id":"lkw_abc","id":"AQID","rawId":"AQID","type":"public-key","response":{"clientDataJSON":"e30"},"clientExtensionResults":{},"authenticatorAttachment":null}`,
+	`{"name":"Key","id":"AQID","response":{"attestationObject":"oA"},"credential":"{}"}`,
 }
 
 func FuzzPasskeyBodies(f *testing.F) {

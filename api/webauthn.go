@@ -12,7 +12,8 @@ import (
 // JSON, passed on as they are: {"publicKey": …}, whose binary fields are
 // base64url without padding (PublicKeyCredential.parseCreationOptionsFromJSON
 // and parseRequestOptionsFromJSON take them); a credential is the JSON of
-// the browser's PublicKeyCredential.toJSON().
+// the browser's PublicKeyCredential.toJSON(), as the field "credential"
+// or spread into the body beside the route's own fields.
 
 type passkeyJSON struct {
 	ID         string  `json:"id"`
@@ -58,9 +59,10 @@ func (s *server) handlePasskeyRegistrationOptions() authedHandler {
 }
 
 // passkeyRegistration is the body of POST /v1/webauthn/register as
-// latchkey decodes it.
+// latchkey decodes it: {"credential": {…}, "name"}, or the credential's
+// fields beside "name".
 func passkeyRegistration(f fields) (latchkey.PasskeyRegistration, error) {
-	cred, err := f.object("credential")
+	cred, err := f.credential("name")
 	if err != nil {
 		return latchkey.PasskeyRegistration{}, err
 	}
@@ -130,10 +132,11 @@ func (s *server) handlePasskeyLoginOptions() http.Handler {
 }
 
 // passkeyLogin is the body of POST /v1/login/webauthn as latchkey
-// decodes it.
+// decodes it: {"challenge_id", "credential": {…}, …}, or the
+// credential's fields beside the route's own.
 func passkeyLogin(f fields) (latchkey.PasskeyLoginRequest, error) {
 	v, err := f.require("challenge_id")
-	cred, cerr := f.object("credential")
+	cred, cerr := f.credential("challenge_id", "mfa_token", "device_name")
 	if err != nil || cerr != nil {
 		return latchkey.PasskeyLoginRequest{}, mergeInvalid(err, cerr)
 	}

@@ -180,3 +180,42 @@ func TestPasskeyAnswersMFARequired(t *testing.T) {
 		t.Fatalf("passkey with the mfa_token: %d %s", r.status, r.body)
 	}
 }
+
+// TestPasskeySpreadBody: the credential's fields may sit at the top of
+// the body, beside the route's own, as the login page sends them.
+func TestPasskeySpreadBody(t *testing.T) {
+	e := passkeyEnv(t, envOptions{})
+	tok, _ := e.login(t, "alice")
+	bearer := "Bearer " + tok
+	a := webauthntest.New(apiOrigin)
+
+	spread := func(cred []byte, own map[string]any) map[string]any {
+		var m map[string]any
+		if err := json.Unmarshal(cred, &m); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range own {
+			m[k] = v
+		}
+		return m
+	}
+	r := e.do(t, "POST", "/v1/webauthn/register/options", bearer, "application/json", "{}")
+	cred, err := a.Create(r.body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.do(t, "POST", "/v1/webauthn/register", bearer, "", spread(cred, map[string]any{"name": "Spread"}))
+	if r.status != 201 || r.json(t)["name"] != "Spread" {
+		t.Fatalf("register with the credential spread: %d %s", r.status, r.body)
+	}
+	r = e.do(t, "POST", "/v1/login/webauthn/options", "", "application/json", "{}")
+	cred, err = a.Get(r.body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := spread(cred, map[string]any{"challenge_id": r.json(t)["challenge_id"], "device_name": "Phone"})
+	r = e.do(t, "POST", "/v1/login/webauthn", "", "", body)
+	if r.status != 200 || r.json(t)["device_name"] != "Phone" {
+		t.Fatalf("passkey login with the credential spread: %d %s", r.status, r.body)
+	}
+}
