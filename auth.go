@@ -81,6 +81,15 @@ type Options struct {
 	// "latchkey".
 	TOTPIssuer string
 
+	// RelyingParty checks passkeys (WebAuthn), whose ceremonies keep
+	// their state in Challenges; without both, every passkey route
+	// answers ErrWebAuthnUnavailable.
+	RelyingParty RelyingParty
+	Challenges   ChallengeStore
+	// CeremonyLimiter, when set, limits the passkey logins each client
+	// address begins; nil: no limit.
+	CeremonyLimiter CeremonyLimiter
+
 	// Metrics observes logins, token checks, throttle refusals, captcha
 	// verifications and revocations; default NoMetrics.
 	Metrics Metrics

@@ -30,6 +30,12 @@ const (
 	EventMFADisable       EventKind = "mfa.totp_disable"
 	EventMFAReset         EventKind = "mfa.reset"
 	EventRecoveryCodeUse  EventKind = "mfa.recovery_code_use"
+	// Passkeys: registered and removed by their user, and a passkey
+	// login refused (Detail: why). A passkey login that succeeds is a
+	// login.success whose Detail is "webauthn".
+	EventPasskeyRegister EventKind = "passkey.register"
+	EventPasskeyRemove   EventKind = "passkey.remove"
+	EventPasskeyFailure  EventKind = "login.passkey_failure"
 )
 
 // EventKinds lists every kind, for validation and documentation.
@@ -37,6 +43,7 @@ var EventKinds = []EventKind{
 	EventLoginSuccess, EventLoginFailure, EventLoginThrottled, EventCaptchaRefused,
 	EventLogout, EventPasswordChange, EventSessionDelete, EventUserDisable, EventUserEnable,
 	EventLoginMFARequired, EventMFAFailure, EventMFAEnroll, EventMFAConfirm, EventMFADisable, EventMFAReset, EventRecoveryCodeUse,
+	EventPasskeyRegister, EventPasskeyRemove, EventPasskeyFailure,
 }
 
 // Bounds of the text an event keeps, in bytes.

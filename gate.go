@@ -48,15 +48,16 @@ func (a *Authenticator) record(ctx context.Context, username string, c Client, o
 var errWrongPassword = errors.New("wrong old password")
 
 // outcomeOf classifies the error of a password check: nil is a success,
-// ErrInvalidCredentials, a wrong old password or a wrong second factor
-// code a failure, anything else
+// ErrInvalidCredentials, a wrong old password, a wrong second factor
+// code, a refused passkey a failure, anything else
 // (invalid input, a captcha refused, an overloaded hasher, a store that
 // failed) an attempt abandoned before the password was judged.
 func outcomeOf(err error) Outcome {
 	switch {
 	case err == nil:
 		return OutcomeSuccess
-	case errors.Is(err, ErrInvalidCredentials), errors.Is(err, errWrongPassword), errors.Is(err, errWrongCode):
+	case errors.Is(err, ErrInvalidCredentials), errors.Is(err, errWrongPassword), errors.Is(err, errWrongCode),
+		errors.Is(err, ErrInvalidPasskey):
 		return OutcomeFailure
 	}
 	return OutcomeAbandoned

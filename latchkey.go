@@ -20,6 +20,11 @@
 //     (throttle/memory, throttle/redis), with throttle/throttletest;
 //   - CaptchaVerifier (captcha) and its ReplayGuard (cache/memory.Claims,
 //     cache/redis.Claims), with cache/guardtest;
+//   - RelyingParty, the cryptography of passkeys (webauthn), with a
+//     software authenticator for tests (webauthn/webauthntest);
+//   - ChallengeStore, the state of WebAuthn ceremonies
+//     (cache/memory.Challenges, cache/redis.Challenges), with
+//     cache/challengetest;
 //   - Metrics (prom), which observes the Authenticator's decisions.
 //
 // api serves the Authenticator over HTTP; cmd/latchkey chooses and wires
@@ -133,9 +138,9 @@ type PasswordUpdate struct {
 }
 
 // Store keeps users and sessions, the service clients
-// (ServiceClientStore), the security events (EventStore) and second
-// factors (MFAStore). Every method that changes sessions or a
-// user writes Change entries in the same transaction, so that the change
+// (ServiceClientStore), the security events (EventStore), second factors
+// (MFAStore) and passkeys (PasskeyStore). Every method that changes
+// sessions or a user writes Change entries in the same transaction, so that the change
 // feed never misses a revocation. Errors are *Error values of kind
 // NotFound, Conflict or Internal; implementations translate driver errors.
 type Store interface {
@@ -201,6 +206,7 @@ type Store interface {
 	ServiceClientStore
 	EventStore
 	MFAStore
+	PasskeyStore
 
 	Ping(ctx context.Context) error
 	Close() error

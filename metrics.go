@@ -62,23 +62,30 @@ const (
 	// unknown, expired or used up mfa_token (POST /v1/login/mfa).
 	LoginInvalidMFACode
 	LoginInvalidMFAToken
+	// LoginInvalidPasskey: a passkey's assertion refused, and
+	// LoginWebAuthnUnavailable: no relying party configured
+	// (POST /v1/login/webauthn).
+	LoginInvalidPasskey
+	LoginWebAuthnUnavailable
 	NumLoginOutcomes
 )
 
 var loginOutcomeNames = [NumLoginOutcomes]string{
-	LoginSuccess:            "success",
-	LoginInvalidCredentials: CodeInvalidCredentials,
-	LoginThrottled:          "throttled",
-	LoginCaptchaRequired:    CodeCaptchaRequired,
-	LoginCaptchaInvalid:     CodeCaptchaInvalid,
-	LoginCaptchaUnavailable: CodeCaptchaUnavailable,
-	LoginOverloaded:         CodeOverloaded,
-	LoginUnavailable:        CodeUnavailable,
-	LoginInvalidRequest:     CodeInvalidRequest,
-	LoginInternal:           CodeInternal,
-	LoginMFARequired:        CodeMFARequired,
-	LoginInvalidMFACode:     CodeInvalidMFACode,
-	LoginInvalidMFAToken:    CodeInvalidMFAToken,
+	LoginSuccess:             "success",
+	LoginInvalidCredentials:  CodeInvalidCredentials,
+	LoginThrottled:           "throttled",
+	LoginCaptchaRequired:     CodeCaptchaRequired,
+	LoginCaptchaInvalid:      CodeCaptchaInvalid,
+	LoginCaptchaUnavailable:  CodeCaptchaUnavailable,
+	LoginOverloaded:          CodeOverloaded,
+	LoginUnavailable:         CodeUnavailable,
+	LoginInvalidRequest:      CodeInvalidRequest,
+	LoginInternal:            CodeInternal,
+	LoginMFARequired:         CodeMFARequired,
+	LoginInvalidMFACode:      CodeInvalidMFACode,
+	LoginInvalidMFAToken:     CodeInvalidMFAToken,
+	LoginInvalidPasskey:      CodeInvalidPasskey,
+	LoginWebAuthnUnavailable: CodeWebAuthnUnavailable,
 }
 
 // String is the outcome's name: "success" or the answer's error code.

@@ -34,9 +34,20 @@ func wrongCodeField() error {
 	return e
 }
 
-// mfaMethods lists what answers a challenge: one list, which passkeys
-// will join.
-func mfaMethods() []string { return []string{MFAMethodTOTP, MFAMethodRecovery} }
+// mfaMethods lists what answers a challenge of u: a code, and a passkey
+// (POST /v1/login/webauthn with the mfa_token) when u has one and the
+// server checks passkeys. A passkey that is not listed still answers it:
+// a passkey login needs no second factor anyway.
+func (a *Authenticator) mfaMethods(ctx context.Context, u User) []string {
+	ms := []string{MFAMethodTOTP, MFAMethodRecovery}
+	if _, err := a.relyingParty(); err != nil {
+		return ms
+	}
+	if ps, err := a.store.PasskeysOf(ctx, u.ID); err == nil && len(ps) > 0 {
+		ms = append(ms, MFAMethodWebAuthn)
+	}
+	return ms
+}
 
 // TOTPEnrollment is a pending TOTP secret, shown once, for the user's
 // authenticator app: typed (Secret, base32) or scanned (URL, whose QR
@@ -354,7 +365,7 @@ func (a *Authenticator) challengeIfEnrolled(ctx context.Context, u User, device 
 		return Unavailable(fmt.Errorf("login: mfa challenge: %w", err))
 	}
 	e := *ErrMFARequired
-	e.MFA = &MFAPending{Token: tok, Methods: mfaMethods(), ExpiresAt: ch.ExpiresAt}
+	e.MFA = &MFAPending{Token: tok, Methods: a.mfaMethods(ctx, u), ExpiresAt: ch.ExpiresAt}
 	return &e
 }
 

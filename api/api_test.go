@@ -64,6 +64,8 @@ type envOptions struct {
 	metrics latchkey.Metrics
 	// mfaKey, when set, seals TOTP secrets.
 	mfaKey *latchkey.MFAKey
+	// relyingParty, when set, checks passkeys.
+	relyingParty latchkey.RelyingParty
 }
 
 func newEnv(t testing.TB, eo envOptions) *env {
@@ -99,6 +101,8 @@ func newEnv(t testing.TB, eo envOptions) *env {
 		ServiceClientThrottle: eo.clientThrottle,
 		Metrics:               eo.metrics,
 		MFAKey:                eo.mfaKey,
+		RelyingParty:          eo.relyingParty,
+		Challenges:            memory.NewChallenges(memory.ChallengesOptions{Now: c.Now}),
 	})
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/latchkeyhq/latchkey"
@@ -23,10 +24,12 @@ var (
 )
 
 // fields is a decoded request body: the string values by name, and the
-// names whose value was present but not a string.
+// names whose value was present but not a string, with that value (a
+// JSON body's objects, which object reads).
 type fields struct {
 	values map[string]string
 	bad    map[string]bool
+	raw    map[string]json.RawMessage
 }
 
 // decode reads a JSON object or a form body (url-encoded or multipart)
@@ -102,8 +105,10 @@ func decodeJSON(body []byte) (fields, error) {
 		}
 		if f.bad == nil {
 			f.bad = map[string]bool{}
+			f.raw = map[string]json.RawMessage{}
 		}
 		f.bad[k] = true
+		f.raw[k] = v
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
 		return fields{}, notObject
@@ -201,4 +206,52 @@ func (f fields) optional(name string) (string, error) {
 		return "", latchkey.InvalidField(name, "Not a valid string.")
 	}
 	return f.values[name], nil
+}
+
+// credential returns the WebAuthn credential of a body: its field
+// "credential" (see object) or, when it has none, the body itself
+// without the fields named in own, when it holds a credential's fields
+// at its top (a PublicKeyCredential.toJSON() spread into the body, with
+// the route's own fields beside them).
+func (f fields) credential(own ...string) (json.RawMessage, error) {
+	_, inValues := f.values["credential"]
+	if inValues || f.raw["credential"] != nil || f.raw["response"] == nil {
+		return f.object("credential")
+	}
+	m := make(map[string]json.RawMessage, len(f.values)+len(f.raw))
+	for k, v := range f.values {
+		if !slices.Contains(own, k) {
+			m[k], _ = json.Marshal(v)
+		}
+	}
+	for k, v := range f.raw {
+		if !slices.Contains(own, k) {
+			m[k] = v
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, latchkey.InvalidField("credential", "Not a JSON object.")
+	}
+	return b, nil
+}
+
+// object returns the named field, a JSON object (a WebAuthn credential),
+// as its JSON text: the object of a JSON body, or a string that holds
+// one (a form's field). It is an invalid_request error when the field
+// is missing, or anything else.
+func (f fields) object(name string) (json.RawMessage, error) {
+	v := f.raw[name]
+	if v == nil {
+		if s, ok := f.values[name]; ok && s != "" {
+			v = json.RawMessage(s)
+		}
+	}
+	switch {
+	case v == nil:
+		return nil, latchkey.InvalidField(name, "This field is required.")
+	case v[0] != '{' || !json.Valid(v):
+		return nil, latchkey.InvalidField(name, "Not a JSON object.")
+	}
+	return v, nil
 }

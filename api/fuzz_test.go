@@ -173,3 +173,46 @@ func checkRepeats(t *testing.T, ct string, body []byte, fs fields) {
 		t.Fatalf("%q, with %q given again as %q, was not refused naming it: %v", body, name, again, err)
 	}
 }
+
+// passkeyBodySeeds are bodies of the passkey routes, as browsers' code
+// sends them and as they go wrong.
+var passkeyBodySeeds = []string{
+	`{"credential":{"id":"AQID","rawId":"AQID","type":"public-key","response":{"clientDataJSON":"e30","attestationObject":"oA"},"clientExtensionResults":{}},"name":"Laptop"}`,
+	`{"challenge_id":"lkw_abc","credential":{"id":"AQID","rawId":"AQID","type":"public-key","response":{"clientDataJSON":"e30","authenticatorData":"AA","signature":"AA","userHandle":"AAAAAAAAAAE"}},"mfa_token":"lkm_x","device_name":"Phone"}`,
+	`{"challenge_id":"lkw_abc","credential":"{\"id\":\"AQID\"}"}`,
+	`{"credential":[1,2]}`, `{"credential":null}`, `{"credential":{}}`, `{"challenge_id":1,"credential":{"a":{"b":[]}}}`,
+	`{"credential":{"id":"x"},"credential":{"id":"y"}}`, `{}`, `[]`, `"x"`,
+	`{"challenge_id":"lkw_abc","id":"AQID","rawId":"AQID","type":"public-key","response":{"clientDataJSON":"e30"},"clientExtensionResults":{},"authenticatorAttachment":null}`,
+	`{"name":"Key","id":"AQID","response":{"attestationObject":"oA"},"credential":"{}"}`,
+}
+
+func FuzzPasskeyBodies(f *testing.F) {
+	for _, s := range passkeyBodySeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fs, err := decodeJSON(body)
+		if err != nil {
+			return
+		}
+		check := func(what string, cred []byte, err error) {
+			if err != nil {
+				if k := latchkey.ErrorKind(err); k != latchkey.KindInvalid {
+					t.Fatalf("%s: error of kind %v: %v", what, k, err)
+				}
+				return
+			}
+			var o map[string]json.RawMessage
+			if json.Unmarshal(cred, &o) != nil {
+				t.Fatalf("%s: credential %q is no JSON object", what, cred)
+			}
+		}
+		reg, err := passkeyRegistration(fs)
+		check("registration", reg.Credential, err)
+		login, err := passkeyLogin(fs)
+		check("login", login.Credential, err)
+		if err == nil && login.ChallengeID == "" {
+			t.Fatal("login decoded without a challenge_id")
+		}
+	})
+}

@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(tb testing.TB) latchkey.Store) {
 		{"ServiceClients", serviceClientTests},
 		{"Events", eventTests},
 		{"MFA", mfaTests},
+		{"Passkeys", passkeyTests},
 		{"Closed", closedTests},
 		{"Times", timeTests},
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/cache/challengetest"
 	"github.com/latchkeyhq/latchkey/cache/guardtest"
 	"github.com/latchkeyhq/latchkey/cache/memory"
 )
@@ -155,5 +156,37 @@ func BenchmarkClaim(b *testing.B) {
 			g = memory.NewClaims(memory.ClaimsOptions{})
 		}
 		g.Claim(context.Background(), keys[i%len(keys)], exp)
+	}
+}
+
+func TestChallenges(t *testing.T) {
+	challengetest.Run(t, func(t *testing.T, now func() time.Time) latchkey.ChallengeStore {
+		return memory.NewChallenges(memory.ChallengesOptions{Now: now})
+	})
+}
+
+// TestChallengesBound checks that a full store refuses new challenges
+// and takes them again once some have expired.
+func TestChallengesBound(t *testing.T) {
+	c := newClaimClock()
+	s := memory.NewChallenges(memory.ChallengesOptions{MaxEntries: 2, Now: c.Now})
+	ctx := context.Background()
+	for i := range 2 {
+		if err := s.Put(ctx, fmt.Sprint("k", i), []byte("v"), c.Now().Add(time.Minute)); err != nil {
+			t.Fatalf("Put k%d: %v", i, err)
+		}
+	}
+	if err := s.Put(ctx, "k2", []byte("v"), c.Now().Add(time.Minute)); !errors.Is(err, memory.ErrChallengesFull) {
+		t.Fatalf("Put into a full store = %v, want ErrChallengesFull", err)
+	}
+	if _, ok, _ := s.Take(ctx, "k0"); !ok {
+		t.Fatal("Take k0 from a full store: ok = false")
+	}
+	c.Advance(2 * time.Minute)
+	if err := s.Put(ctx, "k2", []byte("v"), c.Now().Add(time.Minute)); err != nil {
+		t.Fatalf("Put after expiry: %v", err)
+	}
+	if n := s.Len(); n != 1 {
+		t.Fatalf("Len = %d, want 1", n)
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/cache/cachetest"
+	"github.com/latchkeyhq/latchkey/cache/challengetest"
 	"github.com/latchkeyhq/latchkey/cache/guardtest"
 	"github.com/latchkeyhq/latchkey/cache/redis"
 	"github.com/latchkeyhq/latchkey/cache/redis/redistest"
@@ -335,6 +336,14 @@ func TestClaims(t *testing.T) {
 	guardtest.Run(t, func(t *testing.T, now func() time.Time) latchkey.ReplayGuard {
 		_, client := openClient(t, url, redis.Options{})
 		return redis.NewClaims(client, redis.Options{Prefix: redistest.Prefix(t, url), Now: now})
+	})
+}
+
+func TestChallenges(t *testing.T) {
+	url := redistest.URL(t)
+	challengetest.Run(t, func(t *testing.T, now func() time.Time) latchkey.ChallengeStore {
+		_, client := openClient(t, url, redis.Options{})
+		return redis.NewChallenges(client, redis.Options{Prefix: redistest.Prefix(t, url), Now: now})
 	})
 }
 

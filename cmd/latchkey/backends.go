@@ -25,11 +25,14 @@ import (
 // cache setting: all in process, or Redis shared by several nodes, through
 // the process's one Redis client.
 type backends struct {
-	cache  latchkey.Cache
-	guard  latchkey.ReplayGuard    // captcha replay claims
-	shared bool                    // the guard survives a restart
-	redis  goredis.UniversalClient // nil with the in-process cache
-	close  func()
+	cache latchkey.Cache
+	guard latchkey.ReplayGuard // captcha replay claims
+	// challenges keep the state of WebAuthn ceremonies, where every
+	// node finds it when the cache is shared.
+	challenges latchkey.ChallengeStore
+	shared     bool                    // the guard survives a restart
+	redis      goredis.UniversalClient // nil with the in-process cache
+	close      func()
 }
 
 // redisLog takes go-redis's own messages (a line per failed dial, say,
@@ -47,7 +50,7 @@ func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 func logRedisTo(log *slog.Logger) { goredis.SetLogger(redisLog{log}) }
 
 // openBackends builds the token cache (as package verify does, through
-// dial.OpenCache) and the replay guard, on the process's one Redis client
+// dial.OpenCache), the replay guard and the WebAuthn challenge store, on the process's one Redis client
 // (bounded pool, short timeouts, the password never in an error) when the
 // cache is there, which the throttle store shares.
 func openBackends(ctx context.Context, cfg *Config, log *slog.Logger) (*backends, error) {
@@ -60,17 +63,19 @@ func openBackends(ctx context.Context, cfg *Config, log *slog.Logger) (*backends
 	}
 	if c.Redis == nil {
 		return &backends{
-			cache: c.Tokens,
-			guard: memory.NewClaims(memory.ClaimsOptions{}),
-			close: c.Close,
+			cache:      c.Tokens,
+			guard:      memory.NewClaims(memory.ClaimsOptions{}),
+			challenges: memory.NewChallenges(memory.ChallengesOptions{}),
+			close:      c.Close,
 		}, nil
 	}
 	return &backends{
-		cache:  c.Tokens,
-		guard:  redis.NewClaims(c.Redis, redis.Options{}),
-		shared: true,
-		redis:  c.Redis,
-		close:  c.Close,
+		cache:      c.Tokens,
+		guard:      redis.NewClaims(c.Redis, redis.Options{}),
+		challenges: redis.NewChallenges(c.Redis, redis.Options{}),
+		shared:     true,
+		redis:      c.Redis,
+		close:      c.Close,
 	}, nil
 }
 

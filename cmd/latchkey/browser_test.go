@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,9 +64,17 @@ func TestBrowser(t *testing.T) {
 		"LATCHKEY_CAPTCHA_REQUIRED=after-failures:1",
 		// A dozen sign-ins from one address within seconds: more than
 		// the default burst of the address's throttle.
-		"LATCHKEY_THROTTLE_IP_BURST=100")
+		"LATCHKEY_THROTTLE_IP_BURST=100",
+		// Each load of the login page asks for passkey options, from the
+		// address's bucket of challenges, which the captcha's share.
+		"LATCHKEY_THROTTLE_CHALLENGE_BURST=100")
+	// Passkeys need a domain, not an address: the page is opened at
+	// localhost, on a port chosen here, its origin the relying party's.
+	port := freePort(t)
+	origin := "http://localhost:" + port
+	env = append(env, "LATCHKEY_WEBAUTHN_RP_ID=localhost", "LATCHKEY_WEBAUTHN_ORIGINS="+origin)
 	addUser(t, env, "alice")
-	p := serve(t, env)
+	p := serveAt(t, env, "127.0.0.1:"+port)
 
 	out := os.Getenv("LATCHKEY_BROWSERTEST_OUT")
 	if out == "" {
@@ -75,7 +84,7 @@ func TestBrowser(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "login.test.mjs", p.url, out)
+	cmd := exec.CommandContext(ctx, node, "login.test.mjs", origin, out)
 	cmd.Dir = browserTestDir
 	cmd.Env = append(os.Environ(), "LATCHKEY_CHROMIUM="+chromium, "LATCHKEY_USER=alice", "LATCHKEY_PASSWORD="+e2ePassword)
 	b, err := cmd.CombinedOutput()
@@ -83,4 +92,16 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the browser test failed: %v\nlatchkey's log:\n%s", err, p.output())
 	}
+}
+
+// freePort returns a port of 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
 }

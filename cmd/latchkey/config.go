@@ -81,6 +81,12 @@ type Config struct {
 	// MFAKey is LATCHKEY_MFA_KEY, parsed: nil when unset.
 	MFAKey []byte
 
+	// WebAuthnRPID, WebAuthnOrigins (parsed) and WebAuthnName name the
+	// passkeys' relying party; no id: no passkeys.
+	WebAuthnRPID    string
+	WebAuthnOrigins []string
+	WebAuthnName    string
+
 	// Database is DatabaseURL, parsed by validate.
 	Database dial.DatabaseURL
 	// CaptchaAfter is CaptchaRequired, parsed by validateServe: 0 for
@@ -139,6 +145,15 @@ func serveSettings() []setting {
 		{flag: "mfa-key", env: "LATCHKEY_MFA_KEY", def: "",
 			help:  "the key that seals TOTP secrets: 32 random bytes as 64 hex digits or base64 (openssl rand -hex 32); unset, no TOTP can be enrolled or checked",
 			value: func(c *Config) flag.Value { return (*config.MFAKey)(&c.MFAKey) }},
+		{flag: "webauthn-rp-id", env: "LATCHKEY_WEBAUTHN_RP_ID", def: "",
+			help:  "the domain passkeys belong to (example.com), the origins' host or a parent of it; unset, no passkeys",
+			value: func(c *Config) flag.Value { return (*config.String)(&c.WebAuthnRPID) }},
+		{flag: "webauthn-origins", env: "LATCHKEY_WEBAUTHN_ORIGINS", def: "",
+			help:  "comma-separated origins of the pages that use passkeys (https://login.example.com), on webauthn-rp-id",
+			value: func(c *Config) flag.Value { return (*config.Origins)(&c.WebAuthnOrigins) }},
+		{flag: "webauthn-display-name", env: "LATCHKEY_WEBAUTHN_DISPLAY_NAME", def: "latchkey",
+			help:  "the service's name in the browser's passkey prompts",
+			value: func(c *Config) flag.Value { return (*config.String)(&c.WebAuthnName) }},
 		{flag: "addr", env: "LATCHKEY_ADDR", def: "127.0.0.1:8080",
 			help:  "address to listen on (host:port; port 0 picks a free one)",
 			value: func(c *Config) flag.Value { return (*config.String)(&c.Addr) }},
@@ -373,6 +388,10 @@ func (c *Config) validateServe() error {
 		errs = append(errs, fmt.Errorf("forward-auth-cookie %q is not a cookie name: letters, digits and !#$%%&'*+-.^_`|~ only", c.ForwardAuthCookie))
 	}
 	errs = append(errs, c.validateMetrics(), c.validateUI())
+	errs = append(errs, config.CheckWebAuthn(c.WebAuthnRPID, c.WebAuthnOrigins))
+	if c.WebAuthnRPID != "" && strings.TrimSpace(c.WebAuthnName) == "" {
+		errs = append(errs, errors.New("webauthn-display-name must not be empty"))
+	}
 	return errors.Join(c.validate(), errors.Join(errs...))
 }
 

@@ -77,6 +77,12 @@ func TestConfig(t *testing.T) {
 		{"login page with a widget and its site key", []string{"LATCHKEY_UI", "on", "LATCHKEY_CAPTCHA_PROVIDER", "turnstile", "LATCHKEY_CAPTCHA_SECRET", "s", "LATCHKEY_CAPTCHA_SITE_KEY", "k"}, nil, func(c *Config) bool { return c.UI == "on" }},
 		{"metrics address", []string{"LATCHKEY_METRICS_ADDR", "127.0.0.1:9464"}, nil, func(c *Config) bool { return c.MetricsAddr == "127.0.0.1:9464" }},
 		{"metrics address flag", nil, []string{"--metrics-addr", ":9464"}, func(c *Config) bool { return c.MetricsAddr == ":9464" }},
+		{"passkeys off by default", nil, nil, func(c *Config) bool {
+			return c.WebAuthnRPID == "" && c.WebAuthnOrigins == nil && c.WebAuthnName == "latchkey"
+		}},
+		{"passkeys", []string{"LATCHKEY_WEBAUTHN_RP_ID", "example.com", "LATCHKEY_WEBAUTHN_ORIGINS", "https://Login.example.com, https://example.com:8443/"}, nil, func(c *Config) bool {
+			return c.WebAuthnRPID == "example.com" && slices.Equal(c.WebAuthnOrigins, []string{"https://login.example.com", "https://example.com:8443"})
+		}},
 		{"main variable beats alias", []string{"TOKEN_EXPIRY_IN_SECONDS", "3600", "LATCHKEY_TOKEN_TTL", "5m"}, nil, func(c *Config) bool { return c.TokenTTL == 5*time.Minute }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,6 +121,12 @@ func TestConfigErrors(t *testing.T) {
 		{"metrics address that is the API's", []string{"LATCHKEY_METRICS_ADDR", "127.0.0.1:8080"}, nil, "metrics-addr"},
 		{"cookie name with a semicolon", nil, []string{"--forward-auth-cookie", "a;b"}, "forward-auth-cookie"},
 		{"bad captcha mode", []string{"LATCHKEY_CAPTCHA_REQUIRED", "sometimes"}, nil, "captcha-required"},
+		{"passkey origin with a path", []string{"LATCHKEY_WEBAUTHN_ORIGINS", "https://example.com/login"}, nil, "webauthn-origins (from LATCHKEY_WEBAUTHN_ORIGINS)"},
+		{"passkey origins without an id", []string{"LATCHKEY_WEBAUTHN_ORIGINS", "https://example.com"}, nil, "webauthn-rp-id"},
+		{"passkey id without origins", []string{"LATCHKEY_WEBAUTHN_RP_ID", "example.com"}, nil, "webauthn-origins"},
+		{"passkey origin elsewhere", []string{"LATCHKEY_WEBAUTHN_RP_ID", "example.com", "LATCHKEY_WEBAUTHN_ORIGINS", "https://example.org"}, nil, "webauthn-origins"},
+		{"passkey id with a scheme", nil, []string{"--webauthn-rp-id", "https://example.com", "--webauthn-origins", "https://example.com"}, "webauthn-rp-id"},
+		{"passkey display name empty", []string{"LATCHKEY_WEBAUTHN_RP_ID", "example.com", "LATCHKEY_WEBAUTHN_ORIGINS", "https://example.com", "LATCHKEY_WEBAUTHN_DISPLAY_NAME", " "}, nil, "webauthn-display-name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := serveConfig(t, envOf(tc.env...), tc.args...)

@@ -83,7 +83,14 @@ type proc struct {
 // serve starts `latchkey serve` on a free port and waits until it listens.
 func serve(t testing.TB, env []string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--log-format", "json")
+	return serveAt(t, env, "127.0.0.1:0")
+}
+
+// serveAt starts `latchkey serve` on listen (host:port) and waits until
+// it listens.
+func serveAt(t testing.TB, env []string, listen string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary(t), "serve", "--addr", listen, "--log-format", "json")
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

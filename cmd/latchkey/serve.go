@@ -16,6 +16,7 @@ import (
 	"github.com/latchkeyhq/latchkey/password"
 	"github.com/latchkeyhq/latchkey/prom"
 	"github.com/latchkeyhq/latchkey/ui"
+	"github.com/latchkeyhq/latchkey/webauthn"
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -80,8 +81,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	rp, err := newRelyingParty(cfg)
+	if err != nil {
+		return err
+	}
 	gate := latchkey.Options{
 		MFAKey:                mfaKey,
+		RelyingParty:          rp,
+		Challenges:            b.challenges,
+		CeremonyLimiter:       limiter,
 		Throttle:              limiter,
 		Captcha:               verifier,
 		CaptchaAfterFailures:  cfg.CaptchaAfter,
@@ -219,6 +227,19 @@ func calibrate(ctx context.Context, h *password.Hasher, st latchkey.Store, log *
 
 // newAuthenticator builds the Authenticator of the settings; gate holds
 // the login gate's parts (throttle and captcha), which only serve has.
+// newRelyingParty returns the passkeys' relying party the settings name;
+// nil (no passkeys) without webauthn-rp-id.
+func newRelyingParty(cfg *Config) (latchkey.RelyingParty, error) {
+	if cfg.WebAuthnRPID == "" {
+		return nil, nil
+	}
+	rp, err := webauthn.New(webauthn.Config{RPID: cfg.WebAuthnRPID, Origins: cfg.WebAuthnOrigins, DisplayName: cfg.WebAuthnName})
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("webauthn-rp-id (LATCHKEY_WEBAUTHN_RP_ID): %v", err)}
+	}
+	return rp, nil
+}
+
 // checkMFAKey returns the key of LATCHKEY_MFA_KEY (nil when unset),
 // once the database agrees it is the key its TOTP secrets are sealed
 // with: the first server started with a key stores its check value, and
