@@ -149,29 +149,40 @@ func (a *Authenticator) passkeyUser(u User, ps []Passkey) PasskeyUser {
 func registrationKey(sessionID string) string { return "webauthn:register:" + sessionID }
 
 // PasskeyRegistrationOptions begins the registration of a passkey for the
-// principal's user: the options for navigator.credentials.create, whose
-// answer RegisterPasskey takes within WebAuthnChallengeTTL, from the same
+// principal's user, once the password pw, counted by the throttle as a
+// login's, is right: a passkey outlives a logout and a password change,
+// so a token alone (a stolen one) must not be able to add one. It returns
+// the options for navigator.credentials.create, whose answer
+// RegisterPasskey takes within WebAuthnChallengeTTL, from the same
 // session.
-func (a *Authenticator) PasskeyRegistrationOptions(ctx context.Context, p Principal) ([]byte, error) {
+func (a *Authenticator) PasskeyRegistrationOptions(ctx context.Context, p Principal, pw Password, c Client) ([]byte, error) {
 	rp, err := a.relyingParty()
 	if err != nil {
 		return nil, err
 	}
-	ps, err := a.store.PasskeysOf(ctx, p.User.ID)
-	if err != nil {
-		return nil, Unavailable(fmt.Errorf("passkey options: %w", err))
-	}
-	if len(ps) >= MaxPasskeys {
-		return nil, ErrPasskeyLimit
-	}
-	options, state, err := rp.BeginRegistration(a.passkeyUser(p.User, ps))
-	if err != nil {
-		return nil, Internal("passkey options: %w", err)
-	}
-	if err := a.opt.Challenges.Put(ctx, registrationKey(p.Session.SessionID), state, a.now().Add(WebAuthnChallengeTTL)); err != nil {
-		return nil, Unavailable(fmt.Errorf("passkey options: %w", err))
-	}
-	return options, nil
+	var options []byte
+	err = a.reauth(ctx, p, c, "passkey registration", func() error {
+		if _, err := a.checkPassword(ctx, p, pw, "password"); err != nil {
+			return err
+		}
+		ps, err := a.store.PasskeysOf(ctx, p.User.ID)
+		if err != nil {
+			return Unavailable(fmt.Errorf("passkey options: %w", err))
+		}
+		if len(ps) >= MaxPasskeys {
+			return ErrPasskeyLimit
+		}
+		o, state, err := rp.BeginRegistration(a.passkeyUser(p.User, ps))
+		if err != nil {
+			return Internal("passkey options: %w", err)
+		}
+		if err := a.opt.Challenges.Put(ctx, registrationKey(p.Session.SessionID), state, a.now().Add(WebAuthnChallengeTTL)); err != nil {
+			return Unavailable(fmt.Errorf("passkey options: %w", err))
+		}
+		options = o
+		return nil
+	})
+	return options, err
 }
 
 // PasskeyRegistration is the answer to PasskeyRegistrationOptions.

@@ -53,7 +53,7 @@ func (f *fixture) principal(tb testing.TB, is latchkey.Issued) latchkey.Principa
 func (f *fixture) register(tb testing.TB, p latchkey.Principal, a *webauthntest.Authenticator, name string) latchkey.Passkey {
 	tb.Helper()
 	ctx := context.Background()
-	options, err := f.auth.PasskeyRegistrationOptions(ctx, p)
+	options, err := f.auth.PasskeyRegistrationOptions(ctx, p, pw, mfaClient)
 	if err != nil {
 		tb.Fatalf("PasskeyRegistrationOptions: %v", err)
 	}
@@ -89,7 +89,7 @@ func TestPasskeyRegistrationAndLogin(t *testing.T) {
 	p := f.principal(t, f.login(t, "alice"))
 
 	// The options ask for a discoverable credential, verified.
-	options, err := f.auth.PasskeyRegistrationOptions(ctx, p)
+	options, err := f.auth.PasskeyRegistrationOptions(ctx, p, pw, mfaClient)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestPasskeysUnavailable(t *testing.T) {
 	f := newFixture(t, latchkey.Options{})
 	f.addUser(t, "alice")
 	p := f.principal(t, f.login(t, "alice"))
-	_, err := f.auth.PasskeyRegistrationOptions(ctx, p)
+	_, err := f.auth.PasskeyRegistrationOptions(ctx, p, pw, mfaClient)
 	wantErr(t, err, latchkey.ErrWebAuthnUnavailable)
 	_, err = f.auth.PasskeyLoginOptions(ctx, mfaClient)
 	wantErr(t, err, latchkey.ErrWebAuthnUnavailable)
@@ -337,4 +337,30 @@ func TestPasskeyLoginOptionsLimited(t *testing.T) {
 	}
 	_, err = f.auth.PasskeyLoginOptions(context.Background(), mfaClient)
 	wantErr(t, err, latchkey.ErrThrottled)
+}
+
+// TestPasskeyRegistrationNeedsPassword: a token alone cannot begin a
+// passkey's registration (a passkey outlives a logout and a password
+// change, so a stolen token must not plant one): the password is asked
+// again, a wrong one is a wrong password of the field, and nothing is
+// pending after it.
+func TestPasskeyRegistrationNeedsPassword(t *testing.T) {
+	ctx := context.Background()
+	f := newPasskeyFixture(t, latchkey.Options{})
+	f.addUser(t, "alice")
+	p := f.principal(t, f.login(t, "alice"))
+	for _, bad := range []latchkey.Password{"", "not the passphrase"} {
+		_, err := f.auth.PasskeyRegistrationOptions(ctx, p, bad, mfaClient)
+		e := latchkey.AsError(err)
+		if e.Code != latchkey.CodeInvalidRequest || len(e.Fields["password"]) == 0 {
+			t.Errorf("password %q: %v, want a field error on password", bad, err)
+		}
+	}
+	// No registration is pending: an answer made for no options is refused.
+	a := webauthntest.New(testOrigin)
+	_, err := f.auth.RegisterPasskey(ctx, p, latchkey.PasskeyRegistration{Credential: []byte(`{"id":"x"}`), Client: mfaClient})
+	if err == nil {
+		t.Error("a registration with no options begun succeeded")
+	}
+	f.register(t, p, a, "laptop") // the right password does
 }

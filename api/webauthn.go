@@ -49,7 +49,17 @@ func writeOptions(w http.ResponseWriter, options []byte, extra map[string]string
 
 func (s *server) handlePasskeyRegistrationOptions() authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, p latchkey.Principal) {
-		options, err := s.auth.PasskeyRegistrationOptions(r.Context(), p)
+		f, err := decode(w, r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		v, err := f.require("password")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		options, err := s.auth.PasskeyRegistrationOptions(r.Context(), p, latchkey.Password(v[0]), s.clientOf(r))
 		if err != nil {
 			s.writeError(w, r, err)
 			return

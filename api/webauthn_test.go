@@ -27,7 +27,7 @@ func passkeyEnv(t *testing.T, eo envOptions) *env {
 // registerPasskey registers a passkey of a through the API.
 func (e *env) registerPasskey(t *testing.T, bearer string, a *webauthntest.Authenticator, name string) map[string]any {
 	t.Helper()
-	r := e.do(t, "POST", "/v1/webauthn/register/options", bearer, "", nil)
+	r := e.do(t, "POST", "/v1/webauthn/register/options", bearer, "", map[string]any{"password": goodPassword})
 	if r.status != 200 {
 		t.Fatalf("register options: %d %s", r.status, r.body)
 	}
@@ -62,6 +62,13 @@ func TestPasskeyRoutes(t *testing.T) {
 	bearer := "Bearer " + tok
 
 	wantError(t, e.do(t, "POST", "/v1/webauthn/register/options", "", "", nil), 401, "not_authenticated")
+	// A token alone does not begin a registration: the password is asked.
+	for _, body := range []any{map[string]any{}, map[string]any{"password": "not the passphrase"}} {
+		m := wantError(t, e.do(t, "POST", "/v1/webauthn/register/options", bearer, "", body), 400, "invalid_request")
+		if f, _ := m["fields"].(map[string]any); f["password"] == nil {
+			t.Errorf("register options with %v: %v, want a password field error", body, m)
+		}
+	}
 	wantError(t, e.do(t, "POST", "/v1/webauthn/register", bearer, "", map[string]any{"credential": map[string]any{"id": "x"}}), 409, "passkey_not_pending")
 
 	a := webauthntest.New(apiOrigin)
@@ -154,7 +161,7 @@ func urlQuery(s string) string {
 func TestPasskeysUnavailable(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	tok, _ := e.login(t, "alice")
-	wantError(t, e.do(t, "POST", "/v1/webauthn/register/options", "Bearer "+tok, "", nil), 503, "webauthn_unavailable")
+	wantError(t, e.do(t, "POST", "/v1/webauthn/register/options", "Bearer "+tok, "", map[string]any{"password": goodPassword}), 503, "webauthn_unavailable")
 	wantError(t, e.do(t, "POST", "/v1/login/webauthn/options", "", "", nil), 503, "webauthn_unavailable")
 }
 
@@ -199,7 +206,7 @@ func TestPasskeySpreadBody(t *testing.T) {
 		}
 		return m
 	}
-	r := e.do(t, "POST", "/v1/webauthn/register/options", bearer, "application/json", "{}")
+	r := e.do(t, "POST", "/v1/webauthn/register/options", bearer, "application/json", `{"password":"`+goodPassword+`"}`)
 	cred, err := a.Create(r.body)
 	if err != nil {
 		t.Fatal(err)

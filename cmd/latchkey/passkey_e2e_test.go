@@ -35,7 +35,7 @@ func raw(t *testing.T, m map[string]any) []byte {
 // registerPasskey registers a passkey of a for the token's user.
 func (p *proc) registerPasskey(t *testing.T, tok string, a *webauthntest.Authenticator) string {
 	t.Helper()
-	st, m := p.call(t, "POST", "/v1/webauthn/register/options", tok, nil)
+	st, m := p.call(t, "POST", "/v1/webauthn/register/options", tok, map[string]any{"password": e2ePassword})
 	if st != 200 {
 		t.Fatalf("register options: %d %v", st, m)
 	}
@@ -166,7 +166,7 @@ func TestPasskeyTwoNodes(t *testing.T) {
 	a0, a1 := serve(t, env), serve(t, env)
 	tok := a0.login(t, "alice", e2ePassword)
 
-	st, m := a0.call(t, "POST", "/v1/webauthn/register/options", tok, nil)
+	st, m := a0.call(t, "POST", "/v1/webauthn/register/options", tok, map[string]any{"password": e2ePassword})
 	if st != 200 {
 		t.Fatalf("register options on node 0: %d %v", st, m)
 	}

@@ -226,6 +226,7 @@ try {
     });
     await page.locator('#passkeys').waitFor({ state: 'visible' });
     await page.getByLabel('Name (optional)').fill('Test authenticator');
+    await page.locator('#passkey-password').fill(password);
     await page.getByRole('button', { name: 'Add a passkey' }).click();
     await page.locator('#passkey-list li', { hasText: 'Test authenticator' }).waitFor();
     await shot('07-passkeys');

@@ -200,7 +200,10 @@ async function loadPasskeys() {
 
 handle($('passkey-add'), async () => {
   say(status, 'Follow your browser to create the passkey…');
-  const { publicKey, extra } = publicKeyOptions(await call('POST', '/v1/webauthn/register/options', {}));
+  const pw = $('passkey-password');
+  const options = await call('POST', '/v1/webauthn/register/options', { password: pw.value });
+  pw.value = '';
+  const { publicKey, extra } = publicKeyOptions(options);
   let cred;
   try {
     cred = await navigator.credentials.create({ publicKey });
