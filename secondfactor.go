@@ -247,7 +247,8 @@ func (a *Authenticator) DisableTOTP(ctx context.Context, p Principal, pw Passwor
 }
 
 // ResetMFA removes every second factor of the user a typed name names
-// (an operator's act, for a user who lost them) and revokes every session
+// (TOTP, recovery codes and passkeys: an operator's act, for a user who
+// lost them) and revokes every session
 // of the user, as disabling the user would: one Invalidation, and an
 // answer once no other process can serve a revoked token.
 func (a *Authenticator) ResetMFA(ctx context.Context, username string) (int, error) {
@@ -261,6 +262,16 @@ func (a *Authenticator) ResetMFA(ctx context.Context, username string) (int, err
 	ds, err := a.store.DeleteMFA(ctx, u.ID, true)
 	if err != nil {
 		return 0, fmt.Errorf("reset mfa: %w", err)
+	}
+	// Passkeys are second factors too, and log in alone.
+	ps, err := a.store.PasskeysOf(ctx, u.ID)
+	if err != nil {
+		return 0, fmt.Errorf("reset mfa: %w", err)
+	}
+	for _, pk := range ps {
+		if err := a.store.DeletePasskey(ctx, u.ID, pk.CredentialID); err != nil && !errors.Is(err, ErrNotFound) {
+			return 0, fmt.Errorf("reset mfa: %w", err)
+		}
 	}
 	a.revoke(ctx, RevokedMFAReset, Invalidation{Sessions: ds, Users: []int64{u.ID}})
 	a.emitNow(ctx, Event{Kind: EventMFAReset, UserID: u.ID, Username: u.Username, Detail: "by an operator"})

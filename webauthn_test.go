@@ -364,3 +364,24 @@ func TestPasskeyRegistrationNeedsPassword(t *testing.T) {
 	}
 	f.register(t, p, a, "laptop") // the right password does
 }
+
+// TestResetMFARemovesPasskeys: an operator's mfa-reset removes the user's
+// passkeys with the other second factors, and a passkey login with one
+// is refused after it.
+func TestResetMFARemovesPasskeys(t *testing.T) {
+	ctx := context.Background()
+	f := newPasskeyFixture(t, latchkey.Options{})
+	f.addUser(t, "alice")
+	p := f.principal(t, f.login(t, "alice"))
+	a := webauthntest.New(testOrigin)
+	f.register(t, p, a, "laptop")
+	if _, err := f.auth.ResetMFA(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if ps, err := f.store.PasskeysOf(ctx, p.User.ID); err != nil || len(ps) != 0 {
+		t.Errorf("passkeys after mfa-reset: %v, %v; want none", ps, err)
+	}
+	if _, err := f.auth.LoginPasskey(ctx, f.assertion(t, a)); !errors.Is(err, latchkey.ErrInvalidPasskey) {
+		t.Errorf("passkey login after mfa-reset: %v, want %v", err, latchkey.ErrInvalidPasskey)
+	}
+}
