@@ -13,7 +13,7 @@ import (
 // 304, a 404 for a file that does not exist) carries its policy; with it
 // off, /ui/ is not found.
 func TestUI(t *testing.T) {
-	pages, err := ui.New(ui.Captcha{Provider: "pow", Always: true})
+	pages, err := ui.New(ui.Options{Captcha: ui.Captcha{Provider: "pow", Always: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

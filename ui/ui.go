@@ -57,8 +57,19 @@ var providerHosts = map[string][]string{
 	"turnstile": {"https://challenges.cloudflare.com"},
 }
 
-// New reads the embedded files and builds the pages for captcha c.
-func New(c Captcha) (*Pages, error) {
+// Options are what the pages offer besides the password.
+type Options struct {
+	Captcha Captcha
+	// Passkeys says whether the server has a relying party, so that the
+	// login page offers "sign in with a passkey" without asking for
+	// options (which would keep a challenge and spend the address's
+	// allowance of them) on every load.
+	Passkeys bool
+}
+
+// New reads the embedded files and builds the pages for opt.
+func New(opt Options) (*Pages, error) {
+	c := opt.Captcha
 	if _, ok := providerHosts[c.Provider]; ok && c.SiteKey == "" {
 		return nil, fmt.Errorf("ui: the %s widget needs a site key", c.Provider)
 	}
@@ -78,7 +89,8 @@ func New(c Captcha) (*Pages, error) {
 		return nil, fmt.Errorf("ui: %w", err)
 	}
 	cfg, err := json.Marshal(map[string]any{
-		"captcha": map[string]any{"provider": c.Provider, "site_key": c.SiteKey, "always": c.Always},
+		"captcha":  map[string]any{"provider": c.Provider, "site_key": c.SiteKey, "always": c.Always},
+		"passkeys": opt.Passkeys,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ui: %w", err)

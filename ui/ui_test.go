@@ -1,6 +1,7 @@
 package ui_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -61,12 +62,12 @@ func TestPolicy(t *testing.T) {
 
 func TestNeedsSiteKey(t *testing.T) {
 	for _, p := range []string{"recaptcha", "hcaptcha", "turnstile"} {
-		if _, err := ui.New(ui.Captcha{Provider: p}); err == nil {
+		if _, err := ui.New(ui.Options{Captcha: ui.Captcha{Provider: p}}); err == nil {
 			t.Errorf("%s without a site key: no error", p)
 		}
 	}
 	for _, p := range []string{"none", "pow"} {
-		if _, err := ui.New(ui.Captcha{Provider: p}); err != nil {
+		if _, err := ui.New(ui.Options{Captcha: ui.Captcha{Provider: p}}); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
 	}
@@ -75,7 +76,7 @@ func TestNeedsSiteKey(t *testing.T) {
 // TestFiles: every file answers with the policy, the other security
 // headers, its type, and an ETag that a conditional request meets.
 func TestFiles(t *testing.T) {
-	p, err := ui.New(ui.Captcha{Provider: "pow", Always: true})
+	p, err := ui.New(ui.Options{Captcha: ui.Captcha{Provider: "pow", Always: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,5 +226,32 @@ func TestChecksCatchInlineCode(t *testing.T) {
 	}
 	if got := inlineCode(`<script type="module" src="login.js"></script><p class="x" hidden>y</p>`); len(got) != 0 {
 		t.Errorf("a good page fails the checks: %v", got)
+	}
+}
+
+// TestConfigPasskeys: config.json tells the login page whether passkeys
+// are on, so that it asks for no options to find out.
+func TestConfigPasskeys(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		p, err := ui.New(ui.Options{Captcha: ui.Captcha{Provider: "none"}, Passkeys: on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		p.File("config.json").ServeHTTP(rec, httptest.NewRequest("GET", "/ui/config.json", nil))
+		var cfg struct{ Passkeys *bool }
+		if err := json.Unmarshal(rec.Body.Bytes(), &cfg); err != nil || cfg.Passkeys == nil || *cfg.Passkeys != on {
+			t.Errorf("passkeys %v: config.json %s (%v)", on, rec.Body.Bytes(), err)
+		}
+	}
+	// The login page asks for passkey options only when its button is
+	// pressed: never while it loads.
+	b, err := os.ReadFile(filepath.Join("static", "login.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := string(b)
+	if strings.Count(js, "/v1/login/webauthn/options") != 1 {
+		t.Errorf("login.js asks for passkey options %d times, want once (on the button)", strings.Count(js, "/v1/login/webauthn/options"))
 	}
 }

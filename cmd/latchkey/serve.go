@@ -106,7 +106,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		gate.Metrics, apiOpt.Metrics = metrics, metrics
 	}
 	if cfg.UI == "on" {
-		pages, err := ui.New(ui.Captcha{Provider: cfg.CaptchaProvider, SiteKey: cfg.CaptchaSiteKey, Always: cfg.CaptchaAfter == 0})
+		pages, err := ui.New(ui.Options{
+			Captcha:  ui.Captcha{Provider: cfg.CaptchaProvider, SiteKey: cfg.CaptchaSiteKey, Always: cfg.CaptchaAfter == 0},
+			Passkeys: cfg.WebAuthnRPID != "",
+		})
 		if err != nil {
 			return err
 		}

@@ -2,7 +2,7 @@
 // when the API asks for one, or a passkey.
 
 import {
-  $, api, busy, canPasskey, credentialJSON, describe, focus, passkeysOff, publicKeyOptions, say, setToken, show, token,
+  $, api, busy, canPasskey, credentialJSON, describe, focus, publicKeyOptions, say, setToken, show, token,
 } from './common.js';
 import { Captcha } from './captcha.js';
 
@@ -104,25 +104,14 @@ mfaForm.addEventListener('submit', (e) => {
 
 $('mfa-cancel').addEventListener('click', () => startOver(''));
 
-// Passkeys: the button shows only when the server answers the WebAuthn
-// options route (404 or 503: passkeys are off) and the browser has
-// WebAuthn.
+// Passkeys: the button shows only when config.json says the server has
+// them (LATCHKEY_WEBAUTHN_RP_ID) and the browser has WebAuthn. Options are
+// asked for only when the button is pressed: each keeps a challenge and
+// spends the address's allowance of them.
 let passkeys = false;
 
 function showPasskey() {
   show(passkeys, $('passkey'));
-}
-
-async function probePasskeys() {
-  if (!canPasskey()) return;
-  try {
-    await api('POST', '/v1/login/webauthn/options', {});
-    passkeys = true;
-  } catch (err) {
-    passkeys = false;
-    if (!passkeysOff(err)) console.warn('passkeys:', describe(err));
-  }
-  if (!mfaToken) showPasskey();
 }
 
 $('passkey-login').addEventListener('click', () => {
@@ -156,10 +145,11 @@ async function init() {
     const cfg = await res.json();
     captcha = new Captcha(cfg.captcha, $('captcha'));
     captcha.show();
+    passkeys = cfg.passkeys === true && canPasskey();
+    if (!mfaToken) showPasskey();
   } catch (err) {
     console.warn('config.json:', err);
   }
-  probePasskeys();
 }
 
 init();
