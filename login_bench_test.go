@@ -257,3 +257,61 @@ func quantiles(ds []time.Duration) (p50, p99 time.Duration) {
 	at := func(p int) time.Duration { return ds[max((len(ds)*p+99)/100, 1)-1] }
 	return at(50), at(99)
 }
+
+// BenchmarkLoginOverHash measures what a successful login costs over its
+// password hash, so that the hash's own spread (several ms between sets
+// of its runs) cannot hide it: with the server's argon2id parameters, each
+// iteration times a Login of alice and, right after, a Verify of her
+// stored hash alone, alternating which goes first, on the same goroutine;
+// the security events are written by Run as serve writes them. It reports
+// the median and p99 of the per-pair difference (login − hash) and the
+// medians of each; run it with -benchtime 200x or more.
+func BenchmarkLoginOverHash(b *testing.B) {
+	ctx := context.Background()
+	st := openStore(b, filepath.Join(b.TempDir(), "latchkey.db"))
+	h := password.New(password.Options{})
+	e := newEventsBench(b, st, h)
+	u, err := st.UserByUsername(ctx, "alice")
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := latchkey.Client{Addr: netip.MustParseAddr("192.0.2.1"), UserAgent: "bench"}
+	var login, hash, diff []time.Duration
+	i := 0
+	for b.Loop() {
+		timeLogin := func() time.Duration {
+			start := time.Now()
+			if _, err := e.auth.Login(ctx, latchkey.LoginRequest{Username: "alice", Password: pw, Client: client}); err != nil {
+				b.Fatal(err)
+			}
+			return time.Since(start)
+		}
+		timeHash := func() time.Duration {
+			start := time.Now()
+			if ok, _, err := h.Verify(ctx, pw, u.PasswordHash); !ok || err != nil {
+				b.Fatalf("Verify = %v, %v", ok, err)
+			}
+			return time.Since(start)
+		}
+		var l, v time.Duration
+		if i%2 == 0 {
+			l, v = timeLogin(), timeHash()
+		} else {
+			v, l = timeHash(), timeLogin()
+		}
+		i++
+		login, hash, diff = append(login, l), append(hash, v), append(diff, l-v)
+	}
+	b.StopTimer()
+	e.stop(b)
+	if n := countEvents(b, st); n < b.N {
+		b.Fatalf("%d security events for %d logins", n, b.N)
+	}
+	d50, d99 := quantiles(diff)
+	l50, _ := quantiles(login)
+	h50, _ := quantiles(hash)
+	b.ReportMetric(float64(d50.Nanoseconds()), "diff-p50-ns")
+	b.ReportMetric(float64(d99.Nanoseconds()), "diff-p99-ns")
+	b.ReportMetric(float64(l50.Nanoseconds()), "login-p50-ns")
+	b.ReportMetric(float64(h50.Nanoseconds()), "hash-p50-ns")
+}
