@@ -32,6 +32,17 @@ type fields struct {
 	raw    map[string]json.RawMessage
 }
 
+// decodeRequired decodes the body and requires names in it, as most
+// routes begin: decode, then fields.require.
+func decodeRequired(w http.ResponseWriter, r *http.Request, names ...string) (fields, []string, error) {
+	f, err := decode(w, r)
+	if err != nil {
+		return fields{}, nil, err
+	}
+	v, err := f.require(names...)
+	return f, v, err
+}
+
 // decode reads a JSON object or a form body (url-encoded or multipart)
 // into fields. It is the one body decoder of the API.
 func decode(w http.ResponseWriter, r *http.Request) (fields, error) {

@@ -80,12 +80,7 @@ func (s *server) authed(h authedHandler) http.Handler {
 
 func (s *server) handleLogin() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f, err := decode(w, r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		v, err := f.require("username", "password")
+		f, v, err := decodeRequired(w, r, "username", "password")
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -159,12 +154,7 @@ func (s *server) handleLogout() authedHandler {
 
 func (s *server) handlePassword() authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, p latchkey.Principal) {
-		f, err := decode(w, r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		v, err := f.require("old_password", "new_password")
+		f, v, err := decodeRequired(w, r, "old_password", "new_password")
 		if err != nil {
 			s.writeError(w, r, err)
 			return

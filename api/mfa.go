@@ -19,12 +19,7 @@ const qrSize = 256
 
 func (s *server) handleLoginMFA() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f, err := decode(w, r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		v, err := f.require("mfa_token", "code")
+		f, v, err := decodeRequired(w, r, "mfa_token", "code")
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -56,12 +51,7 @@ type totpEnrolmentJSON struct {
 
 func (s *server) handleEnrolTOTP() authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, p latchkey.Principal) {
-		f, err := decode(w, r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		v, err := f.require("password")
+		_, v, err := decodeRequired(w, r, "password")
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -99,12 +89,7 @@ func qrPNG(u string) (string, error) {
 
 func (s *server) handleConfirmTOTP() authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, p latchkey.Principal) {
-		f, err := decode(w, r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		v, err := f.require("code")
+		_, v, err := decodeRequired(w, r, "code")
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -120,12 +105,7 @@ func (s *server) handleConfirmTOTP() authedHandler {
 
 func (s *server) handleDisableTOTP() authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, p latchkey.Principal) {
-		f, err := decode(w, r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		v, err := f.require("password", "code")
+		_, v, err := decodeRequired(w, r, "password", "code")
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -49,12 +49,7 @@ func writeOptions(w http.ResponseWriter, options []byte, extra map[string]string
 
 func (s *server) handlePasskeyRegistrationOptions() authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, p latchkey.Principal) {
-		f, err := decode(w, r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		v, err := f.require("password")
+		_, v, err := decodeRequired(w, r, "password")
 		if err != nil {
 			s.writeError(w, r, err)
 			return
