@@ -70,3 +70,29 @@ func TestValidTokenSyntax(t *testing.T) {
 		}
 	}
 }
+
+// TestValidTokenSyntaxEveryByte holds ValidTokenSyntax to the token68
+// grammar (RFC 6750 §2.1), written out plainly, for every byte in every
+// place: first, inside, last, and before padding.
+func TestValidTokenSyntaxEveryByte(t *testing.T) {
+	token68 := func(s string) bool {
+		body := strings.TrimRight(s, "=")
+		if body == "" || len(s) > latchkey.MaxTokenLength {
+			return false
+		}
+		for _, c := range []byte(body) {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", c) >= 0) {
+				return false
+			}
+		}
+		return true
+	}
+	for c := range 256 {
+		b := string([]byte{byte(c)})
+		for _, s := range []string{b, b + "ab", "ab" + b, "a" + b + "b", "ab" + b + "=", "ab=" + b, "ab" + b + "=="} {
+			if got, want := latchkey.ValidTokenSyntax(s), token68(s); got != want {
+				t.Errorf("ValidTokenSyntax(%q) = %v, want %v", s, got, want)
+			}
+		}
+	}
+}
