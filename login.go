@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // LoginRequest is one attempt to log in with a password.
@@ -44,10 +45,17 @@ func (a *Authenticator) Login(ctx context.Context, req LoginRequest) (Issued, er
 	name := foldUsername(req.Username)
 	start := a.opt.Now()
 	is, u, err := a.login(ctx, req, name)
-	a.opt.Metrics.Login(loginOutcomeOf(err), a.opt.Now().Sub(start))
-	a.logLogin(ctx, name, u.Username, req.Client, err)
-	a.emit(ctx, loginEvent(req, u, is, err))
+	a.loginDone(ctx, start, name, u.Username, req.Client, err, loginEvent(req, u, is, err))
 	return is, err
+}
+
+// loginDone closes a login decision, whichever way it was made (a
+// password, a second factor, a passkey): it is counted with its duration
+// since start, logged in the one login line, and recorded as event e.
+func (a *Authenticator) loginDone(ctx context.Context, start time.Time, name, known string, c Client, err error, e Event) {
+	a.opt.Metrics.Login(loginOutcomeOf(err), a.opt.Now().Sub(start))
+	a.logLogin(ctx, name, known, c, err)
+	a.emit(ctx, e)
 }
 
 // login runs the gate for req, whose username's folded form is name. It

@@ -85,9 +85,7 @@ type PasskeyLoginRequest struct {
 func (a *Authenticator) LoginPasskey(ctx context.Context, req PasskeyLoginRequest) (Issued, error) {
 	start := a.opt.Now()
 	is, u, reason, err := a.loginPasskey(ctx, req)
-	a.opt.Metrics.Login(loginOutcomeOf(err), a.opt.Now().Sub(start))
-	a.logLogin(ctx, foldUsername(u.Username), u.Username, req.Client, err)
-	a.emit(ctx, passkeyLoginEvent(u, is, reason, req.Client, err))
+	a.loginDone(ctx, start, foldUsername(u.Username), u.Username, req.Client, err, passkeyLoginEvent(u, is, reason, req.Client, err))
 	return is, err
 }
 

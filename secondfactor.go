@@ -399,9 +399,7 @@ type MFALoginRequest struct {
 func (a *Authenticator) LoginMFA(ctx context.Context, req MFALoginRequest) (Issued, error) {
 	start := a.opt.Now()
 	is, u, method, err := a.loginMFA(ctx, req)
-	a.opt.Metrics.Login(loginOutcomeOf(err), a.opt.Now().Sub(start))
-	a.logLogin(ctx, foldUsername(u.Username), u.Username, req.Client, err)
-	a.emit(ctx, mfaLoginEvent(u, is, method, req.Client, err))
+	a.loginDone(ctx, start, foldUsername(u.Username), u.Username, req.Client, err, mfaLoginEvent(u, is, method, req.Client, err))
 	return is, err
 }
 
