@@ -13,6 +13,7 @@ import (
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/api"
+	"github.com/latchkeyhq/latchkey/internal/bare"
 	"github.com/latchkeyhq/latchkey/prom"
 )
 
@@ -40,14 +41,19 @@ func BenchmarkServe(b *testing.B) {
 		miss := func() {
 			e.cache.Invalidate(context.Background(), latchkey.Invalidation{Sessions: []latchkey.Digest{latchkey.Token(tok).Digest()}})
 		}
+		meReq := "GET /v1/me HTTP/1.1\r\nHost: latchkey\r\nUser-Agent: bench\r\nAuthorization: Bearer " + tok + "\r\n\r\n"
+		faReq := "GET /v1/forward-auth HTTP/1.1\r\nHost: latchkey\r\nUser-Agent: bench\r\nAuthorization: Bearer " + tok + "\r\n\r\n"
+		if !metrics {
+			benchBare(b, e.srv.Config.Handler, tok, meReq, faReq)
+		}
 		for _, bc := range []struct {
 			name, req string
 			before    func()
 		}{
 			{"healthz", "GET /healthz HTTP/1.1\r\nHost: latchkey\r\nUser-Agent: bench\r\n\r\n", nil},
-			{"me", "GET /v1/me HTTP/1.1\r\nHost: latchkey\r\nUser-Agent: bench\r\nAuthorization: Bearer " + tok + "\r\n\r\n", nil},
-			{"forward-auth", "GET /v1/forward-auth HTTP/1.1\r\nHost: latchkey\r\nUser-Agent: bench\r\nAuthorization: Bearer " + tok + "\r\n\r\n", nil},
-			{"me-miss", "GET /v1/me HTTP/1.1\r\nHost: latchkey\r\nUser-Agent: bench\r\nAuthorization: Bearer " + tok + "\r\n\r\n", miss},
+			{"me", meReq, nil},
+			{"forward-auth", faReq, nil},
+			{"me-miss", meReq, miss},
 		} {
 			if bc.before != nil && metrics {
 				continue
@@ -82,6 +88,43 @@ func BenchmarkServe(b *testing.B) {
 				serveConn(b, srv, bc.req, b.N, false)
 			})
 		}
+	}
+}
+
+// benchBare serves the bench's bare handler (internal/bare), with the
+// body of latchkey's /v1/me answer and the header fields of its
+// forward-auth answer, from a server with only a read-header timeout, as
+// the bench serves it: bare and bare-forward-auth, the machine's limit
+// beside me and forward-auth.
+func benchBare(b *testing.B, latchkeyHandler http.Handler, tok, meReq, faReq string) {
+	srv := &http.Server{Handler: latchkeyHandler}
+	me, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(serveConn(b, srv, meReq, 2, true))), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, err := io.ReadAll(me.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fa, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(serveConn(b, srv, faReq, 2, true))), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	identity := fa.Header.Clone()
+	identity.Del("Date")
+	identity.Del("Content-Length")
+	bareSrv := &http.Server{Handler: bare.Handler(tok, body, identity), ReadHeaderTimeout: 5 * time.Second}
+	for _, bc := range []struct{ name, req string }{{"bare", meReq}, {"bare-forward-auth", faReq}} {
+		b.Run(bc.name, func(b *testing.B) {
+			first := serveConn(b, bareSrv, bc.req, 2, true)
+			res, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(first)), nil)
+			if err != nil || res.StatusCode != http.StatusOK {
+				b.Fatalf("%s: %v %v\n%s", bc.name, res, err, first)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			serveConn(b, bareSrv, bc.req, b.N, false)
+		})
 	}
 }
 

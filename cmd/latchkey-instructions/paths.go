@@ -16,6 +16,8 @@ type path struct {
 }
 
 var paths = []path{
+	{"bare", "the bench's bare handler (internal/bare): SHA-256 and a map, /v1/me's body, net/http's server with a read-header timeout only", "./api", "BenchmarkServe/bare"},
+	{"bare-forward-auth", "the bare handler writing forward-auth's header fields", "./api", "BenchmarkServe/bare-forward-auth"},
 	{"healthz", "GET /healthz through net/http's server", "./api", "BenchmarkServe/healthz"},
 	{"me", "GET /v1/me, token in the cache", "./api", "BenchmarkServe/me"},
 	{"forward-auth", "GET /v1/forward-auth, token in the cache", "./api", "BenchmarkServe/forward-auth"},
