@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -62,23 +61,32 @@ func writeBody(w http.ResponseWriter, code int, body []byte) {
 	w.Write(body)
 }
 
-// bufPool holds the buffers of the /v1/me answers.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+// userBody is a /v1/me answer's body, formatted once, and the user it
+// was made of. The server keeps those of recent answers (recent), so
+// that a client asking again gets the same bytes without their encoding.
+type userBody struct {
+	user latchkey.User
+	body []byte
+}
 
-// writeUser answers 200 with the user as JSON: what writeJSON of
-// newUserJSON(u) writes, without its reflection and allocations. /v1/me is
-// the request every client makes most; a test holds the two encoders to the
-// same bytes.
-func writeUser(w http.ResponseWriter, u latchkey.User) {
-	bp := bufPool.Get().(*[]byte)
-	b := append(appendUser((*bp)[:0], u), '\n')
-	setJSONHeaders(w.Header())
-	w.WriteHeader(http.StatusOK)
-	w.Write(b)
-	if cap(b) <= 4<<10 {
-		*bp = b
-		bufPool.Put(bp)
+// newUserBody formats p's user: what writeJSON of newUserJSON(p.User)
+// writes, without its reflection and allocations (a test holds the two
+// encoders to the same bytes). Of the user it keeps what the body shows.
+func newUserBody(p latchkey.Principal) *userBody {
+	u := p.User
+	return &userBody{
+		user: latchkey.User{ID: u.ID, Username: u.Username, Email: u.Email, FirstName: u.FirstName,
+			LastName: u.LastName, LastLogin: u.LastLogin, DateJoined: u.DateJoined},
+		body: append(appendUser(nil, u), '\n'),
 	}
+}
+
+// is reports whether b was made of p's user as it is now: of every field
+// appendUser writes.
+func (b *userBody) is(p latchkey.Principal) bool {
+	u, v := &b.user, &p.User
+	return u.ID == v.ID && u.Username == v.Username && u.Email == v.Email && u.FirstName == v.FirstName &&
+		u.LastName == v.LastName && u.LastLogin.Equal(v.LastLogin) && u.DateJoined.Equal(v.DateJoined)
 }
 
 // appendUser appends the JSON of newUserJSON(u), as encoding/json writes it.

@@ -48,24 +48,61 @@ func checkAppendUser(t *testing.T, u latchkey.User) {
 	}
 }
 
-// TestWriteUser checks the whole answer of /v1/me: status, headers and
-// the body writeJSON would have written.
-func TestWriteUser(t *testing.T) {
-	u := latchkey.User{ID: 7, Username: "a<b", DateJoined: time.Unix(1e9, 0)}
-	for range 3 { // the second and third take a pooled buffer
+// TestMeBody checks the whole answer of /v1/me: status, headers and the
+// body writeJSON would have written, formatted anew whenever a field it
+// shows changes, and only then.
+func TestMeBody(t *testing.T) {
+	s := &server{}
+	h := s.handleMe()
+	u := latchkey.User{ID: 7, Username: "a<b", PasswordHash: "secret", Active: true, DateJoined: time.Unix(1e9, 0)}
+	p := latchkey.Principal{User: u, Digest: latchkey.Token("lk_test").Digest()}
+	check := func(p latchkey.Principal) *userBody {
+		t.Helper()
 		rec := httptest.NewRecorder()
-		writeUser(rec, u)
+		h(rec, httptest.NewRequest("GET", "/v1/me", nil), p)
 		want := httptest.NewRecorder()
-		writeJSON(want, 200, newUserJSON(u))
+		writeJSON(want, 200, newUserJSON(p.User))
 		if rec.Code != 200 || rec.Body.String() != want.Body.String() {
-			t.Fatalf("writeUser: %d %q, want 200 %q", rec.Code, rec.Body, want.Body)
+			t.Fatalf("/v1/me of %+v: %d %q, want 200 %q", p.User, rec.Code, rec.Body, want.Body)
 		}
 		for _, h := range []string{"Content-Type", "X-Content-Type-Options"} {
 			if g, w := rec.Header().Get(h), want.Header().Get(h); g != w || g == "" {
 				t.Errorf("%s: %q, want %q", h, g, w)
 			}
 		}
+		return s.users.of(p, newUserBody)
 	}
+	first := check(p)
+	if again := check(p); again != first {
+		t.Error("the same user was formatted again")
+	}
+	if first.user.PasswordHash != "" {
+		t.Error("the table keeps the password hash")
+	}
+	changes := []func(*latchkey.User){
+		func(u *latchkey.User) { u.ID++ },
+		func(u *latchkey.User) { u.Username = "a>b" },
+		func(u *latchkey.User) { u.Email = "a@example.com" },
+		func(u *latchkey.User) { u.FirstName = "A" },
+		func(u *latchkey.User) { u.LastName = "B" },
+		func(u *latchkey.User) { u.LastLogin = time.Unix(2e9, 0) },
+		func(u *latchkey.User) { u.DateJoined = time.Unix(1e9, 1) },
+	}
+	prev := first
+	for i, change := range changes {
+		change(&p.User)
+		if b := check(p); b == prev {
+			t.Errorf("change %d: the old body was kept", i)
+		} else {
+			prev = b
+		}
+	}
+	// Another token in the same slot.
+	q := p
+	q.Digest[2]++
+	q.User.Username = "other"
+	check(q)
+	check(p)
 }
 
 func FuzzAppendUser(f *testing.F) {

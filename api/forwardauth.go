@@ -1,11 +1,9 @@
 package api
 
 import (
-	"encoding/binary"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -34,7 +32,7 @@ func (s *server) handleForwardAuth() http.Handler {
 		}
 		h := w.Header()
 		setNoStore(h)
-		s.idents.of(p).set(h)
+		s.idents.of(p, newIdentity).set(h)
 		w.WriteHeader(http.StatusOK)
 	})
 }
@@ -156,32 +154,6 @@ func (id *identity) set(h http.Header) {
 	h[headerRemoteNam] = id.namev
 	h[headerAuthUser] = id.usernamev
 	h[headerAuthEmail] = id.emailv
-}
-
-// identitySlots is the size of the identities table: enough for the
-// principals a proxy checks again and again (every asset of a page load
-// carries the same token), a few KiB of pointers.
-const identitySlots = 1024
-
-// identities keeps the identities last formatted, one per slot, the slot
-// chosen by the token's digest. A slot's identity is used only when it
-// was made of exactly the principal at hand (identity.is), so a changed
-// email or name, or another token in the same slot, is formatted anew:
-// the table saves work and never decides anything; the check is made
-// before it, every time.
-type identities struct {
-	slots [identitySlots]atomic.Pointer[identity]
-}
-
-// of returns p's identity headers.
-func (t *identities) of(p latchkey.Principal) *identity {
-	slot := &t.slots[binary.LittleEndian.Uint16(p.Digest[:2])%identitySlots]
-	if id := slot.Load(); id != nil && id.is(p) {
-		return id
-	}
-	id := newIdentity(p)
-	slot.Store(id)
-	return id
 }
 
 // headerSafe returns s fit for a header value: valid UTF-8 without

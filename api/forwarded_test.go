@@ -170,15 +170,15 @@ func TestIdentityHeaderNames(t *testing.T) {
 // TestIdentities: an identity is reused for exactly the principal it was
 // made of; any change is formatted anew.
 func TestIdentities(t *testing.T) {
-	var ids identities
+	var ids recent[identity, *identity]
 	exp := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	p := latchkey.Principal{
 		Digest:  latchkey.Token(cookieTok).Digest(),
 		Session: latchkey.CachedSession{SessionID: "s1", UserID: 7, ExpiresAt: exp},
 		User:    latchkey.User{ID: 7, Username: "alice", Email: "a@example.com", FirstName: "Alice", LastName: "Liddell"},
 	}
-	first := ids.of(p)
-	if ids.of(p) != first {
+	first := ids.of(p, newIdentity)
+	if ids.of(p, newIdentity) != first {
 		t.Fatal("the same principal was formatted twice")
 	}
 	h := http.Header{}
@@ -205,15 +205,15 @@ func TestIdentities(t *testing.T) {
 	} {
 		q := p
 		change(&q)
-		if id := ids.of(q); id == first || !id.is(q) || id.is(p) {
+		if id := ids.of(q, newIdentity); id == first || !id.is(q) || id.is(p) {
 			t.Errorf("after a change of %s, the old identity was reused", name)
 		}
-		ids.of(p) // back in its slot
+		ids.of(p, newIdentity) // back in its slot
 	}
 	for _, tc := range []struct{ first, last, want string }{{"", "", ""}, {"Ann", "", "Ann"}, {"", "Lee", "Lee"}, {"Ann", "Lee", "Ann Lee"}} {
 		q := p
 		q.User.FirstName, q.User.LastName = tc.first, tc.last
-		if got := ids.of(q).namev[0]; got != tc.want {
+		if got := ids.of(q, newIdentity).namev[0]; got != tc.want {
 			t.Errorf("Remote-Name of %q %q = %q, want %q", tc.first, tc.last, got, tc.want)
 		}
 	}

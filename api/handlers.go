@@ -137,7 +137,7 @@ func (s *server) handleChallenge() http.Handler {
 
 func (s *server) handleMe() authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, p latchkey.Principal) {
-		writeUser(w, p.User)
+		writeBody(w, http.StatusOK, s.users.of(p, newUserBody).body)
 	}
 }
 

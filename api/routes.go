@@ -1,6 +1,9 @@
 package api
 
-import "net/http"
+import (
+	"net/http"
+	"strings"
+)
 
 // routes registers every route of the API on mux (observed, in
 // NewServer). Patterns live here and only here, so a conflict between two
@@ -56,7 +59,11 @@ type observed struct {
 }
 
 func (o observed) Handle(pattern string, h http.Handler) {
-	o.mux.Handle(pattern, o.s.observe(pattern, h))
+	h = o.s.observe(pattern, h)
+	o.mux.Handle(pattern, h)
+	if path, ok := strings.CutPrefix(pattern, http.MethodGet+" /"); ok && !strings.ContainsAny(path, "{}") && !strings.HasSuffix(path, "/") {
+		o.s.exactGET["/"+path] = h
+	}
 }
 
 // patternsOnly registers the routes' patterns on mux, each with a handler

@@ -49,8 +49,13 @@ type server struct {
 	// them matched is told apart: not found, a method not allowed, or a
 	// path to clean.
 	routed *http.ServeMux
-	// idents holds the identity headers of recent forward-auth answers.
-	idents identities
+	// idents holds the identity headers of recent forward-auth answers,
+	// and users the bodies of recent /v1/me answers.
+	idents recent[identity, *identity]
+	users  recent[userBody, *userBody]
+	// exactGET has the handlers of the GET routes whose pattern is a
+	// path without wildcards, by path, as mux has them.
+	exactGET map[string]http.Handler
 }
 
 // NewServer returns the API handler over auth.
@@ -58,7 +63,8 @@ func NewServer(auth *latchkey.Authenticator, opt Options) http.Handler {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{auth: auth, log: opt.Logger, opt: opt, mux: http.NewServeMux(), routed: http.NewServeMux()}
+	s := &server{auth: auth, log: opt.Logger, opt: opt, mux: http.NewServeMux(), routed: http.NewServeMux(),
+		exactGET: map[string]http.Handler{}}
 	s.routes(observed{s, s.mux})
 	s.routes(patternsOnly{s.routed})
 	// Less specific than any route: only what no route matches.
@@ -66,8 +72,18 @@ func NewServer(auth *latchkey.Authenticator, opt Options) http.Handler {
 	return s
 }
 
-// ServeHTTP routes the request, once.
+// ServeHTTP routes the request, once. A GET of a path that a route names
+// exactly, unescaped (the probes, /v1/me, a proxy's forward-auth), goes
+// straight to that route's handler: the one the mux would choose, without
+// its path cleaning and pattern matching. Anything else goes through the
+// mux.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.RawPath == "" {
+		if h, ok := s.exactGET[r.URL.Path]; ok {
+			h.ServeHTTP(w, r)
+			return
+		}
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
