@@ -68,23 +68,31 @@ func ValidTokenSyntax(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/':
-		case c == '=' && i > 0: // trailing padding only
+		if !token68[s[i]] {
+			if s[i] != '=' || i == 0 {
+				return false
+			}
+			// Trailing padding only.
 			for _, p := range []byte(s[i:]) {
 				if p != '=' {
 					return false
 				}
 			}
 			return true
-		default:
-			return false
 		}
 	}
 	return true
 }
+
+// token68 holds the characters of a token68 but its trailing '='
+// padding: one probe a byte, on the path of every token check.
+var token68 = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+	}
+	return t
+}()
 
 // Digest is the SHA-256 of a token or of a service client's secret.
 // Knowing it does not give the secret.
