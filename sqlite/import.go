@@ -136,7 +136,8 @@ func (t *importTx) update(ctx context.Context, m latchkey.User, mustRevoke bool)
 			return nil, err
 		}
 	}
-	return ds, userChanged(ctx, t.tx, m.ID, t.at)
+	_, err = t.tx.ExecContext(ctx, changedUser, m.ID, t.at)
+	return ds, err
 }
 
 // PutSession stores s by the rules of latchkey.ImportTx. Like PutUser,

@@ -13,11 +13,13 @@ import (
 
 var errNotHisSession = errors.New("the new session belongs to another user")
 
-func insertSession(ctx context.Context, tx *sql.Tx, s latchkey.Session) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO sessions
+const sessionInsert = `INSERT INTO sessions
 (id, digest, user_id, created_at, last_used_at, expires_at, ip, user_agent, device_name)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		s.ID, s.Digest[:], s.UserID, micros(s.CreatedAt), micros(s.LastUsedAt), micros(s.ExpiresAt), s.IP, s.UserAgent, s.DeviceName)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+func (s *Store) insertSession(ctx context.Context, tx *sql.Tx, sess latchkey.Session) error {
+	_, err := s.txExec(ctx, tx, sessionInsert,
+		sess.ID, sess.Digest[:], sess.UserID, micros(sess.CreatedAt), micros(sess.LastUsedAt), micros(sess.ExpiresAt), sess.IP, sess.UserAgent, sess.DeviceName)
 	return err
 }
 
@@ -31,7 +33,7 @@ func (s *Store) CreateSession(ctx context.Context, sess latchkey.Session, u latc
 			hash        string
 			active, mfa bool
 		)
-		err := tx.QueryRowContext(ctx, `SELECT password_hash, is_active, mfa FROM users WHERE id = ?`, sess.UserID).Scan(&hash, &active, &mfa)
+		err := s.txQueryRow(ctx, tx, sessionUserState, sess.UserID).Scan(&hash, &active, &mfa)
 		if err != nil {
 			return err
 		}
@@ -40,20 +42,26 @@ func (s *Store) CreateSession(ctx context.Context, sess latchkey.Session, u latc
 		if !active || hash != u.ExpectHash || (mfa && !u.SecondFactor) {
 			return latchkey.ErrConflict
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE users SET
-last_login = coalesce(?1, last_login),
-password_hash = CASE ?2 WHEN '' THEN password_hash ELSE ?2 END
-WHERE id = ?3`,
+		_, err = s.txExec(ctx, tx, loginUpdate,
 			nullMicros(u.LastLogin), u.NewHash, sess.UserID)
 		if err != nil {
 			return err
 		}
-		if err := insertSession(ctx, tx, sess); err != nil {
+		if err := s.insertSession(ctx, tx, sess); err != nil {
 			return err
 		}
-		return userChanged(ctx, tx, sess.UserID, micros(s.now()))
+		return s.userChanged(ctx, tx, sess.UserID, micros(s.now()))
 	})
 }
+
+// The statements of CreateSession, prepared once (prepareWrites).
+const (
+	sessionUserState = `SELECT password_hash, is_active, mfa FROM users WHERE id = ?`
+	loginUpdate      = `UPDATE users SET
+last_login = coalesce(?1, last_login),
+password_hash = CASE ?2 WHEN '' THEN password_hash ELSE ?2 END
+WHERE id = ?3`
+)
 
 // bySessionDigest is the cache-miss path of every token check: one lookup
 // in the unique index on digest, one in the users primary key.
@@ -236,10 +244,13 @@ SELECT user_id, 1, digest, ?3 FROM sessions WHERE user_id = ?1 AND (?2 IS NULL O
 }
 
 // userChanged writes the change entry of a changed user record.
-func userChanged(ctx context.Context, tx *sql.Tx, userID, at int64) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO changes (user_id, session, digest, at) VALUES (?, 0, NULL, ?)`, userID, at)
+func (s *Store) userChanged(ctx context.Context, tx *sql.Tx, userID, at int64) error {
+	_, err := s.txExec(ctx, tx, changedUser, userID, at)
 	return err
 }
+
+// changedUser is the change entry of a changed user record.
+const changedUser = `INSERT INTO changes (user_id, session, digest, at) VALUES (?, 0, NULL, ?)`
 
 // TouchSessions records last use times. A time only moves forward, and
 // only once it is minInterval past the stored one; sessions that are gone

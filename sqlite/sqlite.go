@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,10 @@ type Store struct {
 	// byDigest is SessionByDigest's statement, prepared on first use
 	// because Open does not require the schema to exist yet.
 	byDigest atomic.Pointer[sql.Stmt]
+	// prepared holds the statements of the login's path (see prepare),
+	// by stmtKey; writesPrepared is set once it has writerStatements.
+	prepared       sync.Map
+	writesPrepared atomic.Bool
 
 	now func() time.Time // stamps change entries
 }
@@ -126,6 +131,11 @@ func (s *Store) Close() error {
 	if st := s.byDigest.Swap(nil); st != nil {
 		errs = append(errs, st.Close())
 	}
+	s.prepared.Range(func(k, st any) bool {
+		s.prepared.Delete(k)
+		errs = append(errs, st.(*sql.Stmt).Close())
+		return true
+	})
 	errs = append(errs, s.r.Close(), s.w.Close())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
@@ -136,6 +146,7 @@ func (s *Store) Close() error {
 // write runs fn in one write transaction. The transaction holds the write
 // lock from its start, so fn's reads see what it is about to change.
 func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	s.prepareWrites(ctx)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fail(op, err)
@@ -148,6 +159,76 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx) error)
 		return fail(op, err)
 	}
 	return nil
+}
+
+// stmtKey names a prepared statement: its text, and whether it is the
+// writer's.
+type stmtKey struct {
+	write bool
+	query string
+}
+
+// prepare returns query prepared on the writer (write) or the readers,
+// once: SQLite parses a statement in about the time it takes to run it,
+// a quarter of a login's own CPU when each of its statements was parsed
+// anew. A statement is prepared on first use, because Open does not
+// require the schema to exist yet; SQLite prepares it again by itself
+// when a migration changes the schema.
+func (s *Store) prepare(ctx context.Context, write bool, query string) (*sql.Stmt, error) {
+	k := stmtKey{write, query}
+	if st, ok := s.prepared.Load(k); ok {
+		return st.(*sql.Stmt), nil
+	}
+	db := s.r
+	if write {
+		db = s.w
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.prepared.LoadOrStore(k, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// txExec runs query in tx: prepared, when prepareWrites has prepared it.
+func (s *Store) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st, ok := s.prepared.Load(stmtKey{true, query}); ok {
+		return tx.StmtContext(ctx, st.(*sql.Stmt)).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
+}
+
+// txQueryRow runs query in tx: prepared, when prepareWrites has prepared
+// it.
+func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st, ok := s.prepared.Load(stmtKey{true, query}); ok {
+		return tx.StmtContext(ctx, st.(*sql.Stmt)).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, query, args...)
+}
+
+// writerStatements are the statements of a login's write, which
+// prepareWrites prepares on the writer.
+var writerStatements = []string{sessionUserState, loginUpdate, sessionInsert, changedUser}
+
+// prepareWrites prepares writerStatements on the writer, once they all
+// prepare (the schema may not exist yet). It must run outside any of the
+// writer's transactions: the writer has one connection, and a transaction
+// that waited for it to prepare a statement would wait for itself.
+func (s *Store) prepareWrites(ctx context.Context) {
+	if s.writesPrepared.Load() {
+		return
+	}
+	for _, q := range writerStatements {
+		if _, err := s.prepare(ctx, true, q); err != nil {
+			return
+		}
+	}
+	s.writesPrepared.Store(true)
 }
 
 // fail translates a driver error into latchkey's error kinds: no rows is

@@ -71,7 +71,11 @@ func (s *Store) UserByID(ctx context.Context, id int64) (latchkey.User, error) {
 // UserByUsername returns the user with exactly that username (case
 // matters), or ErrNotFound.
 func (s *Store) UserByUsername(ctx context.Context, username string) (latchkey.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
+	st, err := s.prepare(ctx, false, `SELECT `+userColumns+` FROM users WHERE username = ?`)
+	if err != nil {
+		return latchkey.User{}, fail("user by username", err)
+	}
+	u, err := scanUser(st.QueryRowContext(ctx, username))
 	if err != nil {
 		return latchkey.User{}, fail("user by username", err)
 	}
@@ -134,7 +138,7 @@ func (s *Store) SetActive(ctx context.Context, userID int64, active bool) ([]lat
 				return err
 			}
 		}
-		return userChanged(ctx, tx, userID, at)
+		return s.userChanged(ctx, tx, userID, at)
 	})
 	if err != nil {
 		return nil, err
@@ -167,14 +171,14 @@ func (s *Store) SetPassword(ctx context.Context, userID int64, u latchkey.Passwo
 		if ds, err = revoke(ctx, tx, userID, nil, at); err != nil {
 			return err
 		}
-		if err := userChanged(ctx, tx, userID, at); err != nil {
+		if err := s.userChanged(ctx, tx, userID, at); err != nil {
 			return err
 		}
 		if u.Session != nil {
 			if u.Session.UserID != userID {
 				return errNotHisSession
 			}
-			return insertSession(ctx, tx, *u.Session)
+			return s.insertSession(ctx, tx, *u.Session)
 		}
 		return nil
 	})
