@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -73,12 +74,22 @@ type userBody struct {
 // writes, without its reflection and allocations (a test holds the two
 // encoders to the same bytes). Of the user it keeps what the body shows.
 func newUserBody(p latchkey.Principal) *userBody {
-	u := p.User
+	u := ownText(p.User)
 	return &userBody{
 		user: latchkey.User{ID: u.ID, Username: u.Username, Email: u.Email, FirstName: u.FirstName,
 			LastName: u.LastName, LastLogin: u.LastLogin, DateJoined: u.DateJoined},
 		body: append(appendUser(nil, u), '\n'),
 	}
+}
+
+// ownText returns u with copies of its text. The in-process cache hands
+// out strings over its shards' buffers, which it replaces as it compacts
+// them: what the recent tables keep must not hold an old buffer alive.
+func ownText(u latchkey.User) latchkey.User {
+	u.Username, u.Email = strings.Clone(u.Username), strings.Clone(u.Email)
+	u.FirstName, u.LastName = strings.Clone(u.FirstName), strings.Clone(u.LastName)
+	u.PasswordHash = ""
+	return u
 }
 
 // is reports whether b was made of p's user as it is now: of every field

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/latchkeyhq/latchkey"
 )
@@ -78,6 +79,9 @@ func TestMeBody(t *testing.T) {
 	}
 	if first.user.PasswordHash != "" {
 		t.Error("the table keeps the password hash")
+	}
+	if unsafe.StringData(first.user.Username) == unsafe.StringData(p.User.Username) {
+		t.Error("the table keeps the cache's string, and the cache's buffer with it")
 	}
 	changes := []func(*latchkey.User){
 		func(u *latchkey.User) { u.ID++ },

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -109,7 +110,8 @@ type identity struct {
 // still overwrite a copy the client sent. Values are safe in a header:
 // see headerSafe.
 func newIdentity(p latchkey.Principal) *identity {
-	u := p.User
+	u := ownText(p.User)
+	p.Session.SessionID = strings.Clone(p.Session.SessionID)
 	id := &identity{
 		userID: u.ID, username: u.Username, email: u.Email, first: u.FirstName, last: u.LastName,
 		sessionID: p.Session.SessionID, expiresAt: p.Session.ExpiresAt,

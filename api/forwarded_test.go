@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/latchkeyhq/latchkey"
 )
@@ -178,6 +179,11 @@ func TestIdentities(t *testing.T) {
 		User:    latchkey.User{ID: 7, Username: "alice", Email: "a@example.com", FirstName: "Alice", LastName: "Liddell"},
 	}
 	first := ids.of(p, newIdentity)
+	if unsafe.StringData(first.username) == unsafe.StringData(p.User.Username) ||
+		unsafe.StringData(first.vals[2]) == unsafe.StringData(p.User.Email) ||
+		unsafe.StringData(first.sessionID) == unsafe.StringData(p.Session.SessionID) {
+		t.Error("the identity keeps the cache's strings, and the cache's buffers with them")
+	}
 	if ids.of(p, newIdentity) != first {
 		t.Fatal("the same principal was formatted twice")
 	}
