@@ -53,6 +53,8 @@ type Store struct {
 	// because Open does not require the schema to exist yet.
 	byDigest atomic.Pointer[sql.Stmt]
 
+	hints hints // where SessionByDigest found sessions, for TouchSessions
+
 	now func() time.Time // stamps change entries
 }
 
