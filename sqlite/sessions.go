@@ -3,9 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/hex"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
@@ -64,10 +62,12 @@ WHERE id = ?3`
 )
 
 // bySessionDigest is the cache-miss path of every token check: one lookup
-// in the unique index on digest, one in the users primary key.
+// in the unique index on digest, one in the users primary key. The
+// session's rowid goes to TouchSessions (see hints).
 const bySessionDigest = `SELECT
 s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ip, s.user_agent, s.device_name,
-u.username, u.email, u.first_name, u.last_name, u.password_hash, u.is_active, u.last_login, u.date_joined
+u.username, u.email, u.first_name, u.last_name, u.password_hash, u.is_active, u.last_login, u.date_joined,
+s.rowid
 FROM sessions AS s JOIN users AS u ON u.id = s.user_id
 WHERE s.digest = ?`
 
@@ -83,13 +83,16 @@ func (s *Store) SessionByDigest(ctx context.Context, d latchkey.Digest) (latchke
 		u                          latchkey.User
 		created, used, exp, joined int64
 		lastLogin                  sql.NullInt64
+		rowid                      int64
 	)
 	err = st.QueryRowContext(ctx, d[:]).Scan(
 		&sess.ID, &sess.UserID, &created, &used, &exp, &sess.IP, &sess.UserAgent, &sess.DeviceName,
-		&u.Username, &u.Email, &u.FirstName, &u.LastName, &u.PasswordHash, &u.Active, &lastLogin, &joined)
+		&u.Username, &u.Email, &u.FirstName, &u.LastName, &u.PasswordHash, &u.Active, &lastLogin, &joined,
+		&rowid)
 	if err != nil {
 		return latchkey.Session{}, latchkey.User{}, fail("session by digest", err)
 	}
+	s.hints.add(d, rowid)
 	sess.Digest = d
 	sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt = fromMicros(created), fromMicros(used), fromMicros(exp)
 	u.ID = sess.UserID
@@ -251,58 +254,6 @@ func (s *Store) userChanged(ctx context.Context, tx *sql.Tx, userID, at int64) e
 
 // changedUser is the change entry of a changed user record.
 const changedUser = `INSERT INTO changes (user_id, session, digest, at) VALUES (?, 0, NULL, ?)`
-
-// TouchSessions records last use times. A time only moves forward, and
-// only once it is minInterval past the stored one; sessions that are gone
-// are skipped. Touches are not revocations and write no change entries.
-//
-// Each touchChunk sessions go in as one JSON array of [digest, time] pairs
-// to one UPDATE, outside an explicit transaction (so SQLite keeps no
-// statement journal), and logins may write between two chunks. An UPDATE
-// per session through database/sql cost some thirteen allocations each,
-// which, once a second beside a stream of cache misses, were what those
-// misses' p99 latency waited on (BenchmarkTouchSessions, scripts/bench).
-func (s *Store) TouchSessions(ctx context.Context, touches map[latchkey.Digest]time.Time, minInterval time.Duration) error {
-	list := make([]byte, 0, 2+min(len(touches), touchChunk)*(2*len(latchkey.Digest{})+24))
-	n := 0
-	flush := func() error {
-		if n == 0 {
-			return nil
-		}
-		list = append(list, ']')
-		_, err := s.w.ExecContext(ctx, `UPDATE sessions SET last_used_at = t.at
-FROM (SELECT unhex(value->>0) AS digest, value->>1 AS at FROM json_each(?1)) AS t
-WHERE sessions.digest = t.digest AND sessions.last_used_at < t.at AND sessions.last_used_at <= t.at - ?2`,
-			string(list), minInterval.Microseconds())
-		list, n = list[:0], 0
-		if err != nil {
-			return fail("touch sessions", err)
-		}
-		return nil
-	}
-	for d, t := range touches {
-		if n == 0 {
-			list = append(list, '[')
-		} else {
-			list = append(list, ',')
-		}
-		list = append(list, `["`...)
-		list = hex.AppendEncode(list, d[:])
-		list = append(list, `",`...)
-		list = strconv.AppendInt(list, micros(t), 10)
-		list = append(list, ']')
-		if n++; n == touchChunk {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	return flush()
-}
-
-// touchChunk is how many sessions one statement of TouchSessions touches:
-// some tens of milliseconds of writing.
-const touchChunk = 4096
 
 // DeleteExpired deletes the sessions that expired before t and returns
 // their number. It also prunes the change entries older than t but the

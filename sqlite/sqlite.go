@@ -58,6 +58,8 @@ type Store struct {
 	prepared       sync.Map
 	writesPrepared atomic.Bool
 
+	hints hints // where SessionByDigest found sessions, for TouchSessions
+
 	now func() time.Time // stamps change entries
 }
 

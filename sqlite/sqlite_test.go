@@ -142,3 +142,87 @@ func TestTouchSessionsChunks(t *testing.T) {
 		}
 	}
 }
+
+// TestTouchSessionsHints touches sessions that SessionByDigest found, by
+// the rowid it found them at: a hint that went stale (the session
+// deleted, its rowid taken by another) never moves another session's
+// time, and the touch still reaches its session wherever it is now.
+func TestTouchSessionsHints(t *testing.T) {
+	ctx := t.Context()
+	lastUsed := func(t *testing.T, s latchkey.Store, d latchkey.Digest) time.Time {
+		t.Helper()
+		got, _, err := s.SessionByDigest(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.LastUsedAt
+	}
+	touch := func(t *testing.T, s latchkey.Store, touches map[latchkey.Digest]time.Time) {
+		t.Helper()
+		if err := s.TouchSessions(ctx, touches, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("Found", func(t *testing.T) {
+		s, ds := benchStore(t, 10)
+		touches := map[latchkey.Digest]time.Time{}
+		for i, d := range ds {
+			lastUsed(t, s, d) // the hint
+			if i%2 == 0 {
+				touches[d] = base.Add(time.Hour + time.Duration(i)*time.Second)
+			}
+		}
+		// One is not due: the rest are written all the same.
+		touches[ds[1]] = base.Add(30 * time.Second)
+		touch(t, s, touches)
+		for i, d := range ds {
+			want := base
+			if i%2 == 0 {
+				want = touches[d]
+			}
+			if got := lastUsed(t, s, d); !got.Equal(want) {
+				t.Errorf("session %d: last used %v, want %v", i, got, want)
+			}
+		}
+	})
+	t.Run("RowidTaken", func(t *testing.T) {
+		s := newStore(t)
+		u, err := s.CreateUser(ctx, latchkey.User{Username: "alice", PasswordHash: "h", Active: true, DateJoined: base})
+		if err != nil {
+			t.Fatal(err)
+		}
+		create := func(id string) latchkey.Digest {
+			t.Helper()
+			sess := latchkey.Session{ID: id, UserID: u.ID, Digest: latchkey.Token("hints-" + id).Digest(),
+				CreatedAt: base, LastUsedAt: base, ExpiresAt: base.Add(24 * time.Hour)}
+			if err := s.CreateSession(ctx, sess, latchkey.LoginUpdate{ExpectHash: "h"}); err != nil {
+				t.Fatal(err)
+			}
+			return sess.Digest
+		}
+		// The newest row's rowid is reused once it is deleted.
+		gone := create("gone")
+		lastUsed(t, s, gone)
+		if _, err := s.DeleteSession(ctx, u.ID, "gone", base); err != nil {
+			t.Fatal(err)
+		}
+		other := create("other")
+		touch(t, s, map[latchkey.Digest]time.Time{gone: base.Add(time.Hour)})
+		if got := lastUsed(t, s, other); !got.Equal(base) {
+			t.Errorf("a touch of a deleted session moved the one in its rowid to %v", got)
+		}
+		// The same token stored again, at another rowid.
+		again := create("gone")
+		if again != gone {
+			t.Fatal("digests differ")
+		}
+		lastUsed(t, s, other) // a hint for other, and none for the new gone
+		touch(t, s, map[latchkey.Digest]time.Time{gone: base.Add(2 * time.Hour)})
+		if got := lastUsed(t, s, gone); !got.Equal(base.Add(2 * time.Hour)) {
+			t.Errorf("the session stored again: last used %v, want %v", got, base.Add(2*time.Hour))
+		}
+		if got := lastUsed(t, s, other); !got.Equal(base) {
+			t.Errorf("other: last used %v, want %v", got, base)
+		}
+	})
+}

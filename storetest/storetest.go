@@ -759,6 +759,73 @@ var touchSessionsTests = []test{
 			t.Fatalf("TouchSessions(nil): %v", err)
 		}
 	}},
+	// Every read of a session shows the last use a touch recorded.
+	{"EveryRead", func(t *testing.T, s latchkey.Store) {
+		u := mustUser(t, s, "alice")
+		in := mustSession(t, s, u, "s1", base, time.Hour)
+		at := base.Add(10 * time.Minute)
+		if err := s.TouchSessions(t.Context(), map[latchkey.Digest]time.Time{in.Digest: at}, time.Minute); err != nil {
+			t.Fatalf("TouchSessions: %v", err)
+		}
+		in.LastUsedAt = at
+		wantSession(t, s, in)
+		got, err := s.SessionByID(t.Context(), in.ID)
+		if err != nil {
+			t.Fatalf("SessionByID: %v", err)
+		}
+		checkSession(t, "SessionByID", got, in)
+		list, err := s.ListSessions(t.Context(), u.ID, base)
+		if err != nil || len(list) != 1 {
+			t.Fatalf("ListSessions = %d sessions, %v; want 1", len(list), err)
+		}
+		checkSession(t, "ListSessions", list[0], in)
+	}},
+	// A session's last use goes with it, however it goes: the same
+	// digest stored again starts from its own last use.
+	{"GoneWithSession", func(t *testing.T, s latchkey.Store) {
+		for _, tc := range []struct {
+			name string
+			del  func(t *testing.T, u latchkey.User, in latchkey.Session) error
+		}{
+			{"DeleteSession", func(t *testing.T, u latchkey.User, in latchkey.Session) error {
+				_, err := s.DeleteSession(t.Context(), u.ID, in.ID, base)
+				return err
+			}},
+			{"DeleteSessions", func(t *testing.T, u latchkey.User, _ latchkey.Session) error {
+				_, err := s.DeleteSessions(t.Context(), u.ID, nil)
+				return err
+			}},
+			{"SetPassword", func(t *testing.T, u latchkey.User, _ latchkey.Session) error {
+				_, err := s.SetPassword(t.Context(), u.ID, latchkey.PasswordUpdate{NewHash: u.PasswordHash})
+				return err
+			}},
+			{"SetActive", func(t *testing.T, u latchkey.User, _ latchkey.Session) error {
+				if _, err := s.SetActive(t.Context(), u.ID, false); err != nil {
+					return err
+				}
+				_, err := s.SetActive(t.Context(), u.ID, true)
+				return err
+			}},
+			{"DeleteExpired", func(t *testing.T, _ latchkey.User, in latchkey.Session) error {
+				_, err := s.DeleteExpired(t.Context(), in.ExpiresAt.Add(time.Microsecond))
+				return err
+			}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				u := mustUser(t, s, "user-"+tc.name)
+				in := mustSession(t, s, u, tc.name, base, time.Hour)
+				if err := s.TouchSessions(t.Context(), map[latchkey.Digest]time.Time{in.Digest: base.Add(30 * time.Minute)}, time.Minute); err != nil {
+					t.Fatalf("TouchSessions: %v", err)
+				}
+				if err := tc.del(t, u, in); err != nil {
+					t.Fatalf("%s: %v", tc.name, err)
+				}
+				wantNoSession(t, s, in.Digest)
+				again := mustSession(t, s, mustUserByID(t, s, u.ID), tc.name, base.Add(2*time.Hour), time.Hour)
+				wantSession(t, s, again)
+			})
+		}
+	}},
 }
 
 var deleteExpiredTests = []test{

@@ -113,11 +113,7 @@ func (b *bench) startServer(ctx context.Context, name string, users, tokens int)
 		return nil, err
 	}
 	b.logf("%s: seeding %s users and %s tokens", name, count(int64(users)), count(int64(tokens)))
-	sd, err := seed(ctx, dir, users, []tokenSet{
-		{prefix: "tokens-", n: tokens, files: b.cfg.threads},
-		{prefix: "warm-", n: warmTokens, files: b.cfg.threads},
-		{prefix: "solo-", n: soloTokens, files: 1},
-	}, b.hash, b.cfg.lastUsed)
+	sd, err := seed(ctx, dir, users, b.sets(tokens), b.hash, b.cfg.lastUsed)
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +124,16 @@ func (b *bench) startServer(ctx context.Context, name string, users, tokens int)
 	return b.serve(ctx, sd, dir, tokens, "server.log")
 }
 
+// sets are the token sets of a database with tokens live tokens: those,
+// the warm-up's and the one-connection miss's.
+func (b *bench) sets(tokens int) []tokenSet {
+	return []tokenSet{
+		{prefix: "tokens-", n: tokens, files: b.cfg.threads},
+		{prefix: "warm-", n: warmTokens, files: b.cfg.threads},
+		{prefix: "solo-", n: soloTokens, files: 1},
+	}
+}
+
 // serve starts latchkey serve on the seeded database sd, which holds
 // tokens tokens, logging to logName in dir, with the settings env adds.
 func (b *bench) serve(ctx context.Context, sd *seeded, dir string, tokens int, logName string, env ...string) (*server, error) {
@@ -136,7 +142,7 @@ func (b *bench) serve(ctx context.Context, sd *seeded, dir string, tokens int, l
 		return nil, err
 	}
 	s := &server{seeded: sd, dir: dir, tokens: tokens, base: "http://127.0.0.1:" + strconv.Itoa(port)}
-	args := []string{"serve", "--addr", "127.0.0.1:" + strconv.Itoa(port), "--database-url", "sqlite:" + sd.db}
+	args := []string{"serve", "--addr", "127.0.0.1:" + strconv.Itoa(port), "--database-url", sd.url}
 	// The cache is left at its default size unless the tokens need more.
 	if tokens > 1_000_000 {
 		args = append(args, "--cache-max-entries", strconv.Itoa(tokens+tokens/4))
@@ -245,20 +251,10 @@ func (r *sizeResult) perSession() float64 {
 // the server's memory after the one-connection run and after the fill.
 func (b *bench) missAndFill(ctx context.Context, s *server, r *sizeResult) error {
 	cfg := b.cfg
-	b.logf("warming up: %s cache misses on tokens of their own", count(warmTokens))
-	if _, err := b.walk(ctx, s, "warm-", cfg.threads, cfg.connections, fillTimeout); err != nil {
-		return err
-	}
-	// The warm-up's last-use writes (one batch a second) go out before
-	// the measurement, which is to see only its own.
-	time.Sleep(2 * time.Second)
-	b.logf("GET /v1/me, cache miss, 1 connection")
 	var err error
-	if r.solo, err = b.walk(ctx, s, "solo-", 1, 1, cfg.duration); err != nil {
+	if r.solo, err = b.warmAndSolo(ctx, s); err != nil {
 		return err
 	}
-	// Let the batched last-use writes go out (every second).
-	time.Sleep(2 * time.Second)
 	if r.rssBefore, _, err = s.rss(); err != nil {
 		return err
 	}
@@ -277,6 +273,38 @@ func (b *bench) missAndFill(ctx context.Context, s *server, r *sizeResult) error
 	}
 	time.Sleep(2 * time.Second)
 	r.rssAfter, r.peak, err = s.rss()
+	return err
+}
+
+// warmAndSolo warms the server up, then runs the cache miss on one
+// connection, and lets its last-use writes go out.
+func (b *bench) warmAndSolo(ctx context.Context, s *server) (result, error) {
+	b.logf("warming up: %s cache misses on tokens of their own", count(warmTokens))
+	if _, err := b.walk(ctx, s, "warm-", b.cfg.threads, b.cfg.connections, fillTimeout); err != nil {
+		return result{}, err
+	}
+	// The warm-up's last-use writes (one batch a second) go out before
+	// the measurement, which is to see only its own.
+	time.Sleep(2 * time.Second)
+	b.logf("GET /v1/me, cache miss, 1 connection")
+	solo, err := b.walk(ctx, s, "solo-", 1, 1, b.cfg.duration)
+	if err != nil {
+		return result{}, err
+	}
+	// Let the batched last-use writes go out (every second).
+	time.Sleep(2 * time.Second)
+	return solo, nil
+}
+
+// misses runs the cache misses alone: on one connection, then on
+// -connections.
+func (b *bench) misses(ctx context.Context, s *server, solo, miss *result) error {
+	var err error
+	if *solo, err = b.warmAndSolo(ctx, s); err != nil {
+		return err
+	}
+	b.logf("GET /v1/me, cache miss: each request a token never sent before")
+	*miss, err = b.walk(ctx, s, "tokens-", b.cfg.threads, b.cfg.connections, b.cfg.duration)
 	return err
 }
 
@@ -301,6 +329,7 @@ type report struct {
 	peerSetup       time.Duration
 
 	scale []*sizeResult // small, large
+	pg    []*pgResult   // the same sizes on PostgreSQL (-postgres)
 }
 
 func (b *bench) run(ctx context.Context) (*report, error) {
@@ -344,6 +373,15 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 				return nil, err
 			}
 			rep.scale = append(rep.scale, r)
+		}
+	}
+	if cfg.postgres != "" {
+		for i, sz := range [][2]int{{10_000, 10_000}, {cfg.scaleUsers, cfg.scaleTokens}} {
+			r, err := b.runPostgres(ctx, "pg"+strconv.Itoa(i), sz[0], sz[1])
+			if err != nil {
+				return nil, err
+			}
+			rep.pg = append(rep.pg, r)
 		}
 	}
 	rep.loadAfter = loadAvg()

@@ -11,33 +11,85 @@ import (
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/postgres"
 	"github.com/latchkeyhq/latchkey/sqlite"
 )
 
 // The benchmark itself needs wrk and minutes; these tests cover the parts
 // that can be wrong without either: the seed and the report parsing.
 
+const seedHash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+
+var seedSets = []tokenSet{{prefix: "tokens-", n: 250, files: 2}, {prefix: "solo-", n: 7, files: 1}}
+
 func TestSeed(t *testing.T) {
 	dir := t.TempDir()
-	const hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
-	sets := []tokenSet{{prefix: "tokens-", n: 250, files: 2}, {prefix: "solo-", n: 7, files: 1}}
-	sd, err := seed(t.Context(), dir, 30, sets, hash, time.Hour)
+	sd, err := seed(t.Context(), dir, 30, seedSets, seedHash, time.Hour)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if sd.url != "sqlite:"+sd.db {
+		t.Errorf("url %q for %q", sd.url, sd.db)
 	}
 	st, err := sqlite.Open(t.Context(), sd.db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	checkSeed(t, st, dir, sd)
+}
 
+// TestSeedPostgres seeds a database of its own on the server of
+// LATCHKEY_TEST_POSTGRES_URL, and reads it back through the store.
+func TestSeedPostgres(t *testing.T) {
+	base := os.Getenv("LATCHKEY_TEST_POSTGRES_URL")
+	if base == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("LATCHKEY_TEST_POSTGRES_URL is not set")
+		}
+		t.Skip("LATCHKEY_TEST_POSTGRES_URL is not set")
+	}
+	dbURL, drop, err := createDatabase(t.Context(), base, "latchkey_bench_test_"+strconv.Itoa(os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Errorf("drop: %v", err)
+		}
+	})
+	dir := t.TempDir()
+	sd, err := seedPostgres(t.Context(), dir, dbURL, 30, seedSets, seedHash, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sd.url != dbURL {
+		t.Errorf("url %q, want %q", sd.url, dbURL)
+	}
+	st, err := postgres.Open(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	checkSeed(t, st, dir, sd)
+	// The identity was moved past the seeded ids.
+	u, err := st.CreateUser(t.Context(), latchkey.User{Username: "new", Active: true, DateJoined: time.Now()})
+	if err != nil || u.ID != 31 {
+		t.Errorf("CreateUser after the seed: id %d, %v; want 31", u.ID, err)
+	}
+}
+
+// checkSeed finds every token of seedSets' files and the hit token in st,
+// each once, live, last used an hour ago, of a seeded user.
+func checkSeed(t *testing.T, st latchkey.Store, dir string, sd *seeded) {
+	t.Helper()
 	check := func(t *testing.T, tok string) latchkey.Session {
 		t.Helper()
 		s, u, err := st.SessionByDigest(t.Context(), latchkey.Token(tok).Digest())
 		if err != nil {
 			t.Fatalf("token not found: %v", err)
 		}
-		if !u.Active || u.PasswordHash != hash || u.Username != "user"+strconv.FormatInt(u.ID, 10) {
+		if !u.Active || u.PasswordHash != seedHash || u.Username != "user"+strconv.FormatInt(u.ID, 10) {
 			t.Fatalf("user %+v", u)
 		}
 		if !time.Now().Before(s.ExpiresAt) || time.Since(s.LastUsedAt) < 59*time.Minute {
@@ -46,7 +98,7 @@ func TestSeed(t *testing.T) {
 		return s
 	}
 	seen := map[string]bool{}
-	for _, ts := range sets {
+	for _, ts := range seedSets {
 		t.Run(ts.prefix, func(t *testing.T) {
 			n := 0
 			for i := range ts.files {

@@ -20,7 +20,9 @@
 // With -peer it also runs the original Django REST Framework API
 // (../shared/peers/drf-seed beside the repository) and its GET /api/me on
 // a cache hit, in the same rounds; with -scale it runs the cache misses
-// and the login again on 10,000 and on 1,000,000 users and tokens. Every
+// and the login again on 10,000 and on 1,000,000 users and tokens, and
+// with -postgres URL also the cache misses on PostgreSQL at both sizes, in
+// databases it creates on that server and drops. Every
 // ratio in the table is taken within one run, so that the machine's load
 // weighs on both sides alike.
 //
@@ -39,6 +41,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -69,6 +72,7 @@ type config struct {
 	scaleUsers        int
 	scaleTokens       int
 	wrk               string
+	postgres          string
 	keep              bool
 	peerStartTimeout  time.Duration
 	serverStopTimeout time.Duration
@@ -102,6 +106,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.scaleUsers, "scale-users", 1_000_000, "users of -scale's large database")
 	fs.IntVar(&c.scaleTokens, "scale-tokens", 1_000_000, "tokens of -scale's large database")
 	fs.StringVar(&c.wrk, "wrk", "wrk", "the wrk program")
+	fs.StringVar(&c.postgres, "postgres", "", "with -scale, also run the cache misses on PostgreSQL at -scale's two sizes, in databases of their own that the bench creates and drops on the server of this postgres:// URL")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (databases, token files, logs)")
 	fs.DurationVar(&c.peerStartTimeout, "peer-start-timeout", 10*time.Minute, "how long the peer may take to install and start")
 	fs.Usage = func() {
@@ -132,6 +137,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	check(c.loginConnections >= 1 && c.loginConnections <= maxConns, "-login-connections must be in 1..%d", maxConns)
 	check(c.lastUsed >= 0 && c.lastUsed < 23*time.Hour, "-last-used must be in 0..23h")
 	check(c.peerStartTimeout > 0, "-peer-start-timeout must be positive")
+	check(c.postgres == "" || c.scale, "-postgres needs -scale")
+	check(c.postgres == "" || strings.HasPrefix(c.postgres, "postgres://") || strings.HasPrefix(c.postgres, "postgresql://"), "-postgres must be a postgres:// URL")
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

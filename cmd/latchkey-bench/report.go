@@ -132,6 +132,16 @@ func (r *report) write(w io.Writer) {
 				ratioD(b.login1.P50, a.login1.P50), b.perSession()/a.perSession())
 		}
 	}
+	if len(r.pg) > 0 {
+		p("\n### Cache miss on PostgreSQL (-postgres)\n\n")
+		p("| users / tokens | seeded in | miss p50, 1 conn | p99, 1 conn | miss requests/s, %d conns | p50 | p99 | errors |\n", cfg.connections)
+		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, s := range r.pg {
+			p("| %s / %s | %v | %s | %s | %s | %s | %s | %s |\n", count(int64(s.users)), count(int64(s.tokens)),
+				s.seedTook.Round(100*time.Millisecond), ms(s.solo.P50), ms(s.solo.P99),
+				rate(s.miss.RPS), ms(s.miss.P50), ms(s.miss.P99), count(s.solo.Errors+s.miss.Errors))
+		}
+	}
 	if warn := r.warnings(); len(warn) > 0 {
 		p("\n")
 		for _, s := range warn {
@@ -196,6 +206,11 @@ func (r *report) warnings() []string {
 		if s.filled < int64(s.tokens) {
 			w = append(w, fmt.Sprintf("the fill%s sent only %s of them", at, count(s.filled)))
 		}
+	}
+	for _, s := range r.pg {
+		at := " on PostgreSQL at " + count(int64(s.tokens)) + " tokens"
+		check("me-miss"+at, s.miss)
+		check("me-miss, 1 connection"+at, s.solo)
 	}
 	if r.main.miss.Requests < 1000 {
 		w = append(w, "the cache miss run has under 1,000 requests: its p99 is rough; use more -tokens")

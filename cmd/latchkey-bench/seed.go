@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,7 +25,8 @@ const benchPassword = "correct horse battery staple"
 
 // seeded is what seed made.
 type seeded struct {
-	db       string // database file
+	db       string // database file (SQLite)
+	url      string // the server's --database-url
 	hitToken string // a live token of user1 that is in no file
 	took     time.Duration
 }
@@ -36,6 +38,106 @@ const (
 	rowsPerInsert = 100
 	rowsPerTx     = 100_000
 )
+
+// times are the seeded sessions' times: each was issued an hour ago (its
+// 24 h lifetime has 23 h to run) and last used lastUsed ago.
+type times struct{ created, used, expires time.Time }
+
+func seedTimes(now time.Time, lastUsed time.Duration) times {
+	return times{created: now.Add(-time.Hour), used: now.Add(-lastUsed), expires: now.Add(23 * time.Hour)}
+}
+
+// sessionGen draws the seeded sessions: the tokens of each set, whose
+// sessions take the next rows and go round-robin over the users, then
+// the hit token, user1's, in no file. Only the tokens' digests are
+// stored; the tokens go to the sets' files.
+type sessionGen struct {
+	users    int
+	sets     []tokenSet
+	files    [][]*os.File      // by set, then by file
+	ws       [][]*bufio.Writer // the same, buffered
+	firsts   []int             // by set: its first row
+	total    int               // rows of the sets
+	set      int               // the set of the last row drawn
+	rnd      io.Reader
+	hitToken string
+}
+
+// sessionRow is one seeded session.
+type sessionRow struct {
+	id     string
+	digest latchkey.Digest
+	user   int
+}
+
+func newSessionGen(dir string, users int, sets []tokenSet) (*sessionGen, error) {
+	g := &sessionGen{users: users, sets: sets, rnd: bufio.NewReaderSize(rand.Reader, 64<<10)}
+	for _, ts := range sets {
+		var (
+			fs []*os.File
+			ws []*bufio.Writer
+		)
+		for t := range ts.files {
+			f, err := os.Create(filepath.Join(dir, ts.prefix+strconv.Itoa(t)))
+			if err != nil {
+				for _, f := range fs {
+					f.Close()
+				}
+				g.close()
+				return nil, fmt.Errorf("seed: %w", err)
+			}
+			fs, ws = append(fs, f), append(ws, bufio.NewWriterSize(f, 256<<10))
+		}
+		g.files, g.ws = append(g.files, fs), append(g.ws, ws)
+		g.firsts = append(g.firsts, g.total)
+		g.total += ts.n
+	}
+	return g, nil
+}
+
+// rows is the number of sessions: the sets' and the hit token's.
+func (g *sessionGen) rows() int { return g.total + 1 }
+
+// row draws row i; rows are drawn in order, from 0.
+func (g *sessionGen) row(i int) (sessionRow, error) {
+	tok, err := latchkey.NewToken(g.rnd)
+	if err != nil {
+		return sessionRow{}, err
+	}
+	var id [16]byte
+	if _, err := io.ReadFull(g.rnd, id[:]); err != nil {
+		return sessionRow{}, err
+	}
+	user := i%g.users + 1
+	for g.set < len(g.sets) && i >= g.firsts[g.set]+g.sets[g.set].n {
+		g.set++
+	}
+	if g.set == len(g.sets) {
+		g.hitToken, user = tok.Reveal(), 1
+	} else {
+		ws := g.ws[g.set]
+		if _, err := ws[(i-g.firsts[g.set])%len(ws)].WriteString(tok.Reveal() + "\n"); err != nil {
+			return sessionRow{}, err
+		}
+	}
+	return sessionRow{id: base64.RawURLEncoding.EncodeToString(id[:]), digest: tok.Digest(), user: user}, nil
+}
+
+// close writes the token files out and closes them; a second call does
+// nothing.
+func (g *sessionGen) close() error {
+	var errs []error
+	for i, fs := range g.files {
+		for j, f := range fs {
+			errs = append(errs, g.ws[i][j].Flush(), f.Close())
+		}
+	}
+	g.files = nil
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("seed: write tokens: %w", err)
+	}
+	return nil
+}
 
 // tokenSet is a number of live tokens written round-robin to files
 // named prefix0, prefix1, …: one per wrk thread that walks them.
@@ -54,6 +156,7 @@ type tokenSet struct {
 func seed(ctx context.Context, dir string, users int, sets []tokenSet, hash string, lastUsed time.Duration) (*seeded, error) {
 	start := time.Now()
 	s := &seeded{db: filepath.Join(dir, "latchkey.db")}
+	s.url = "sqlite:" + s.db
 	st, err := sqlite.Open(ctx, s.db)
 	if err != nil {
 		return nil, err
@@ -91,68 +194,27 @@ func seed(ctx context.Context, dir string, users int, sets []tokenSet, hash stri
 
 	// Each token was issued an hour ago (its 24 h lifetime has 23 h to
 	// run) and last used lastUsed ago.
-	created := now.Add(-time.Hour).UnixMicro()
-	used := now.Add(-lastUsed).UnixMicro()
-	expires := now.Add(23 * time.Hour).UnixMicro()
-	rnd := bufio.NewReaderSize(rand.Reader, 64<<10)
-
-	// Each set's tokens take the next rows; the last row is the hit
-	// token, user1's, in no file.
-	var (
-		files  [][]*bufio.Writer // by set, then by file
-		firsts []int             // by set: its first row
-		total  int
-	)
-	for _, ts := range sets {
-		var ws []*bufio.Writer
-		for t := range ts.files {
-			f, err := os.Create(filepath.Join(dir, ts.prefix+strconv.Itoa(t)))
-			if err != nil {
-				return nil, fmt.Errorf("seed: %w", err)
-			}
-			defer f.Close()
-			ws = append(ws, bufio.NewWriterSize(f, 256<<10))
-		}
-		files = append(files, ws)
-		firsts = append(firsts, total)
-		total += ts.n
+	tm := seedTimes(now, lastUsed)
+	g, err := newSessionGen(dir, users, sets)
+	if err != nil {
+		return nil, err
 	}
-	set := 0
-	err = bulkInsert(ctx, db, total+1, "INSERT INTO sessions (id, digest, user_id, created_at, last_used_at, expires_at, ip, user_agent) VALUES ",
+	defer g.close()
+	err = bulkInsert(ctx, db, g.rows(), "INSERT INTO sessions (id, digest, user_id, created_at, last_used_at, expires_at, ip, user_agent) VALUES ",
 		"(?, ?, ?, ?, ?, ?, '127.0.0.1', 'latchkey-bench')", func(i int, args []any) ([]any, error) {
-			tok, err := latchkey.NewToken(rnd)
+			r, err := g.row(i)
 			if err != nil {
 				return nil, err
 			}
-			var id [16]byte
-			if _, err := io.ReadFull(rnd, id[:]); err != nil {
-				return nil, err
-			}
-			user := i%users + 1
-			for set < len(sets) && i >= firsts[set]+sets[set].n {
-				set++
-			}
-			if set == len(sets) {
-				s.hitToken, user = tok.Reveal(), 1
-			} else {
-				ws := files[set]
-				if _, err := ws[(i-firsts[set])%len(ws)].WriteString(tok.Reveal() + "\n"); err != nil {
-					return nil, err
-				}
-			}
-			d := tok.Digest()
-			return append(args, base64.RawURLEncoding.EncodeToString(id[:]), d[:], user, created, used, expires), nil
+			return append(args, r.id, r.digest[:], r.user, tm.created.UnixMicro(), tm.used.UnixMicro(), tm.expires.UnixMicro()), nil
 		})
 	if err != nil {
 		return nil, fmt.Errorf("seed sessions: %w", err)
 	}
-	for _, ws := range files {
-		for _, w := range ws {
-			if err := w.Flush(); err != nil {
-				return nil, fmt.Errorf("seed: write tokens: %w", err)
-			}
-		}
+	if err := g.close(); err != nil {
+		return nil, err
 	}
+	s.hitToken = g.hitToken
 	// Leave the server a database whose write-ahead log is empty.
 	if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		return nil, fmt.Errorf("seed: checkpoint: %w", err)
