@@ -21,8 +21,11 @@ type arena struct {
 	buf []byte
 }
 
-// ref is a string in an arena.
-type ref struct{ off, n uint32 }
+// ref is a string in an arena, of at most maxText bytes.
+type ref struct {
+	off uint32
+	n   uint16
+}
 
 // minArena is the smallest buffer an arena allocates.
 const minArena = 256
@@ -37,7 +40,7 @@ func (a *arena) fits(n int) bool { return n <= cap(a.buf)-len(a.buf) }
 func (a *arena) add(s string) ref {
 	off := len(a.buf)
 	a.buf = append(a.buf, s...) // within capacity: never reallocates
-	return ref{off: uint32(off), n: uint32(len(s))}
+	return ref{off: uint32(off), n: uint16(len(s))}
 }
 
 // str returns the string r refers to, without copying it.
@@ -56,7 +59,7 @@ func (a *arena) str(r ref) string {
 func compact[K comparable, V any](a *arena, t *table[K, V], field func(*V) *ref, extra int) bool {
 	live := 0
 	for i := range t.slots {
-		if s := &t.slots[i]; s.used {
+		if s := &t.slots[i]; s.used() {
 			live += int(field(&s.val).n)
 		}
 	}
@@ -66,10 +69,10 @@ func compact[K comparable, V any](a *arena, t *table[K, V], field func(*V) *ref,
 	}
 	buf := make([]byte, 0, size)
 	for i := range t.slots {
-		if s := &t.slots[i]; s.used {
+		if s := &t.slots[i]; s.used() {
 			r := field(&s.val)
 			off := len(buf)
-			buf = append(buf, a.buf[r.off:r.off+r.n]...)
+			buf = append(buf, a.buf[r.off:r.off+uint32(r.n)]...)
 			r.off = uint32(off)
 		}
 	}

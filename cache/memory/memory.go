@@ -22,6 +22,7 @@ package memory
 import (
 	"context"
 	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -52,11 +53,12 @@ const (
 // Options configures a Cache. Zero values take the defaults.
 type Options struct {
 	// MaxEntries bounds the cached sessions, and separately the cached
-	// users; default DefaultMaxEntries. A cached session costs about 150
-	// bytes in a full cache and up to about 200 in one still growing (see
-	// BenchmarkMemoryPerSession), and its user about 110 more: 1,000,000
-	// sessions of as many users take about 265 MB, which the garbage
-	// collector does not scan (see arena).
+	// users; default DefaultMaxEntries. A cached session costs about 140
+	// bytes in a full cache and up to about 180 in one still growing (see
+	// BenchmarkMemoryPerSession), and its user about 90 more (a 40-byte
+	// slot, a third of a slot free, and its text): 1,000,000 sessions of
+	// as many users take about 220 MB, which the garbage collector does
+	// not scan (see arena).
 	MaxEntries int
 	// Now is the clock session expiry is checked against; default time.Now.
 	Now func() time.Time
@@ -98,8 +100,8 @@ func New(opts Options) *Cache {
 		if i < opts.MaxEntries%n {
 			limit++
 		}
-		c.sessions[i].t = newTable[latchkey.Digest, sessionEntry](limit, sessionHash)
-		c.users[i].t = newTable[int64, userEntry](limit, userHash)
+		c.sessions[i].t = newTable[sessionKey, sessionEntry](limit, sessionHash)
+		c.users[i].t = newTable[uint64, userEntry](limit, userHash)
 	}
 	return c
 }
@@ -123,19 +125,33 @@ type sessionShard struct {
 
 type sessionShardState struct {
 	mu sync.RWMutex
-	t  table[latchkey.Digest, sessionEntry]
+	t  table[sessionKey, sessionEntry]
 	a  arena // the session ids
 	// untilSweep counts down the inserts before a full shard may again
 	// sweep out every expired entry.
 	untilSweep int
 }
 
+// sessionKey is a digest as four words, so that comparing two is four word
+// comparisons. The zero key marks an empty slot: the all-zero digest, which
+// no token hashes to in practice, is never cached.
+type sessionKey struct{ a, b, c, d uint64 }
+
+func keyOf(d latchkey.Digest) sessionKey {
+	return sessionKey{
+		binary.LittleEndian.Uint64(d[0:8]),
+		binary.LittleEndian.Uint64(d[8:16]),
+		binary.LittleEndian.Uint64(d[16:24]),
+		binary.LittleEndian.Uint64(d[24:32]),
+	}
+}
+
 // sessionEntry is a CachedSession with times as unix microseconds and
-// its id in the shard's arena.
+// its id in the shard's arena. With its key, a slot is 72 bytes.
 type sessionEntry struct {
-	id                         ref
 	user                       int64
 	created, expires, lastUsed int64
+	id                         ref
 }
 
 // userShard is one lock and table of users, padded to its own cache lines.
@@ -146,18 +162,23 @@ type userShard struct {
 
 type userShardState struct {
 	mu sync.RWMutex
-	t  table[int64, userEntry]
+	t  table[uint64, userEntry]
 	a  arena // the users' text
 }
 
+// userKey is the key of user id's entry: the id with its top bit flipped,
+// so that the zero key, which marks an empty slot, stands for the id
+// math.MinInt64, which no store hands out and which is never cached.
+func userKey(id int64) uint64 { return uint64(id) ^ 1<<63 }
+
 // userEntry is a User without its id (the key) and password hash. Its
 // four strings are end to end in the shard's arena; ends marks where the
-// first three end.
+// first three end. With its key, a slot is 40 bytes.
 type userEntry struct {
-	text                  ref
-	ends                  [3]uint32
-	active                bool
 	lastLogin, dateJoined int64
+	text                  ref
+	ends                  [3]uint16
+	active                bool
 }
 
 // sessionHash spreads digests over table slots. Digests are SHA-256
@@ -166,30 +187,32 @@ type userEntry struct {
 // client can grind tokens to choose where its lookups start, but only
 // sessions the server issued are ever inserted, so it cannot lengthen the
 // runs it probes.
-func sessionHash(d latchkey.Digest) uint64 { return binary.LittleEndian.Uint64(d[8:16]) }
+func sessionHash(k sessionKey) uint64 { return k.b }
 
-// userHash mixes a user id (sequential, or strided) into 64 well-spread
-// bits: the low ones pick the shard, the high ones the slot (splitmix64's
-// finalizer).
-func userHash(id int64) uint64 {
-	z := uint64(id) * 0x9e3779b97f4a7c15
+// userHash mixes a user key (a sequential or strided id) into 64
+// well-spread bits: the low ones pick the shard, the high ones the slot
+// (splitmix64's finalizer).
+func userHash(k uint64) uint64 {
+	z := k * 0x9e3779b97f4a7c15
 	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
 	z = (z ^ z>>27) * 0x94d049bb133111eb
 	return z ^ z>>31
 }
 
-func (c *Cache) sessionShard(d latchkey.Digest) *sessionShard {
-	return &c.sessions[uint64(d[0])&c.mask]
+// sessionShard returns the shard of k: the one its digest's byte 0 picks.
+func (c *Cache) sessionShard(k sessionKey) *sessionShard {
+	return &c.sessions[k.a&c.mask]
 }
 
 // Session returns the live entry for d. An entry at or past its ExpiresAt
 // is a miss, and is dropped.
 func (c *Cache) Session(_ context.Context, d latchkey.Digest) (latchkey.CachedSession, bool, error) {
 	now := c.now().UnixMicro()
-	sh := c.sessionShard(d)
-	h := sessionHash(d)
+	k := keyOf(d)
+	sh := c.sessionShard(k)
+	h := sessionHash(k)
 	sh.mu.RLock()
-	p := sh.t.get(h, d)
+	p := sh.t.get(h, k)
 	if p == nil {
 		sh.mu.RUnlock()
 		return latchkey.CachedSession{}, false, nil
@@ -199,8 +222,8 @@ func (c *Cache) Session(_ context.Context, d latchkey.Digest) (latchkey.CachedSe
 	sh.mu.RUnlock()
 	if now >= e.expires {
 		sh.mu.Lock()
-		if p := sh.t.get(h, d); p != nil && now >= p.expires {
-			sh.t.delete(h, d)
+		if p := sh.t.get(h, k); p != nil && now >= p.expires {
+			sh.t.delete(h, k)
 		}
 		sh.mu.Unlock()
 		return latchkey.CachedSession{}, false, nil
@@ -217,6 +240,7 @@ func (c *Cache) Session(_ context.Context, d latchkey.Digest) (latchkey.CachedSe
 // PutSession caches s under d, replacing any entry. Times are kept at
 // microsecond precision. An s already expired is not kept, and removes
 // the entry it would have replaced.
+// The all-zero digest is never cached (see sessionKey).
 func (c *Cache) PutSession(_ context.Context, d latchkey.Digest, s latchkey.CachedSession) error {
 	now := c.now().UnixMicro()
 	e := sessionEntry{
@@ -225,23 +249,27 @@ func (c *Cache) PutSession(_ context.Context, d latchkey.Digest, s latchkey.Cach
 		expires:  s.ExpiresAt.UnixMicro(),
 		lastUsed: s.LastUsedAt.UnixMicro(),
 	}
-	sh := c.sessionShard(d)
-	h := sessionHash(d)
+	k := keyOf(d)
+	if k == (sessionKey{}) {
+		return nil
+	}
+	sh := c.sessionShard(k)
+	h := sessionHash(k)
 	if now >= e.expires {
 		sh.mu.Lock()
-		sh.t.delete(h, d)
+		sh.t.delete(h, k)
 		sh.mu.Unlock()
 		return nil
 	}
 	sh.mu.Lock()
 	if len(s.SessionID) > maxText ||
 		!sh.a.fits(len(s.SessionID)) && !compact(&sh.a, &sh.t, sessionID, len(s.SessionID)) {
-		sh.t.delete(h, d)
+		sh.t.delete(h, k)
 		sh.mu.Unlock()
 		return nil
 	}
 	e.id = sh.a.add(s.SessionID)
-	if p := sh.t.get(h, d); p != nil {
+	if p := sh.t.get(h, k); p != nil {
 		*p = e
 	} else {
 		if sh.untilSweep > 0 {
@@ -250,7 +278,7 @@ func (c *Cache) PutSession(_ context.Context, d latchkey.Digest, s latchkey.Cach
 		if sh.t.n >= sh.t.limit {
 			sh.makeRoom(now)
 		}
-		sh.t.insert(h, d, e)
+		sh.t.insert(h, k, e)
 	}
 	sh.mu.Unlock()
 	return nil
@@ -292,9 +320,10 @@ func (sh *sessionShard) makeRoom(now int64) {
 // moves it backward and never creates an entry.
 func (c *Cache) TouchSession(_ context.Context, d latchkey.Digest, at time.Time) error {
 	us := at.UnixMicro()
-	sh := c.sessionShard(d)
+	k := keyOf(d)
+	sh := c.sessionShard(k)
 	sh.mu.Lock()
-	if p := sh.t.get(sessionHash(d), d); p != nil && us > p.lastUsed {
+	if p := sh.t.get(sessionHash(k), k); p != nil && us > p.lastUsed {
 		p.lastUsed = us
 	}
 	sh.mu.Unlock()
@@ -310,16 +339,18 @@ func (c *Cache) Invalidate(_ context.Context, inv latchkey.Invalidation) error {
 		return nil
 	}
 	for _, d := range inv.Sessions {
-		sh := c.sessionShard(d)
+		k := keyOf(d)
+		sh := c.sessionShard(k)
 		sh.mu.Lock()
-		sh.t.delete(sessionHash(d), d)
+		sh.t.delete(sessionHash(k), k)
 		sh.mu.Unlock()
 	}
 	for _, id := range inv.Users {
-		h := userHash(id)
+		k := userKey(id)
+		h := userHash(k)
 		sh := &c.users[h&c.mask]
 		sh.mu.Lock()
-		sh.t.delete(h, id)
+		sh.t.delete(h, k)
 		sh.mu.Unlock()
 	}
 	return nil
@@ -327,10 +358,11 @@ func (c *Cache) Invalidate(_ context.Context, inv latchkey.Invalidation) error {
 
 // User returns the cached user id, without password hash.
 func (c *Cache) User(_ context.Context, id int64) (latchkey.User, bool, error) {
-	h := userHash(id)
+	k := userKey(id)
+	h := userHash(k)
 	sh := &c.users[h&c.mask]
 	sh.mu.RLock()
-	p := sh.t.get(h, id)
+	p := sh.t.get(h, k)
 	if p == nil {
 		sh.mu.RUnlock()
 		return latchkey.User{}, false, nil
@@ -351,9 +383,14 @@ func (c *Cache) User(_ context.Context, id int64) (latchkey.User, bool, error) {
 }
 
 // PutUser caches u without its password hash, replacing any entry. Times
-// are kept at microsecond precision.
+// are kept at microsecond precision. A user of id math.MinInt64 is
+// not cached (see userKey).
 func (c *Cache) PutUser(_ context.Context, u latchkey.User) error {
-	h := userHash(u.ID)
+	k := userKey(u.ID)
+	if k == 0 {
+		return nil
+	}
+	h := userHash(k)
 	sh := &c.users[h&c.mask]
 	n := len(u.Username) + len(u.Email) + len(u.FirstName) + len(u.LastName)
 	e := userEntry{
@@ -361,22 +398,22 @@ func (c *Cache) PutUser(_ context.Context, u latchkey.User) error {
 		lastLogin:  u.LastLogin.UnixMicro(),
 		dateJoined: u.DateJoined.UnixMicro(),
 	}
-	e.ends[0] = uint32(len(u.Username))
-	e.ends[1] = e.ends[0] + uint32(len(u.Email))
-	e.ends[2] = e.ends[1] + uint32(len(u.FirstName))
+	e.ends[0] = uint16(len(u.Username))
+	e.ends[1] = e.ends[0] + uint16(len(u.Email))
+	e.ends[2] = e.ends[1] + uint16(len(u.FirstName))
 	sh.mu.Lock()
 	if n > maxText || !sh.a.fits(n) && !compact(&sh.a, &sh.t, userText, n) {
 		// Surely not a real user: not cached.
-		sh.t.delete(h, u.ID)
+		sh.t.delete(h, k)
 		sh.mu.Unlock()
 		return nil
 	}
-	e.text = ref{off: uint32(len(sh.a.buf)), n: uint32(n)}
+	e.text = ref{off: uint32(len(sh.a.buf)), n: uint16(n)}
 	sh.a.add(u.Username)
 	sh.a.add(u.Email)
 	sh.a.add(u.FirstName)
 	sh.a.add(u.LastName)
-	if p := sh.t.get(h, u.ID); p != nil {
+	if p := sh.t.get(h, k); p != nil {
 		*p = e
 	} else {
 		if sh.t.n >= sh.t.limit {
@@ -384,7 +421,7 @@ func (c *Cache) PutUser(_ context.Context, u latchkey.User) error {
 			// random one.
 			sh.t.removeAt(sh.t.next(rand.IntN(len(sh.t.slots))))
 		}
-		sh.t.insert(h, u.ID, e)
+		sh.t.insert(h, k, e)
 	}
 	sh.mu.Unlock()
 	return nil
@@ -433,8 +470,9 @@ func (c *Cache) Len() (sessions, users int) {
 }
 
 // maxText bounds the text of an entry: a session id, or a user's four
-// strings together. Anything longer is not cached.
-const maxText = 64 << 10
+// strings together, so that its length fits a ref. Anything longer is not
+// cached.
+const maxText = math.MaxUint16
 
 // sessionID and userText pick an entry's ref, for compact.
 func sessionID(e *sessionEntry) *ref { return &e.id }

@@ -9,6 +9,10 @@ import "math/bits"
 // where every lookup misses the CPU caches, that is one memory round trip
 // where a Go map makes two dependent ones (control word, then slot).
 //
+// A slot is empty when its key is K's zero value, so that a slot is its key
+// and value and nothing else (a flag would cost a word of padding): the
+// zero key is never inserted, and the caller keeps it out of its keys.
+//
 // A table grows by doubling up to the capacity that holds limit entries at
 // a load of 3/4, and never holds more than limit: the caller evicts before
 // inserting into a full table. It is not safe for concurrent use; a shard's
@@ -21,9 +25,14 @@ type table[K comparable, V any] struct {
 }
 
 type slot[K comparable, V any] struct {
-	key  K
-	used bool
-	val  V
+	key K
+	val V
+}
+
+// used reports whether s holds an entry.
+func (s *slot[K, V]) used() bool {
+	var zero K
+	return s.key != zero
 }
 
 // minSlots is the capacity a table starts at.
@@ -53,7 +62,7 @@ func (t *table[K, V]) get(h uint64, k K) *V {
 	i := t.home(h)
 	for {
 		s := &t.slots[i]
-		if !s.used {
+		if !s.used() {
 			return nil
 		}
 		if s.key == k {
@@ -65,19 +74,19 @@ func (t *table[K, V]) get(h uint64, k K) *V {
 	}
 }
 
-// insert adds k, which must be absent, with v. The caller has made room:
-// t.n < t.limit.
+// insert adds k, which must be absent and not the zero key, with v. The
+// caller has made room: t.n < t.limit.
 func (t *table[K, V]) insert(h uint64, k K, v V) {
 	if 4*(t.n+1) > 3*len(t.slots) && len(t.slots) < t.maxSlots() {
 		t.grow()
 	}
 	i := t.home(h)
-	for t.slots[i].used {
+	for t.slots[i].used() {
 		if i++; i == len(t.slots) {
 			i = 0
 		}
 	}
-	t.slots[i] = slot[K, V]{key: k, used: true, val: v}
+	t.slots[i] = slot[K, V]{key: k, val: v}
 	t.n++
 }
 
@@ -87,7 +96,7 @@ func (t *table[K, V]) grow() {
 	t.slots = make([]slot[K, V], n)
 	t.n = 0
 	for i := range old {
-		if s := &old[i]; s.used {
+		if s := &old[i]; s.used() {
 			t.insert(t.hash(s.key), s.key, s.val)
 		}
 	}
@@ -101,7 +110,7 @@ func (t *table[K, V]) delete(h uint64, k K) bool {
 	i := t.home(h)
 	for {
 		s := &t.slots[i]
-		if !s.used {
+		if !s.used() {
 			return false
 		}
 		if s.key == k {
@@ -125,7 +134,7 @@ func (t *table[K, V]) removeAt(i int) {
 			j = 0
 		}
 		s := &t.slots[j]
-		if !s.used {
+		if !s.used() {
 			break
 		}
 		// The entry at j may fill the hole at i unless its home lies
@@ -143,7 +152,7 @@ func (t *table[K, V]) removeAt(i int) {
 // removeIf removes every entry for which drop returns true, in one pass.
 func (t *table[K, V]) removeIf(drop func(*V) bool) {
 	for i := 0; i < len(t.slots); {
-		if s := &t.slots[i]; s.used && drop(&s.val) {
+		if s := &t.slots[i]; s.used() && drop(&s.val) {
 			// removeAt may move a later entry into i: look again.
 			t.removeAt(i)
 			continue
@@ -155,7 +164,7 @@ func (t *table[K, V]) removeIf(drop func(*V) bool) {
 // next returns the first used slot at or after i in probe order. The table
 // must not be empty.
 func (t *table[K, V]) next(i int) int {
-	for !t.slots[i].used {
+	for !t.slots[i].used() {
 		if i++; i == len(t.slots) {
 			i = 0
 		}

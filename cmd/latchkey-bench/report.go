@@ -18,7 +18,7 @@ const (
 	targetMissP99        = 2 * time.Millisecond
 	targetMissAtTokens   = 1_000_000
 	targetLoginOverHash  = 2 * time.Millisecond
-	targetMillionRSS     = 512 << 20
+	targetMillionRSS     = 400 << 20
 )
 
 // write prints the report as markdown.
@@ -108,7 +108,7 @@ func (r *report) write(w io.Writer) {
 	case m.tokens < 100_000:
 		// A few MiB of growth is mostly garbage collector headroom: too
 		// little to project from.
-		p("| 1,000,000 cached sessions | not measured | < 512.0 MiB: run with -scale |\n")
+		p("| 1,000,000 cached sessions | not measured | < 400.0 MiB: run with -scale |\n")
 	default:
 		proj := m.rssBefore + int64(m.perSession()*targetMissAtTokens)
 		p("| 1,000,000 cached sessions, projected: before + 1,000,000 × per session | %s | %s |\n", mib(proj), below(proj, targetMillionRSS))

@@ -63,16 +63,20 @@ func (m *memoryLimit) Set(s string) error {
 }
 
 // Auto's budget: the process without its cache (buffers, database
-// connections, the runtime), each password hash being computed (argon2id's
-// 19 MiB and the garbage it leaves until the next collection), and each
-// cache entry the settings allow (a session and its user take about 275
-// bytes when every session has a user of its own; see cache/memory). The
-// garbage collector works harder near the limit, so the sum leaves it room:
-// 64 MiB + 2 × 32 MiB + 1,000,000 × 320 B ≈ 433 MiB by default on two CPUs.
+// connections, the runtime: about 20 MiB in use after a warm-up of cache
+// misses), each password hash being computed (argon2id's 19 MiB and the
+// garbage it leaves until the next collection), and each cache entry the
+// settings allow (a session and its user take about 230 bytes in a full
+// cache when every session has a user of its own with about 30 bytes of
+// text; see TestAutoPerEntry and cache/memory). The collector does not
+// scan the cache, so a collection costs the same however full it is: the
+// first two terms are the room it works in, and the third is what a full
+// cache holds. 48 MiB + 2 × 32 MiB + 1,000,000 × 240 B ≈ 341 MiB by
+// default on two CPUs.
 const (
-	autoBase     = 64 << 20
+	autoBase     = 48 << 20
 	autoPerHash  = 32 << 20
-	autoPerEntry = 320
+	autoPerEntry = 240
 )
 
 // applyMemoryLimit sets the runtime's soft memory limit the settings ask
