@@ -30,6 +30,11 @@ func basicCredentials(values []string) (id, secret string, ok bool) {
 	if !strings.EqualFold(scheme, "Basic") || len(rest) > maxBasicCredentials {
 		return "", "", false
 	}
+	// The decoder skips CR and LF, even strict; a header value cannot
+	// hold them, and credentials with them are not read.
+	if strings.ContainsAny(rest, "\r\n") {
+		return "", "", false
+	}
 	b, err := base64.StdEncoding.Strict().DecodeString(rest)
 	if err != nil {
 		return "", "", false
