@@ -74,7 +74,7 @@ WHERE s.digest = ?`
 // SessionByDigest returns the session with digest d, expired or not, and
 // its user; ErrNotFound when there is none.
 func (s *Store) SessionByDigest(ctx context.Context, d latchkey.Digest) (latchkey.Session, latchkey.User, error) {
-	st, err := s.sessionByDigestStmt(ctx)
+	st, err := s.prepare(ctx, false, bySessionDigest)
 	if err != nil {
 		return latchkey.Session{}, latchkey.User{}, fail("session by digest", err)
 	}
@@ -98,25 +98,6 @@ func (s *Store) SessionByDigest(ctx context.Context, d latchkey.Digest) (latchke
 	u.ID = sess.UserID
 	u.LastLogin, u.DateJoined = fromNullMicros(lastLogin), fromMicros(joined)
 	return sess, u, nil
-}
-
-// sessionByDigestStmt prepares the statement on first use; concurrent
-// first uses may both prepare, and the loser closes its copy.
-func (s *Store) sessionByDigestStmt(ctx context.Context) (*sql.Stmt, error) {
-	if st := s.byDigest.Load(); st != nil {
-		return st, nil
-	}
-	st, err := s.r.PrepareContext(ctx, bySessionDigest)
-	if err != nil {
-		return nil, err
-	}
-	if !s.byDigest.CompareAndSwap(nil, st) {
-		st.Close()
-		if st = s.byDigest.Load(); st == nil {
-			return nil, errors.New("store closed")
-		}
-	}
-	return st, nil
 }
 
 // SessionByID returns the session with that id, expired or not;

@@ -50,11 +50,9 @@ type Store struct {
 	w *sql.DB // one connection: SQLite has one writer at a time
 	r *sql.DB // a few connections; WAL lets them read beside the writer
 
-	// byDigest is SessionByDigest's statement, prepared on first use
-	// because Open does not require the schema to exist yet.
-	byDigest atomic.Pointer[sql.Stmt]
-	// prepared holds the statements of the login's path (see prepare),
-	// by stmtKey; writesPrepared is set once it has writerStatements.
+	// prepared holds the statements of the token check's miss and of
+	// the login (see prepare), by stmtKey; writesPrepared is set once it
+	// has writerStatements.
 	prepared       sync.Map
 	writesPrepared atomic.Bool
 
@@ -130,9 +128,6 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the database. Calls after Close fail.
 func (s *Store) Close() error {
 	var errs []error
-	if st := s.byDigest.Swap(nil); st != nil {
-		errs = append(errs, st.Close())
-	}
 	s.prepared.Range(func(k, st any) bool {
 		s.prepared.Delete(k)
 		errs = append(errs, st.(*sql.Stmt).Close())
