@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/internal/thousands"
 	"github.com/latchkeyhq/latchkey/password"
 )
 
@@ -112,7 +113,7 @@ func (b *bench) startServer(ctx context.Context, name string, users, tokens int)
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, err
 	}
-	b.logf("%s: seeding %s users and %s tokens", name, count(int64(users)), count(int64(tokens)))
+	b.logf("%s: seeding %s users and %s tokens", name, thousands.Format(int64(users)), thousands.Format(int64(tokens)))
 	sd, err := seed(ctx, dir, users, b.sets(tokens), b.hash, b.cfg.lastUsed)
 	if err != nil {
 		return nil, err
@@ -279,7 +280,7 @@ func (b *bench) missAndFill(ctx context.Context, s *server, r *sizeResult) error
 // warmAndSolo warms the server up, then runs the cache miss on one
 // connection, and lets its last-use writes go out.
 func (b *bench) warmAndSolo(ctx context.Context, s *server) (result, error) {
-	b.logf("warming up: %s cache misses on tokens of their own", count(warmTokens))
+	b.logf("warming up: %s cache misses on tokens of their own", thousands.Format(warmTokens))
 	if _, err := b.walk(ctx, s, "warm-", b.cfg.threads, b.cfg.connections, fillTimeout); err != nil {
 		return result{}, err
 	}

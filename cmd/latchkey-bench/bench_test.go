@@ -174,14 +174,6 @@ func TestMerge(t *testing.T) {
 	}
 }
 
-func TestCount(t *testing.T) {
-	for in, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -4200: "-4,200"} {
-		if got := count(in); got != want {
-			t.Errorf("count(%d) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestBare: the bare handler answers the token it was given with the body
 // it was given, or at forward-auth with the header fields it was given,
 // and refuses any other.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/latchkeyhq/latchkey/internal/thousands"
 	"github.com/latchkeyhq/latchkey/postgres"
 )
 
@@ -38,7 +39,7 @@ func (b *bench) runPostgres(ctx context.Context, name string, users, tokens int)
 			b.logf("%s: drop database %s: %v", name, dbName, err)
 		}
 	}()
-	b.logf("%s: seeding PostgreSQL database %s with %s users and %s tokens", name, dbName, count(int64(users)), count(int64(tokens)))
+	b.logf("%s: seeding PostgreSQL database %s with %s users and %s tokens", name, dbName, thousands.Format(int64(users)), thousands.Format(int64(tokens)))
 	sd, err := seedPostgres(ctx, dir, dbURL, users, b.sets(tokens), b.hash, b.cfg.lastUsed)
 	if err != nil {
 		return nil, err

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/latchkeyhq/latchkey/internal/thousands"
 )
 
 // Targets from the benchmark issue; each is checked within one run.
@@ -33,7 +33,7 @@ func (r *report) write(w io.Writer) {
 	p("Each scenario: %v, wrk %d threads × %d connections over loopback, sharing the CPUs with the server.  \n",
 		cfg.duration, cfg.threads, cfg.connections)
 	p("Database: %s users, %s live tokens (and %s more for the warm-up and the one-connection miss; seeded in %v), last used %v before the run.",
-		count(int64(m.users)), count(int64(m.tokens)), count(warmTokens+soloTokens), m.seedTook.Round(100*time.Millisecond), cfg.lastUsed)
+		thousands.Format(int64(m.users)), thousands.Format(int64(m.tokens)), thousands.Format(warmTokens+soloTokens), m.seedTook.Round(100*time.Millisecond), cfg.lastUsed)
 	if r.peer != nil {
 		p("  \nOriginal: ../shared/peers/drf-seed/run.sh (Django REST Framework, SQLite, per-process cache), ready in %v; measured right after latchkey's cache hit.",
 			r.peerSetup.Round(time.Second))
@@ -46,7 +46,7 @@ func (r *report) write(w io.Writer) {
 		if res.Errors > 0 && target != "" {
 			target = fmt.Sprintf("no verdict: %.1f%% of requests failed", 100*float64(res.Errors)/float64(max(res.Requests, 1)))
 		}
-		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, count(res.Requests), rate(res.RPS),
+		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, thousands.Format(res.Requests), rate(res.RPS),
 			ms(res.P50), ms(res.P99), errs(res), compared, ratio, target)
 	}
 
@@ -85,7 +85,7 @@ func (r *report) write(w io.Writer) {
 
 	p("\n| memory: the server's VmRSS | value | target |\n| --- | ---: | --- |\n")
 	p("| before the cache fill (after the warm-up) | %s | |\n", mib(m.rssBefore))
-	p("| after caching %s sessions (and their %s users) | %s | |\n", count(int64(m.tokens)), count(int64(min(m.users, m.tokens))), mib(m.rssAfter))
+	p("| after caching %s sessions (and their %s users) | %s | |\n", thousands.Format(int64(m.tokens)), thousands.Format(int64(min(m.users, m.tokens))), mib(m.rssAfter))
 	perNote := ""
 	if m.tokens < 100_000 {
 		perNote = " (rough under 100,000 tokens)"
@@ -100,7 +100,7 @@ func (r *report) write(w io.Writer) {
 			// Judged on the peak: under load the heap keeps swinging up
 			// to the garbage collector's goal, about twice the live heap.
 			p("| 1,000,000 cached sessions of %s users, measured: peak (%s right after the fill) | %s | %s |\n",
-				count(int64(s.users)), mib(s.rssAfter), mib(s.peak), below(s.peak, targetMillionRSS))
+				thousands.Format(int64(s.users)), mib(s.rssAfter), mib(s.peak), below(s.peak, targetMillionRSS))
 		}
 	}
 	switch {
@@ -119,14 +119,14 @@ func (r *report) write(w io.Writer) {
 		p("| users / tokens | seeded in | miss requests/s, %d conns | p50 | p99 | miss p50, 1 conn | p99, 1 conn | login p50, 1 conn | login − hash p50 | errors | RSS after fill | peak | per session |\n", cfg.connections)
 		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, s := range r.scale {
-			p("| %s / %s | %v | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", count(int64(s.users)), count(int64(s.tokens)),
+			p("| %s / %s | %v | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", thousands.Format(int64(s.users)), thousands.Format(int64(s.tokens)),
 				s.seedTook.Round(100*time.Millisecond), rate(s.miss.RPS), ms(s.miss.P50), ms(s.miss.P99),
 				ms(s.solo.P50), ms(s.solo.P99), ms(s.login1.P50), signedMs(s.login1.P50-s.hashP50),
-				count(s.miss.Errors+s.solo.Errors+s.login1.Errors), mib(s.rssAfter), mib(s.peak), bytesPer(s.perSession()))
+				thousands.Format(s.miss.Errors+s.solo.Errors+s.login1.Errors), mib(s.rssAfter), mib(s.peak), bytesPer(s.perSession()))
 		}
 		if len(r.scale) == 2 {
 			a, b := r.scale[0], r.scale[1]
-			p("| ratio, %s ÷ %s | | %.2f× | %.2f× | %.2f× | %.2f× | %.2f× | %.2f× | | | | | %.2f× |\n", count(int64(b.tokens)), count(int64(a.tokens)),
+			p("| ratio, %s ÷ %s | | %.2f× | %.2f× | %.2f× | %.2f× | %.2f× | %.2f× | | | | | %.2f× |\n", thousands.Format(int64(b.tokens)), thousands.Format(int64(a.tokens)),
 				b.miss.RPS/a.miss.RPS, ratioD(b.miss.P50, a.miss.P50), ratioD(b.miss.P99, a.miss.P99),
 				ratioD(b.solo.P50, a.solo.P50), ratioD(b.solo.P99, a.solo.P99),
 				ratioD(b.login1.P50, a.login1.P50), b.perSession()/a.perSession())
@@ -137,9 +137,9 @@ func (r *report) write(w io.Writer) {
 		p("| users / tokens | seeded in | miss p50, 1 conn | p99, 1 conn | miss requests/s, %d conns | p50 | p99 | errors |\n", cfg.connections)
 		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, s := range r.pg {
-			p("| %s / %s | %v | %s | %s | %s | %s | %s | %s |\n", count(int64(s.users)), count(int64(s.tokens)),
+			p("| %s / %s | %v | %s | %s | %s | %s | %s | %s |\n", thousands.Format(int64(s.users)), thousands.Format(int64(s.tokens)),
 				s.seedTook.Round(100*time.Millisecond), ms(s.solo.P50), ms(s.solo.P99),
-				rate(s.miss.RPS), ms(s.miss.P50), ms(s.miss.P99), count(s.solo.Errors+s.miss.Errors))
+				rate(s.miss.RPS), ms(s.miss.P50), ms(s.miss.P99), thousands.Format(s.solo.Errors+s.miss.Errors))
 		}
 	}
 	if warn := r.warnings(); len(warn) > 0 {
@@ -174,7 +174,7 @@ func (r *report) missTarget(of func(*sizeResult) result) string {
 		return "< 2 ms at 1,000,000 tokens: not run (add -scale)"
 	}
 	p99 := of(best).P99
-	return fmt.Sprintf("< 2 ms at %s tokens (%s there): %s", count(int64(best.tokens)), ms(p99), atMostWord(p99, targetMissP99))
+	return fmt.Sprintf("< 2 ms at %s tokens (%s there): %s", thousands.Format(int64(best.tokens)), ms(p99), atMostWord(p99, targetMissP99))
 }
 
 // warnings lists what makes figures doubtful.
@@ -197,18 +197,18 @@ func (r *report) warnings() []string {
 		check("original", *r.peer)
 	}
 	for _, s := range r.sizes() {
-		at := " at " + count(int64(s.tokens)) + " tokens"
+		at := " at " + thousands.Format(int64(s.tokens)) + " tokens"
 		if s != r.main {
 			check("me-miss"+at, s.miss)
 		}
 		check("me-miss, 1 connection"+at, s.solo)
 		check("login, 1 connection"+at, s.login1)
 		if s.filled < int64(s.tokens) {
-			w = append(w, fmt.Sprintf("the fill%s sent only %s of them", at, count(s.filled)))
+			w = append(w, fmt.Sprintf("the fill%s sent only %s of them", at, thousands.Format(s.filled)))
 		}
 	}
 	for _, s := range r.pg {
-		at := " on PostgreSQL at " + count(int64(s.tokens)) + " tokens"
+		at := " on PostgreSQL at " + thousands.Format(int64(s.tokens)) + " tokens"
 		check("me-miss"+at, s.miss)
 		check("me-miss, 1 connection"+at, s.solo)
 	}
@@ -276,31 +276,13 @@ func rate(r float64) string {
 	if r < 100 {
 		return fmt.Sprintf("%.1f", r)
 	}
-	return count(int64(r + 0.5))
+	return thousands.Format(int64(r + 0.5))
 }
 
-func errs(res result) string { return count(res.Errors) }
+func errs(res result) string { return thousands.Format(res.Errors) }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
-func bytesPer(b float64) string { return count(int64(b+0.5)) + " B" }
-
-// count formats n with thousands separators.
-func count(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
+func bytesPer(b float64) string { return thousands.Format(int64(b+0.5)) + " B" }
 
 func numCPU() int { return runtime.NumCPU() }

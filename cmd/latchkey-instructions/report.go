@@ -3,8 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
+
+	"github.com/latchkeyhq/latchkey/internal/thousands"
 )
 
 // writeTable prints the paths' counts in each tree as a markdown table,
@@ -52,24 +53,7 @@ func formatCount(r result) string {
 	if r.perOp < 0 {
 		n = -int64(-r.perOp/100+0.5) * 100
 	}
-	return groupThousands(n)
-}
-
-func groupThousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
+	return thousands.Format(n)
 }
 
 func formatRatio(old, new result) string {
