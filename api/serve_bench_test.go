@@ -66,15 +66,7 @@ func BenchmarkServe(b *testing.B) {
 						e.srv.Config.Handler.ServeHTTP(w, r)
 					})
 				}
-				srv := &http.Server{
-					Handler:           h,
-					ReadHeaderTimeout: 5 * time.Second,
-					ReadTimeout:       30 * time.Second,
-					WriteTimeout:      30 * time.Second,
-					IdleTimeout:       2 * time.Minute,
-					MaxHeaderBytes:    16 << 10,
-					ErrorLog:          nil,
-				}
+				srv := serveServer(h)
 				// One answer first, to check that it is a 200; of two, so
 				// that the server's read of the next request finds one and
 				// does not cancel the first's context at the end of input.
