@@ -215,12 +215,18 @@ const soloTokens = 10_000
 // walk sends each token of the server's files prefix0…prefixN-1 once,
 // with one wrk thread per file, for at most d; see lua/walk.lua.
 func (b *bench) walk(ctx context.Context, s *server, prefix string, threads, conns int, d time.Duration) (result, error) {
+	return b.walkWith(ctx, "walk", s, prefix, threads, conns, d)
+}
+
+// walkWith is walk with the script of that name: walk, or solo (whose
+// threads time each request, for one connection a thread).
+func (b *bench) walkWith(ctx context.Context, script string, s *server, prefix string, threads, conns int, d time.Duration) (result, error) {
 	var done []string
 	for t := range threads {
 		done = append(done, filepath.Join(s.dir, "done-"+strconv.Itoa(t)))
 	}
 	return runWrk(ctx, b.cfg.wrk, load{
-		script: b.scripts["walk"], url: s.base + "/v1/me",
+		script: b.scripts[script], url: s.base + "/v1/me",
 		args:    []string{filepath.Join(s.dir, prefix), filepath.Join(s.dir, "done-")},
 		threads: threads, connections: conns, duration: d, doneFiles: done,
 	})
@@ -288,7 +294,7 @@ func (b *bench) warmAndSolo(ctx context.Context, s *server) (result, error) {
 	// the measurement, which is to see only its own.
 	time.Sleep(2 * time.Second)
 	b.logf("GET /v1/me, cache miss, 1 connection")
-	solo, err := b.walk(ctx, s, "solo-", 1, 1, b.cfg.duration)
+	solo, err := b.walkWith(ctx, "solo", s, "solo-", 1, 1, b.cfg.duration)
 	if err != nil {
 		return result{}, err
 	}

@@ -142,6 +142,11 @@ func TestParseReport(t *testing.T) {
 				Hist: map[int64]int64{400: 900, 500: 200, 700: 880, 1500: 19, 9000: 1}}, false},
 		{"walk with errors", "LKBENCH requests=500 duration_us=10000000 elapsed_us=250000 p50_us=100 p99_us=200 max_us=300 used=510 connect=1 read=0 write=0 status=2 timeout=3\n",
 			result{Requests: 500, Elapsed: 250 * time.Millisecond, RPS: 2000, P50: 100 * time.Microsecond, P99: 200 * time.Microsecond, Max: 300 * time.Microsecond, Used: 510, Errors: 6, Status: 2}, false},
+		{"timed", "LKBENCH requests=100 duration_us=1000000 elapsed_us=1000000 p50_us=80 p99_us=2000 max_us=3000 used=100 connect=0 read=0 write=0 status=0 timeout=0\nLKHIST 80:150 2000:30 3000:1\nLKRAW 3000:1 60:50 80:49\n",
+			result{Requests: 100, Elapsed: time.Second, RPS: 100, P50: 80 * time.Microsecond, P99: 2 * time.Millisecond, Max: 3 * time.Millisecond, Used: 100,
+				Hist: map[int64]int64{80: 150, 2000: 30, 3000: 1}, Timed: map[int64]int64{60: 50, 80: 49, 3000: 1},
+				TimedP50: 80 * time.Microsecond, TimedP99: 3 * time.Millisecond}, false},
+		{"garbled timing", "LKBENCH requests=1\nLKRAW 5:1 x\n", result{}, true},
 		{"no report", "unable to connect to 127.0.0.1:1 Connection refused\n", result{}, true},
 		{"garbled", "LKBENCH requests=x\n", result{}, true},
 		{"garbled histogram", "LKBENCH requests=1\nLKHIST 5-1\n", result{}, true},
@@ -161,9 +166,12 @@ func TestParseReport(t *testing.T) {
 func TestMerge(t *testing.T) {
 	a := result{Requests: 100, Elapsed: time.Second, Max: 9 * time.Millisecond, Hist: map[int64]int64{100: 50, 200: 49, 9000: 1}}
 	b := result{Requests: 300, Elapsed: 3 * time.Second, Errors: 2, Status: 2, Max: time.Millisecond, Hist: map[int64]int64{200: 100, 300: 200}}
+	a.Timed = map[int64]int64{100: 99, 5000: 1}
+	b.Timed = map[int64]int64{100: 1}
 	m := merge([]result{a, b})
 	want := result{Requests: 400, Elapsed: 4 * time.Second, RPS: 100, Errors: 2, Status: 2, Max: 9 * time.Millisecond,
-		P50: 300 * time.Microsecond, P99: 300 * time.Microsecond, Hist: map[int64]int64{100: 50, 200: 149, 300: 200, 9000: 1}}
+		P50: 300 * time.Microsecond, P99: 300 * time.Microsecond, Hist: map[int64]int64{100: 50, 200: 149, 300: 200, 9000: 1},
+		Timed: map[int64]int64{100: 100, 5000: 1}, TimedP50: 100 * time.Microsecond, TimedP99: 100 * time.Microsecond}
 	if !reflect.DeepEqual(m, want) {
 		t.Fatalf("got %+v\nwant %+v", m, want)
 	}

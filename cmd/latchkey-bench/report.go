@@ -16,6 +16,7 @@ const (
 	targetMetricsOverHit = 0.97
 	targetHitOverPeer    = 30.0
 	targetMissP99        = 2 * time.Millisecond
+	targetSoloP99        = time.Millisecond // issue 16: one connection, at 1,000,000 tokens
 	targetMissAtTokens   = 1_000_000
 	targetLoginOverHash  = 2 * time.Millisecond
 	targetMillionRSS     = 400 << 20
@@ -75,9 +76,13 @@ func (r *report) write(w io.Writer) {
 		p("| GET /api/me, original | | | | | | me-hit / original | | not run: add -peer |\n")
 	}
 	row(fmt.Sprintf("GET /v1/me, cache miss, %d connections", cfg.connections), m.miss,
-		"miss p99", ms(m.miss.P99), r.missTarget(func(s *sizeResult) result { return s.miss }))
-	row("GET /v1/me, cache miss, 1 connection", m.solo,
-		"miss p99, 1 connection", ms(m.solo.P99), r.missTarget(func(s *sizeResult) result { return s.solo }))
+		"miss p99", ms(m.miss.P99), r.missTarget(func(s *sizeResult) time.Duration { return s.miss.P99 }, targetMissP99))
+	row("GET /v1/me, cache miss, 1 connection (wrk's p50 and p99: see timed below)", m.solo,
+		"miss p99, 1 connection", ms(m.solo.P99), r.missTarget(func(s *sizeResult) time.Duration { return s.solo.P99 }, targetMissP99))
+	if m.solo.Timed != nil {
+		p("| the same requests, each timed by the client (no correction for coordinated omission) | | | %s | %s | | timed miss p99, 1 connection | %s | %s |\n",
+			ms(m.solo.TimedP50), ms(m.solo.TimedP99), ms(m.solo.TimedP99), r.missTarget(func(s *sizeResult) time.Duration { return s.solo.TimedP99 }, targetSoloP99))
+	}
 	loginGap := m.login1.P50 - m.hashP50
 	row("POST /v1/login, 1 connection", m.login1, "login p50 − hash p50", signedMs(loginGap), atMost(loginGap, targetLoginOverHash))
 	row(fmt.Sprintf("POST /v1/login, %d connections", cfg.loginConnections), r.loginN, "", "", "")
@@ -116,29 +121,29 @@ func (r *report) write(w io.Writer) {
 
 	if len(r.scale) > 0 {
 		p("\n### Cache miss against size (-scale)\n\n")
-		p("| users / tokens | seeded in | miss requests/s, %d conns | p50 | p99 | miss p50, 1 conn | p99, 1 conn | login p50, 1 conn | login − hash p50 | errors | RSS after fill | peak | per session |\n", cfg.connections)
-		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		p("| users / tokens | seeded in | miss requests/s, %d conns | p50 | p99 | miss p50, 1 conn | p99, 1 conn | timed p50, 1 conn | timed p99, 1 conn | login p50, 1 conn | login − hash p50 | errors | RSS after fill | peak | per session |\n", cfg.connections)
+		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, s := range r.scale {
-			p("| %s / %s | %v | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", thousands.Format(int64(s.users)), thousands.Format(int64(s.tokens)),
+			p("| %s / %s | %v | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", thousands.Format(int64(s.users)), thousands.Format(int64(s.tokens)),
 				s.seedTook.Round(100*time.Millisecond), rate(s.miss.RPS), ms(s.miss.P50), ms(s.miss.P99),
-				ms(s.solo.P50), ms(s.solo.P99), ms(s.login1.P50), signedMs(s.login1.P50-s.hashP50),
+				ms(s.solo.P50), ms(s.solo.P99), ms(s.solo.TimedP50), ms(s.solo.TimedP99), ms(s.login1.P50), signedMs(s.login1.P50-s.hashP50),
 				thousands.Format(s.miss.Errors+s.solo.Errors+s.login1.Errors), mib(s.rssAfter), mib(s.peak), bytesPer(s.perSession()))
 		}
 		if len(r.scale) == 2 {
 			a, b := r.scale[0], r.scale[1]
-			p("| ratio, %s ÷ %s | | %.2f× | %.2f× | %.2f× | %.2f× | %.2f× | %.2f× | | | | | %.2f× |\n", thousands.Format(int64(b.tokens)), thousands.Format(int64(a.tokens)),
+			p("| ratio, %s ÷ %s | | %.2f× | %.2f× | %.2f× | %.2f× | %.2f× | %.2f× | %.2f× | %.2f× | | | | | %.2f× |\n", thousands.Format(int64(b.tokens)), thousands.Format(int64(a.tokens)),
 				b.miss.RPS/a.miss.RPS, ratioD(b.miss.P50, a.miss.P50), ratioD(b.miss.P99, a.miss.P99),
-				ratioD(b.solo.P50, a.solo.P50), ratioD(b.solo.P99, a.solo.P99),
+				ratioD(b.solo.P50, a.solo.P50), ratioD(b.solo.P99, a.solo.P99), ratioD(b.solo.TimedP50, a.solo.TimedP50), ratioD(b.solo.TimedP99, a.solo.TimedP99),
 				ratioD(b.login1.P50, a.login1.P50), b.perSession()/a.perSession())
 		}
 	}
 	if len(r.pg) > 0 {
 		p("\n### Cache miss on PostgreSQL (-postgres)\n\n")
-		p("| users / tokens | seeded in | miss p50, 1 conn | p99, 1 conn | miss requests/s, %d conns | p50 | p99 | errors |\n", cfg.connections)
-		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		p("| users / tokens | seeded in | miss p50, 1 conn | p99, 1 conn | timed p50, 1 conn | timed p99, 1 conn | miss requests/s, %d conns | p50 | p99 | errors |\n", cfg.connections)
+		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, s := range r.pg {
-			p("| %s / %s | %v | %s | %s | %s | %s | %s | %s |\n", thousands.Format(int64(s.users)), thousands.Format(int64(s.tokens)),
-				s.seedTook.Round(100*time.Millisecond), ms(s.solo.P50), ms(s.solo.P99),
+			p("| %s / %s | %v | %s | %s | %s | %s | %s | %s | %s | %s |\n", thousands.Format(int64(s.users)), thousands.Format(int64(s.tokens)),
+				s.seedTook.Round(100*time.Millisecond), ms(s.solo.P50), ms(s.solo.P99), ms(s.solo.TimedP50), ms(s.solo.TimedP99),
 				rate(s.miss.RPS), ms(s.miss.P50), ms(s.miss.P99), thousands.Format(s.solo.Errors+s.miss.Errors))
 		}
 	}
@@ -163,7 +168,7 @@ func (r *report) sizes() []*sizeResult {
 
 // missTarget judges a cache miss p99 on the largest run with at least
 // targetMissAtTokens tokens.
-func (r *report) missTarget(of func(*sizeResult) result) string {
+func (r *report) missTarget(of func(*sizeResult) time.Duration, target time.Duration) string {
 	var best *sizeResult
 	for _, s := range r.sizes() {
 		if s.tokens >= targetMissAtTokens && (best == nil || s.tokens > best.tokens) {
@@ -171,10 +176,10 @@ func (r *report) missTarget(of func(*sizeResult) result) string {
 		}
 	}
 	if best == nil {
-		return "< 2 ms at 1,000,000 tokens: not run (add -scale)"
+		return "< " + ms(target) + " at 1,000,000 tokens: not run (add -scale)"
 	}
-	p99 := of(best).P99
-	return fmt.Sprintf("< 2 ms at %s tokens (%s there): %s", thousands.Format(int64(best.tokens)), ms(p99), atMostWord(p99, targetMissP99))
+	p99 := of(best)
+	return fmt.Sprintf("< %s at %s tokens (%s there): %s", ms(target), thousands.Format(int64(best.tokens)), ms(p99), atMostWord(p99, target))
 }
 
 // warnings lists what makes figures doubtful.

@@ -19,21 +19,30 @@ import (
 //go:embed lua/*.lua
 var luaFS embed.FS
 
-// writeScripts writes the wrk scripts to dir, each with common.lua in
-// front, and returns their paths by name (static, walk, login).
+// scripts are the wrk scripts by name, each common.lua and its parts:
+// solo is walk with each request timed by the script (timed.lua).
+var scripts = map[string][]string{
+	"static": {"static"},
+	"walk":   {"walk"},
+	"solo":   {"walk", "timed"},
+	"login":  {"login"},
+}
+
+// writeScripts writes the wrk scripts to dir and returns their paths by
+// name.
 func writeScripts(dir string) (map[string]string, error) {
-	common, err := luaFS.ReadFile("lua/common.lua")
-	if err != nil {
-		return nil, err
-	}
 	paths := map[string]string{}
-	for _, name := range []string{"static", "walk", "login"} {
-		body, err := luaFS.ReadFile("lua/" + name + ".lua")
-		if err != nil {
-			return nil, err
+	for name, parts := range scripts {
+		var body []byte
+		for _, part := range append([]string{"common"}, parts...) {
+			b, err := luaFS.ReadFile("lua/" + part + ".lua")
+			if err != nil {
+				return nil, err
+			}
+			body = append(append(body, b...), '\n')
 		}
 		p := filepath.Join(dir, name+".lua")
-		if err := os.WriteFile(p, append(append(common, '\n'), body...), 0o644); err != nil {
+		if err := os.WriteFile(p, body, 0o644); err != nil {
 			return nil, err
 		}
 		paths[name] = p
@@ -67,8 +76,18 @@ type result struct {
 	// responses with a status of 400 or more.
 	Errors int64
 	Status int64 // the part of Errors that are statuses ≥ 400
-	// Hist counts requests by latency in microseconds.
+	// Hist counts requests by latency in microseconds, as wrk reports
+	// it: corrected for coordinated omission, with the mean interval
+	// between a connection's requests as the expected one, so that a
+	// request k intervals long also adds requests of k−1, k−2, … 1
+	// intervals. On one connection that makes one slow request count as
+	// many.
 	Hist map[int64]int64
+	// Timed counts the requests by the latency the script timed itself
+	// (the solo script: threads of one connection each), without wrk's
+	// correction; nil for other scripts.
+	Timed              map[int64]int64
+	TimedP50, TimedP99 time.Duration
 }
 
 // merge adds up runs of one scenario, taken in rounds: counts and times
@@ -86,7 +105,14 @@ func merge(rs []result) result {
 		for v, c := range r.Hist {
 			m.Hist[v] += c
 		}
+		for v, c := range r.Timed {
+			if m.Timed == nil {
+				m.Timed = map[int64]int64{}
+			}
+			m.Timed[v] += c
+		}
 	}
+	m.TimedP50, m.TimedP99 = percentile(m.Timed, 50), percentile(m.Timed, 99)
 	if m.Elapsed > 0 {
 		m.RPS = float64(m.Requests) / m.Elapsed.Seconds()
 	}
@@ -195,13 +221,16 @@ func allExist(paths []string) bool {
 
 // parseReport reads the LKBENCH and LKHIST lines of common.lua's done().
 func parseReport(out string) (result, error) {
-	var line, hist string
+	var line, hist, timed string
 	for _, l := range strings.Split(out, "\n") {
 		if rest, ok := strings.CutPrefix(l, "LKBENCH "); ok {
 			line = rest
 		}
 		if rest, ok := strings.CutPrefix(l, "LKHIST "); ok {
 			hist = rest
+		}
+		if rest, ok := strings.CutPrefix(l, "LKRAW "); ok {
+			timed = rest
 		}
 	}
 	if line == "" {
@@ -232,19 +261,33 @@ func parseReport(out string) (result, error) {
 	if r.Elapsed > 0 {
 		r.RPS = float64(r.Requests) / r.Elapsed.Seconds()
 	}
-	if hist != "" {
-		r.Hist = map[int64]int64{}
-		for _, f := range strings.Fields(hist) {
-			vs, cs, ok := strings.Cut(f, ":")
-			v, err1 := strconv.ParseInt(vs, 10, 64)
-			c, err2 := strconv.ParseInt(cs, 10, 64)
-			if !ok || err1 != nil || err2 != nil {
-				return result{}, fmt.Errorf("wrk report: odd histogram entry %q", f)
-			}
-			r.Hist[v] += c
-		}
+	var err error
+	if r.Hist, err = parseHist(hist); err != nil {
+		return result{}, err
 	}
+	if r.Timed, err = parseHist(timed); err != nil {
+		return result{}, err
+	}
+	r.TimedP50, r.TimedP99 = percentile(r.Timed, 50), percentile(r.Timed, 99)
 	return r, nil
+}
+
+// parseHist reads a histogram line's value:count pairs; nil when empty.
+func parseHist(line string) (map[int64]int64, error) {
+	if line == "" {
+		return nil, nil
+	}
+	h := map[int64]int64{}
+	for _, f := range strings.Fields(line) {
+		vs, cs, ok := strings.Cut(f, ":")
+		v, err1 := strconv.ParseInt(vs, 10, 64)
+		c, err2 := strconv.ParseInt(cs, 10, 64)
+		if !ok || err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("wrk report: odd histogram entry %q", f)
+		}
+		h[v] += c
+	}
+	return h, nil
 }
 
 // wrkVersion returns wrk's version line.

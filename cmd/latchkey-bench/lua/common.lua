@@ -54,4 +54,17 @@ function done(summary, latency, requests)
     parts[#parts + 1] = string.format("%d:%d", v, c)
   end
   io.write("LKHIST ", table.concat(parts, " "), "\n")
+  -- The latencies the threads timed themselves (timed.lua), merged.
+  local raw, any = {}, false
+  for _, t in ipairs(threads) do
+    local h = t:get("rawhist")
+    if h then
+      for v, c in pairs(h) do raw[v] = (raw[v] or 0) + c; any = true end
+    end
+  end
+  if any then
+    parts = {}
+    for v, c in pairs(raw) do parts[#parts + 1] = string.format("%d:%d", v, c) end
+    io.write("LKRAW ", table.concat(parts, " "), "\n")
+  end
 end

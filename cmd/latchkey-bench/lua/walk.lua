@@ -4,11 +4,13 @@
 -- and stops; latchkey-bench ends wrk once every thread is done.
 --
 -- Arguments (after wrk's "--"): token file prefix, done file prefix; the
--- thread number is appended to each.
+-- thread number is appended to each. With timed.lua after it (the solo
+-- script), each thread also times its requests itself.
 
 local tokens, donefile, finished
 local calls = 0
 local head, spare
+local raw, sent
 
 function init(args)
   tokens = assert(io.open(args[1] .. tid, "r"))
@@ -18,6 +20,8 @@ function init(args)
   -- never reaches the token cache.
   spare = "GET /healthz HTTP/1.1\r\nHost: " .. wrk.host .. ":" .. wrk.port .. "\r\n\r\n"
   used = 0
+  raw = response ~= nil and now_us ~= nil
+  if raw then rawhist = {} end
 end
 
 function request()
@@ -38,5 +42,7 @@ function request()
   end
   t_last = t
   used = used + 1
+  if raw then sent = t end
   return head .. tok .. "\r\n\r\n"
 end
+
