@@ -66,7 +66,7 @@ func BenchmarkServe(b *testing.B) {
 						e.srv.Config.Handler.ServeHTTP(w, r)
 					})
 				}
-				srv := serveServer(h)
+				srv := api.HTTPServer(h)
 				// One answer first, to check that it is a 200; of two, so
 				// that the server's read of the next request finds one and
 				// does not cancel the first's context at the end of input.

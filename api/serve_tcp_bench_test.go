@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkeyhq/latchkey/api"
 	"github.com/latchkeyhq/latchkey/internal/bare"
 	"github.com/latchkeyhq/latchkey/internal/deadline"
 )
@@ -43,7 +44,7 @@ func BenchmarkServeTCP(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			// A server of its own each time: b.Run calls this more than once.
-			srv, ln := serveServer(e.srv.Config.Handler), net.Listener(nil)
+			srv, ln := api.HTTPServer(e.srv.Config.Handler), net.Listener(nil)
 			if bc.bare {
 				srv = &http.Server{Handler: bare.Handler(tok, body, nil), ReadHeaderTimeout: 5 * time.Second}
 			}
@@ -88,17 +89,5 @@ func BenchmarkServeTCP(b *testing.B) {
 				}
 			}
 		})
-	}
-}
-
-// serveServer is an http.Server as serve makes it, for h.
-func serveServer(h http.Handler) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/captcha"
@@ -56,6 +57,20 @@ type server struct {
 	// exactGET has the handlers of the GET routes whose pattern is a
 	// path without wildcards, by path, as mux has them.
 	exactGET map[string]http.Handler
+}
+
+// HTTPServer returns the net/http server that serve runs h on, with its
+// timeouts and header limit. serve runs it on an internal/deadline
+// listener, so that the deadlines cost no runtime timer per request.
+func HTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
 }
 
 // NewServer returns the API handler over auth.

@@ -141,15 +141,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// The server's timeouts are kept by a sweeper rather than a runtime
 	// timer per request.
 	ln := deadline.NewListener(tcp, 0)
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          serverLog(log),
-	}
+	srv := api.HTTPServer(handler)
+	srv.ErrorLog = serverLog(log)
 	scheme := "http"
 	if pair != nil {
 		srv.TLSConfig, scheme = pair.config(), "https"
