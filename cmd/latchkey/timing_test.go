@@ -47,7 +47,8 @@ const (
 // TestEndToEndFailedLoginTiming imports the Django fixtures into the built
 // binary and times wrong passwords for users of every kind of hash, and
 // for an unknown user: a 401 must take the same time whoever it names,
-// within a quarter of the unknown user's median (15 ms at least). Before
+// the lower quartiles within a quarter of the unknown user's (15 ms at
+// least). Before
 // failed checks were padded to the floor, this test's medians on a 2-core
 // machine were 20 ms for an unknown user (argon2id's dummy), 28 ms for
 // Django's scrypt, 82 ms for its argon2, 121 ms for pbkdf2_sha256 at
@@ -145,20 +146,28 @@ func TestEndToEndFailedLoginTiming(t *testing.T) {
 		}
 	}
 
-	medians := make([]time.Duration, len(kinds))
+	// Each kind's lower quartile is compared: what a check takes is its
+	// hash or the floor, plus whatever it queued behind, which only adds.
+	// On a loaded machine (the race detector, other packages' tests) a
+	// third of the logins or more may queue, for as long as a login
+	// takes, and the medians split between the two at random (sha1's 391
+	// ms against md5's 259 ms in one such run); the quartile stays at the
+	// check itself, where an unpadded kind (md5: under 1 ms) or one
+	// slower than the floor shows.
+	quartiles := make([]time.Duration, len(kinds))
 	for i, k := range kinds {
 		ts := times[i]
 		slices.Sort(ts)
-		medians[i] = (ts[len(ts)/2-1] + ts[len(ts)/2]) / 2
-		t.Logf("%-26s median %6.1f ms  (min %6.1f, max %6.1f)", k.name, millis(medians[i]), millis(ts[0]), millis(ts[len(ts)-1]))
+		quartiles[i] = ts[len(ts)/4]
+		t.Logf("%-26s lower quartile %6.1f ms, median %6.1f ms  (min %6.1f, max %6.1f)", k.name,
+			millis(quartiles[i]), millis((ts[len(ts)/2-1]+ts[len(ts)/2])/2), millis(ts[0]), millis(ts[len(ts)-1]))
 	}
-	// Within a quarter of the unknown user's median, or 15 ms when that
-	// is more.
-	ref := medians[0]
+	// Within a quarter of the unknown user's, or 15 ms when that is more.
+	ref := quartiles[0]
 	tol := max(ref/4, 15*time.Millisecond)
 	for i, k := range kinds[1:] {
-		if m := medians[i+1]; m < ref-tol || m > ref+tol {
-			t.Errorf("%s: median %.1f ms, unknown user's %.1f ms: apart by more than %.1f ms", k.name, millis(m), millis(ref), millis(tol))
+		if q := quartiles[i+1]; q < ref-tol || q > ref+tol {
+			t.Errorf("%s: lower quartile %.1f ms, unknown user's %.1f ms: apart by more than %.1f ms", k.name, millis(q), millis(ref), millis(tol))
 		}
 	}
 }
