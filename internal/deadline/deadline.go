@@ -77,17 +77,6 @@ func (l *Listener) Close() error {
 	return l.Listener.Close()
 }
 
-// Done is closed once the listener and all its connections are closed and
-// the sweeper has stopped.
-func (l *Listener) Done() <-chan struct{} { return l.done }
-
-// Len is the number of open connections.
-func (l *Listener) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.conns)
-}
-
 func (l *Listener) sweeper() {
 	defer close(l.done)
 	t := time.NewTicker(l.tick)
